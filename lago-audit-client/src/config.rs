@@ -1,0 +1,426 @@
+//! Building a [`Client`]: API key, region or base URL, timeouts, user agent, retries.
+//!
+//! ```
+//! use lago_audit_client::{ClientBuilder, ClientInfo, Region};
+//! use std::time::Duration;
+//!
+//! let client = ClientBuilder::new("my-api-key")
+//!     .region(Region::Eu)
+//!     .request_timeout(Duration::from_secs(20))
+//!     .build()?;
+//! assert_eq!(client.baseurl(), "https://api.eu.getlago.com/api/v1");
+//! # Ok::<(), lago_audit_client::ConfigError>(())
+//! ```
+
+use crate::retry::RetryPolicy;
+use crate::Client;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use std::fmt;
+use std::time::Duration;
+use url::Url;
+
+/// The environment variable holding the API key.
+pub const ENV_API_KEY: &str = "LAGO_API_KEY";
+/// The environment variable holding a base URL (with or without `/api/v1`).
+pub const ENV_API_URL: &str = "LAGO_API_URL";
+/// The environment variable holding a region (`us`, `eu`) or a base URL; it wins over
+/// [`ENV_API_URL`], as in Lago's own Rust client.
+pub const ENV_REGION: &str = "LAGO_REGION";
+
+/// The user agent sent by default.
+pub const USER_AGENT: &str = concat!("lago-audit-client/", env!("CARGO_PKG_VERSION"));
+
+/// Where Lago runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Region {
+    /// Lago Cloud, US cluster (`https://api.getlago.com/api/v1`). The default.
+    Us,
+    /// Lago Cloud, EU cluster (`https://api.eu.getlago.com/api/v1`).
+    Eu,
+    /// A self-hosted Lago or another endpoint: a base URL, with or without `/api/v1`.
+    Custom(String),
+}
+
+impl Region {
+    /// Reads `us`, `eu` (any case) or a URL.
+    pub fn parse(value: &str) -> Region {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "us" => Region::Us,
+            "eu" => Region::Eu,
+            _ => Region::Custom(value.trim().to_owned()),
+        }
+    }
+
+    fn base_url(&self) -> &str {
+        match self {
+            Region::Us => "https://api.getlago.com/api/v1",
+            Region::Eu => "https://api.eu.getlago.com/api/v1",
+            Region::Custom(url) => url,
+        }
+    }
+}
+
+/// A client could not be built. Never contains the API key.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No API key was given (or `LAGO_API_KEY` is unset or empty).
+    #[error("no Lago API key: set {ENV_API_KEY} or pass one to ClientBuilder::new")]
+    MissingApiKey,
+    /// The API key cannot go into an HTTP header (control characters, line breaks).
+    #[error("the Lago API key contains characters that cannot be sent in an HTTP header")]
+    InvalidApiKey,
+    /// The base URL is not an absolute `http(s)` URL without credentials, query or fragment.
+    #[error("invalid Lago base URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Plain `http://` to a host that is not loopback, without [`ClientBuilder::allow_insecure_http`].
+    #[error(
+        "refusing to send the API key in clear text to {url:?}: use https, or call \
+         allow_insecure_http(true) for a self-hosted Lago on a private network"
+    )]
+    InsecureUrl {
+        /// The URL as given.
+        url: String,
+    },
+    /// The user agent cannot go into an HTTP header.
+    #[error("the user agent contains characters that cannot be sent in an HTTP header")]
+    InvalidUserAgent,
+    /// The HTTP client could not be created (for instance, no TLS backend could start).
+    #[error("cannot create the HTTP client: {0}")]
+    Http(String),
+}
+
+/// Per-client state the generated code carries for the hand-written hooks.
+#[derive(Clone, Debug)]
+pub struct Inner {
+    pub(crate) retry: RetryPolicy,
+    /// The path of the base URL (`/api/v1` for Lago Cloud), used to check request paths.
+    pub(crate) base_path: String,
+}
+
+impl Inner {
+    /// The retry policy in force.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+}
+
+/// Builds a [`Client`]. See the [module documentation](self).
+#[derive(Clone)]
+pub struct ClientBuilder {
+    api_key: Option<String>,
+    region: Region,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    user_agent: String,
+    allow_insecure_http: bool,
+    retry: RetryPolicy,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("region", &self.region)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("user_agent", &self.user_agent)
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+impl ClientBuilder {
+    /// A builder with this API key, the US region, a 10 s connect timeout, a 30 s request
+    /// timeout and the default [`RetryPolicy`].
+    pub fn new(api_key: impl Into<String>) -> Self {
+        Self {
+            api_key: Some(api_key.into()),
+            region: Region::Us,
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            user_agent: USER_AGENT.to_owned(),
+            allow_insecure_http: false,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// A builder from the environment: `LAGO_API_KEY` (required at [`build`](Self::build)),
+    /// `LAGO_REGION` (`us`, `eu` or a URL), else `LAGO_API_URL`, else the US region.
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup` (for tests, or
+    /// another source of configuration). Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let mut builder = Self::new(String::new());
+        builder.api_key = get(ENV_API_KEY);
+        if let Some(region) = get(ENV_REGION) {
+            builder.region = Region::parse(&region);
+        } else if let Some(url) = get(ENV_API_URL) {
+            builder.region = Region::Custom(url);
+        }
+        builder
+    }
+
+    /// Sets the API key.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+
+    /// Sets the region (or a custom base URL).
+    pub fn region(mut self, region: Region) -> Self {
+        self.region = region;
+        self
+    }
+
+    /// Sets a base URL, with or without `/api/v1` (self-hosted Lago).
+    pub fn base_url(self, url: impl Into<String>) -> Self {
+        self.region(Region::Custom(url.into()))
+    }
+
+    /// How long to wait for a connection.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long one attempt of a request may take, from sending to the end of the body.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Replaces the user agent (default [`USER_AGENT`]).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// Allows plain `http://` to hosts that are not loopback (a self-hosted Lago on a private
+    /// network). Off by default, so the API key is never sent in clear text by accident.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// Sets the retry policy ([`RetryPolicy::none`] disables retries).
+    pub fn retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The base URL requests will go to, normalised to end in `/api/v1`.
+    pub fn resolved_base_url(&self) -> Result<Url, ConfigError> {
+        normalize_base_url(self.region.base_url(), self.allow_insecure_http)
+    }
+
+    /// Checks everything and builds the client.
+    pub fn build(self) -> Result<Client, ConfigError> {
+        let key = self.api_key.as_deref().filter(|k| !k.trim().is_empty());
+        let key = key.ok_or(ConfigError::MissingApiKey)?;
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", key.trim()))
+            .map_err(|_| ConfigError::InvalidApiKey)?;
+        auth.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, auth);
+        let user_agent =
+            HeaderValue::from_str(&self.user_agent).map_err(|_| ConfigError::InvalidUserAgent)?;
+
+        let base = self.resolved_base_url()?;
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .user_agent(user_agent)
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.request_timeout)
+            // Never follow a redirect: it could carry the key to another host.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| ConfigError::Http(e.without_url().to_string()))?;
+        let base_str = base.as_str().trim_end_matches('/').to_owned();
+        let inner = Inner {
+            retry: self.retry,
+            base_path: base.path().trim_end_matches('/').to_owned(),
+        };
+        Ok(Client::new_with_client(&base_str, http, inner))
+    }
+}
+
+/// Checks a base URL and normalises it to end in `/api/v1` (without a trailing slash).
+pub fn normalize_base_url(raw: &str, allow_insecure_http: bool) -> Result<Url, ConfigError> {
+    let invalid = |reason: &str| ConfigError::InvalidUrl {
+        url: raw.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let mut url = Url::parse(raw.trim()).map_err(|e| invalid(&e.to_string()))?;
+    match url.scheme() {
+        "https" => {}
+        "http" => {
+            let loopback = match url.host() {
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            if !loopback && !allow_insecure_http {
+                return Err(ConfigError::InsecureUrl {
+                    url: raw.to_owned(),
+                });
+            }
+        }
+        _ => return Err(invalid("the scheme must be http or https")),
+    }
+    if url.host().is_none() {
+        return Err(invalid("no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(
+            "credentials in the URL are not allowed; use the API key",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("a base URL has no query or fragment"));
+    }
+    let path = url.path().trim_end_matches('/').to_owned();
+    let path = if path.ends_with("/api/v1") {
+        path
+    } else {
+        format!("{path}/api/v1")
+    };
+    url.set_path(&path);
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn base_urls_are_normalised_with_or_without_api_v1() {
+        for raw in [
+            "https://lago.example.com",
+            "https://lago.example.com/",
+            "https://lago.example.com/api/v1",
+            "https://lago.example.com/api/v1/",
+        ] {
+            assert_eq!(
+                normalize_base_url(raw, false).unwrap().as_str(),
+                "https://lago.example.com/api/v1",
+                "{raw}"
+            );
+        }
+        assert_eq!(
+            normalize_base_url("https://example.com/lago", false)
+                .unwrap()
+                .as_str(),
+            "https://example.com/lago/api/v1"
+        );
+    }
+
+    #[test]
+    fn bad_urls_are_typed_errors() {
+        for raw in [
+            "",
+            "lago.example.com",
+            "ftp://x",
+            "https://user:pw@x",
+            "https://x/?a=1",
+            "https://x/#f",
+        ] {
+            assert!(
+                matches!(
+                    normalize_base_url(raw, false),
+                    Err(ConfigError::InvalidUrl { .. })
+                ),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn clear_text_needs_an_opt_in_except_on_loopback() {
+        assert!(normalize_base_url("http://127.0.0.1:3000", false).is_ok());
+        assert!(normalize_base_url("http://localhost:3000", false).is_ok());
+        assert!(normalize_base_url("http://[::1]:3000", false).is_ok());
+        assert_eq!(
+            normalize_base_url("http://lago.internal", false),
+            Err(ConfigError::InsecureUrl {
+                url: "http://lago.internal".into()
+            })
+        );
+        assert!(normalize_base_url("http://lago.internal", true).is_ok());
+    }
+
+    #[test]
+    fn environment_region_wins_over_url() {
+        let b = ClientBuilder::from_lookup(env(&[
+            ("LAGO_API_KEY", "k"),
+            ("LAGO_REGION", "EU"),
+            ("LAGO_API_URL", "https://self.example"),
+        ]));
+        assert_eq!(
+            b.resolved_base_url().unwrap().as_str(),
+            "https://api.eu.getlago.com/api/v1"
+        );
+        let b = ClientBuilder::from_lookup(env(&[
+            ("LAGO_API_KEY", "k"),
+            ("LAGO_API_URL", "https://self.example"),
+        ]));
+        assert_eq!(
+            b.resolved_base_url().unwrap().as_str(),
+            "https://self.example/api/v1"
+        );
+        let b = ClientBuilder::from_lookup(env(&[
+            ("LAGO_API_KEY", "k"),
+            ("LAGO_REGION", "https://r.example/api/v1"),
+        ]));
+        assert_eq!(
+            b.resolved_base_url().unwrap().as_str(),
+            "https://r.example/api/v1"
+        );
+        let b = ClientBuilder::from_lookup(env(&[("LAGO_API_KEY", "k")]));
+        assert_eq!(
+            b.resolved_base_url().unwrap().as_str(),
+            "https://api.getlago.com/api/v1"
+        );
+    }
+
+    #[test]
+    fn a_missing_or_bad_key_is_a_typed_error() {
+        let err = ClientBuilder::from_lookup(env(&[("LAGO_API_KEY", "  ")]))
+            .build()
+            .unwrap_err();
+        assert_eq!(err, ConfigError::MissingApiKey);
+        let err = ClientBuilder::new("abc\ndef").build().unwrap_err();
+        assert_eq!(err, ConfigError::InvalidApiKey);
+        assert!(!err.to_string().contains("abc"));
+    }
+
+    #[test]
+    fn the_key_never_shows_in_debug() {
+        let secret = "sk_live_do_not_print_me";
+        let builder = ClientBuilder::new(secret);
+        assert!(!format!("{builder:?}").contains(secret));
+        let client = builder.build().unwrap();
+        let shown = format!("{client:?}");
+        assert!(!shown.contains(secret), "{shown}");
+    }
+}

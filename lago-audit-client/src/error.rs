@@ -1,0 +1,279 @@
+//! Errors that keep their structure: HTTP status, Lago's `code` and `error_details`, the raw body
+//! when it is not Lago's JSON, and whether trying again may help.
+//!
+//! Every generated operation returns `progenitor_client::Error<ByteStream>`; `?` turns it into
+//! [`Error`] through `From`. That conversion is synchronous because the client's transport hook
+//! has already read error bodies (up to [`MAX_ERROR_BODY`] bytes) into memory.
+
+use futures::{FutureExt, StreamExt};
+use progenitor_client::ByteStream;
+use reqwest::StatusCode;
+use serde_json::{Map, Value};
+use std::fmt;
+use std::time::Duration;
+
+/// How much of an error body the client keeps (a proxy's HTML page can be large).
+pub const MAX_ERROR_BODY: usize = 64 * 1024;
+/// How much of an unexpected body an error message quotes.
+const SNIPPET: usize = 512;
+
+/// The error of every operation.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// Lago (or a proxy in front of it) answered with an error status.
+    Api(ApiError),
+    /// The request could not be sent, or the response could not be received (connection refused
+    /// or reset, timeout, TLS failure, a body cut short). Does not include the URL, whose query
+    /// may hold personal data such as user e-mails.
+    Transport(reqwest::Error),
+    /// A successful response whose body does not match the spec.
+    Decode {
+        /// The response status.
+        status: StatusCode,
+        /// What did not match, with its position in the body.
+        message: String,
+        /// The start of the body, lossily decoded as UTF-8.
+        body_snippet: String,
+    },
+    /// The request was refused before it was sent: a missing required parameter, a value that
+    /// cannot be converted, or a path id that would leave its path segment (`..`, empty).
+    InvalidRequest(String),
+}
+
+/// An error status, with what Lago said about it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// Lago's `error` field (`"Not Found"`), when the body is Lago's JSON.
+    pub error: Option<String>,
+    /// Lago's `code` (`"activity_log_not_found"`, `"feature_unavailable"`, `"validation_errors"`).
+    pub code: Option<String>,
+    /// Lago's `error_details` (for 422: field name → list of error codes).
+    pub details: Option<Map<String, Value>>,
+    /// The body (lossily UTF-8, at most [`MAX_ERROR_BODY`] bytes) when it is not Lago's JSON
+    /// error, for example a proxy's HTML page.
+    pub raw_body: Option<String>,
+    /// How long the server asked to wait (`Retry-After`, or `X-RateLimit-Reset` on a 429).
+    pub retry_after: Option<Duration>,
+}
+
+impl ApiError {
+    /// Builds an error from a status, the response headers and the (possibly truncated) body.
+    pub fn from_parts(
+        status: StatusCode,
+        headers: &reqwest::header::HeaderMap,
+        body: &[u8],
+    ) -> Self {
+        let retry_after = crate::retry::server_wait_hint(status, headers);
+        let parsed = serde_json::from_slice::<Value>(body).ok();
+        match parsed {
+            Some(Value::Object(map)) if map.contains_key("error") || map.contains_key("code") => {
+                let text = |k: &str| map.get(k).and_then(Value::as_str).map(str::to_owned);
+                ApiError {
+                    status,
+                    error: text("error"),
+                    code: text("code"),
+                    details: map.get("error_details").and_then(Value::as_object).cloned(),
+                    raw_body: None,
+                    retry_after,
+                }
+            }
+            _ => ApiError {
+                status,
+                error: None,
+                code: None,
+                details: None,
+                raw_body: (!body.is_empty()).then(|| String::from_utf8_lossy(body).into_owned()),
+                retry_after,
+            },
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Lago answered {}", self.status)?;
+        if let Some(code) = &self.code {
+            write!(f, " ({code})")?;
+        }
+        if let Some(details) = &self.details {
+            if !details.is_empty() {
+                write!(f, ": {}", Value::Object(details.clone()))?;
+            }
+        }
+        if let Some(raw) = &self.raw_body {
+            write!(f, ": non-JSON body: {}", snippet(raw.as_bytes()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Error {
+    /// The HTTP status, when there was a response.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            Error::Api(e) => Some(e.status),
+            Error::Decode { status, .. } => Some(*status),
+            Error::Transport(e) => e.status(),
+            Error::InvalidRequest(_) => None,
+        }
+    }
+
+    /// Lago's error code, when the body had one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::Api(e) => e.code.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The API error, if this is one.
+    pub fn as_api(&self) -> Option<&ApiError> {
+        match self {
+            Error::Api(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Whether the same request may succeed later (transport failures, 408, 429, 500, 502, 503,
+    /// 504). The client has already retried these per its [`RetryPolicy`](crate::RetryPolicy).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Transport(_) => true,
+            Error::Api(e) => crate::retry::RetryPolicy::retries_status(e.status),
+            Error::Decode { .. } | Error::InvalidRequest(_) => false,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Api(e) => e.fmt(f),
+            Error::Transport(e) => write!(f, "transport error: {e}"),
+            Error::Decode {
+                status,
+                message,
+                body_snippet,
+            } => write!(
+                f,
+                "the {status} response does not match the spec: {message}; body starts: {body_snippet}"
+            ),
+            Error::InvalidRequest(m) => write!(f, "invalid request: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Transport(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+fn snippet(body: &[u8]) -> String {
+    let cut = &body[..body.len().min(SNIPPET)];
+    let mut s = String::from_utf8_lossy(cut).into_owned();
+    if body.len() > SNIPPET {
+        s.push('…');
+    }
+    s
+}
+
+/// Drains a body the transport hook already buffered. `None` if it was not buffered (the stream
+/// would have to wait), which only happens for a client built without this crate's hooks.
+fn drain_buffered(mut stream: ByteStream) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        match stream.next().now_or_never()? {
+            Some(Ok(chunk)) => out.extend_from_slice(&chunk),
+            Some(Err(_)) | None => return Some(out),
+        }
+    }
+}
+
+impl From<progenitor_client::Error<ByteStream>> for Error {
+    fn from(e: progenitor_client::Error<ByteStream>) -> Self {
+        use progenitor_client::Error as P;
+        match e {
+            P::InvalidRequest(m) | P::Custom(m) => Error::InvalidRequest(m),
+            P::CommunicationError(e) | P::ResponseBodyError(e) | P::InvalidUpgrade(e) => {
+                Error::Transport(e.without_url())
+            }
+            P::ErrorResponse(rv) => {
+                let status = rv.status();
+                let headers = rv.headers().clone();
+                let body = drain_buffered(rv.into_inner()).unwrap_or_default();
+                Error::Api(ApiError::from_parts(status, &headers, &body))
+            }
+            P::UnexpectedResponse(response) => {
+                let status = response.status();
+                let headers = response.headers().clone();
+                let body = match response.bytes().now_or_never() {
+                    Some(Ok(b)) => b.to_vec(),
+                    _ => Vec::new(),
+                };
+                if status.is_success() {
+                    Error::Decode {
+                        status,
+                        message: "a success status the spec does not document".into(),
+                        body_snippet: snippet(&body),
+                    }
+                } else {
+                    Error::Api(ApiError::from_parts(status, &headers, &body))
+                }
+            }
+            // progenitor decodes only the documented success response, and every operation
+            // documents exactly one, 200 (the code generator refuses a spec where that is not so).
+            P::InvalidResponsePayload(body, e) => Error::Decode {
+                status: StatusCode::OK,
+                message: e.to_string(),
+                body_snippet: snippet(&body),
+            },
+        }
+    }
+}
+
+impl From<crate::config::ConfigError> for Error {
+    fn from(e: crate::config::ConfigError) -> Self {
+        Error::InvalidRequest(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderMap;
+
+    #[test]
+    fn lago_json_errors_keep_their_code_and_details() {
+        let body = br#"{"status":422,"error":"Unprocessable Entity","code":"validation_errors","error_details":{"to_date":["invalid_date"]}}"#;
+        let e = ApiError::from_parts(StatusCode::UNPROCESSABLE_ENTITY, &HeaderMap::new(), body);
+        assert_eq!(e.code.as_deref(), Some("validation_errors"));
+        assert_eq!(e.details.as_ref().unwrap()["to_date"][0], "invalid_date");
+        assert!(e.raw_body.is_none());
+        assert!(e.to_string().contains("422") && e.to_string().contains("invalid_date"));
+    }
+
+    #[test]
+    fn html_errors_keep_their_status_and_body() {
+        let e = ApiError::from_parts(
+            StatusCode::BAD_GATEWAY,
+            &HeaderMap::new(),
+            b"<html>bad gateway</html>",
+        );
+        assert_eq!(e.status, StatusCode::BAD_GATEWAY);
+        assert_eq!(e.raw_body.as_deref(), Some("<html>bad gateway</html>"));
+        assert!(Error::Api(e).is_retryable());
+    }
+
+    #[test]
+    fn snippets_are_bounded() {
+        let s = snippet(&vec![b'x'; 10_000]);
+        assert!(s.chars().count() <= SNIPPET + 1);
+    }
+}

@@ -1,0 +1,180 @@
+//! Streams over every page of a list operation.
+//!
+//! Lago pages with `page`/`per_page` and reports `meta.next_page`; progenitor only generates
+//! streams for another pagination shape, so these are written here. Import [`Paginate`] and call
+//! [`pages`](Paginate::pages) or [`items`](Paginate::items) on a list request:
+//!
+//! ```no_run
+//! # async fn run(client: lago_audit_client::Client) -> Result<(), lago_audit_client::Error> {
+//! use futures::TryStreamExt;
+//! use lago_audit_client::Paginate;
+//!
+//! let mut logs = client.find_all_activity_logs().per_page(100).to_date("2025-03-31").items();
+//! while let Some(log) = logs.try_next().await? {
+//!     println!("{} {}", log.logged_at, log.activity_type);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Lago orders by `logged_at`, newest first, with no tie-breaker, and new records go to the front
+//! while you page. [`items`](Paginate::items) therefore drops a record already seen on the
+//! previous page (a record pushed across a page boundary by an insert). For a stable snapshot, set
+//! `to_date` so that records created while paging fall outside the query.
+
+use crate::types::{
+    ActivityLogObject, ActivityLogsPaginated, ApiLogObject, ApiLogsPaginated, PaginationMeta,
+    SecurityLogObject, SecurityLogsPaginated,
+};
+use crate::Error;
+use futures::stream::{self, Stream};
+use std::collections::{HashSet, VecDeque};
+use std::future::Future;
+
+/// One page of a list response.
+pub trait Page {
+    /// The record type.
+    type Item;
+    /// The pagination metadata.
+    fn meta(&self) -> &PaginationMeta;
+    /// The records, in the server's order.
+    fn into_items(self) -> Vec<Self::Item>;
+}
+
+macro_rules! page {
+    ($page:ty, $item:ty, $field:ident) => {
+        impl Page for $page {
+            type Item = $item;
+            fn meta(&self) -> &PaginationMeta {
+                &self.meta
+            }
+            fn into_items(self) -> Vec<$item> {
+                self.$field
+            }
+        }
+    };
+}
+page!(ActivityLogsPaginated, ActivityLogObject, activity_logs);
+page!(ApiLogsPaginated, ApiLogObject, api_logs);
+page!(SecurityLogsPaginated, SecurityLogObject, security_logs);
+
+/// The text form of a record's id, used to drop duplicates across a page boundary.
+pub trait RecordKey {
+    /// The record's id as text.
+    fn record_key(&self) -> String;
+}
+
+impl RecordKey for ActivityLogObject {
+    fn record_key(&self) -> String {
+        self.activity_id.to_string()
+    }
+}
+impl RecordKey for ApiLogObject {
+    fn record_key(&self) -> String {
+        self.request_id.clone()
+    }
+}
+impl RecordKey for SecurityLogObject {
+    fn record_key(&self) -> String {
+        self.log_id.to_string()
+    }
+}
+
+/// A list request that can be sent for any page. Implemented for the builders of
+/// `find_all_activity_logs`, `find_all_api_logs` and `find_all_security_logs`.
+pub trait Paginate: Clone + Send + Sync + Sized {
+    /// The page type.
+    type Page: Page + Send;
+
+    /// Sends this request for page `page` (1-based).
+    fn fetch_page(&self, page: i64) -> impl Future<Output = Result<Self::Page, Error>> + Send;
+
+    /// Every page from the first, stopping after the last page or the first error.
+    fn pages(self) -> impl Stream<Item = Result<Self::Page, Error>> + Send + Unpin {
+        Box::pin(stream::unfold(Some((self, 1i64)), |state| async move {
+            let (request, page) = state?;
+            match request.fetch_page(page).await {
+                Ok(p) => {
+                    let next = match p.meta().next_page {
+                        None => None,
+                        Some(n) if n > page => Some((request, n)),
+                        Some(n) => {
+                            let err = Error::Decode {
+                                status: reqwest::StatusCode::OK,
+                                message: format!(
+                                    "pagination does not advance: next_page {n} after page {page}"
+                                ),
+                                body_snippet: String::new(),
+                            };
+                            return Some((Err(err), None));
+                        }
+                    };
+                    Some((Ok(p), next))
+                }
+                Err(e) => Some((Err(e), None)),
+            }
+        }))
+    }
+
+    /// Every record of every page, dropping a record that was already on the previous page.
+    fn items(self) -> impl Stream<Item = Result<<Self::Page as Page>::Item, Error>> + Send + Unpin
+    where
+        <Self::Page as Page>::Item: RecordKey + Send,
+    {
+        struct State<P, I> {
+            pages: P,
+            buffer: VecDeque<I>,
+            previous: HashSet<String>,
+            done: bool,
+        }
+        let state = State {
+            pages: self.pages(),
+            buffer: VecDeque::new(),
+            previous: HashSet::new(),
+            done: false,
+        };
+        Box::pin(stream::unfold(state, |mut st| async move {
+            use futures::StreamExt;
+            loop {
+                if let Some(item) = st.buffer.pop_front() {
+                    return Some((Ok(item), st));
+                }
+                if st.done {
+                    return None;
+                }
+                match st.pages.next().await {
+                    None => return None,
+                    Some(Err(e)) => {
+                        st.done = true;
+                        return Some((Err(e), st));
+                    }
+                    Some(Ok(page)) => {
+                        let items = page.into_items();
+                        let keys: HashSet<String> =
+                            items.iter().map(RecordKey::record_key).collect();
+                        let previous = std::mem::replace(&mut st.previous, keys);
+                        st.buffer.extend(
+                            items
+                                .into_iter()
+                                .filter(|i| !previous.contains(&i.record_key())),
+                        );
+                    }
+                }
+            }
+        }))
+    }
+}
+
+macro_rules! paginate {
+    ($builder:ident, $page:ty) => {
+        impl Paginate for crate::generated::builder::$builder<'_> {
+            type Page = $page;
+            fn fetch_page(&self, page: i64) -> impl Future<Output = Result<$page, Error>> + Send {
+                let request = self.clone().page(page);
+                async move { Ok(request.send().await?.into_inner()) }
+            }
+        }
+    };
+}
+paginate!(FindAllActivityLogs, ActivityLogsPaginated);
+paginate!(FindAllApiLogs, ApiLogsPaginated);
+paginate!(FindAllSecurityLogs, SecurityLogsPaginated);

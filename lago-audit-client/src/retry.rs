@@ -1,0 +1,193 @@
+//! When and how long the client waits before trying a request again.
+//!
+//! Every operation of this API is a `GET`, so every request is safe to repeat. A request is tried
+//! again after a transport failure (connect error, timeout, connection reset) or one of the
+//! statuses in [`RetryPolicy::retries_status`], at most [`RetryPolicy::max_retries`] times. The
+//! wait doubles from [`RetryPolicy::base_delay`] up to [`RetryPolicy::max_delay`] with full jitter,
+//! unless the server says how long to wait (`Retry-After`, or `X-RateLimit-Reset` on a 429), in
+//! which case the client waits that long; a hint longer than [`RetryPolicy::max_wait`] is not
+//! waited out, and the error is returned at once.
+
+use reqwest::header::HeaderMap;
+use reqwest::StatusCode;
+use std::time::Duration;
+
+/// The retry policy of a client. See the [module documentation](self).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// How many times a request may be repeated after its first attempt (0 disables retries).
+    pub max_retries: u32,
+    /// The first backoff step.
+    pub base_delay: Duration,
+    /// The largest backoff step (before jitter).
+    pub max_delay: Duration,
+    /// The longest server-requested wait the client honours; longer hints end the retries.
+    pub max_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// 3 retries, 250 ms doubling to 8 s, server hints honoured up to 60 s.
+    fn default() -> Self {
+        Self {
+            max_retries: 3,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(8),
+            max_wait: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// A policy that never retries.
+    pub fn none() -> Self {
+        Self {
+            max_retries: 0,
+            ..Self::default()
+        }
+    }
+
+    /// Whether a response with this status is worth another attempt: 408, 429, 500, 502, 503, 504.
+    pub fn retries_status(status: StatusCode) -> bool {
+        matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
+    }
+
+    /// The backoff before retry number `retry` (0-based), with full jitter: a uniformly random
+    /// duration between zero and `min(max_delay, base_delay * 2^retry)`.
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let cap = self
+            .base_delay
+            .saturating_mul(2u32.saturating_pow(retry.min(30)))
+            .min(self.max_delay);
+        let nanos = u64::try_from(cap.as_nanos()).unwrap_or(u64::MAX);
+        Duration::from_nanos(if nanos == 0 {
+            0
+        } else {
+            fastrand::u64(0..=nanos)
+        })
+    }
+
+    /// How long to wait before retry number `retry` after a response with these status and
+    /// headers; `None` when the response should not be retried (not a retryable status, retries
+    /// used up, or the server asks for a longer wait than [`RetryPolicy::max_wait`]).
+    pub fn delay_after_response(
+        &self,
+        retry: u32,
+        status: StatusCode,
+        headers: &HeaderMap,
+    ) -> Option<Duration> {
+        if retry >= self.max_retries || !Self::retries_status(status) {
+            return None;
+        }
+        match server_wait_hint(status, headers) {
+            Some(hint) if hint > self.max_wait => None,
+            Some(hint) => Some(hint),
+            None => Some(self.backoff(retry)),
+        }
+    }
+}
+
+/// The wait the server asks for: `Retry-After` (seconds, or an HTTP date), or on a 429 Lago's
+/// `X-RateLimit-Reset` (seconds until the window resets).
+pub fn server_wait_hint(status: StatusCode, headers: &HeaderMap) -> Option<Duration> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(v) = header("retry-after") {
+        if let Ok(secs) = v.parse::<u64>() {
+            return Some(Duration::from_secs(secs));
+        }
+        if let Ok(at) = chrono::DateTime::parse_from_rfc2822(v) {
+            let wait = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
+            return Some(wait.to_std().unwrap_or(Duration::ZERO));
+        }
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        if let Some(secs) = header("x-ratelimit-reset").and_then(|v| v.parse::<f64>().ok()) {
+            if secs.is_finite() && secs >= 0.0 {
+                return Some(Duration::from_secs_f64(secs.min(86_400.0)));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn backoff_is_capped_and_jittered() {
+        let p = RetryPolicy::default();
+        for retry in 0..40 {
+            let d = p.backoff(retry);
+            assert!(d <= p.max_delay, "{d:?}");
+            assert!(d <= p.base_delay * 2u32.saturating_pow(retry.min(30)));
+        }
+    }
+
+    #[test]
+    fn which_responses_are_retried() {
+        let p = RetryPolicy::default();
+        let none = HeaderMap::new();
+        assert!(p
+            .delay_after_response(0, StatusCode::SERVICE_UNAVAILABLE, &none)
+            .is_some());
+        assert!(p
+            .delay_after_response(0, StatusCode::NOT_FOUND, &none)
+            .is_none());
+        assert!(p
+            .delay_after_response(0, StatusCode::UNPROCESSABLE_ENTITY, &none)
+            .is_none());
+        assert!(
+            p.delay_after_response(3, StatusCode::BAD_GATEWAY, &none)
+                .is_none(),
+            "retries used up"
+        );
+        assert!(RetryPolicy::none()
+            .delay_after_response(0, StatusCode::BAD_GATEWAY, &none)
+            .is_none());
+    }
+
+    #[test]
+    fn server_hints_win_over_backoff() {
+        let p = RetryPolicy::default();
+        let h = headers(&[("retry-after", "2")]);
+        assert_eq!(
+            p.delay_after_response(0, StatusCode::SERVICE_UNAVAILABLE, &h),
+            Some(Duration::from_secs(2))
+        );
+        let h = headers(&[("x-ratelimit-reset", "1")]);
+        assert_eq!(
+            p.delay_after_response(0, StatusCode::TOO_MANY_REQUESTS, &h),
+            Some(Duration::from_secs(1))
+        );
+        // X-RateLimit-Reset is on every response; only a 429 makes it a wait.
+        assert_eq!(server_wait_hint(StatusCode::SERVICE_UNAVAILABLE, &h), None);
+        // Too long: give up rather than sleep for an hour.
+        let h = headers(&[("retry-after", "3600")]);
+        assert_eq!(
+            p.delay_after_response(0, StatusCode::TOO_MANY_REQUESTS, &h),
+            None
+        );
+    }
+
+    #[test]
+    fn malformed_hints_fall_back_to_backoff() {
+        let h = headers(&[("retry-after", "soon"), ("x-ratelimit-reset", "-5")]);
+        assert_eq!(server_wait_hint(StatusCode::TOO_MANY_REQUESTS, &h), None);
+        let h = headers(&[("x-ratelimit-reset", "NaN")]);
+        assert_eq!(server_wait_hint(StatusCode::TOO_MANY_REQUESTS, &h), None);
+    }
+}

@@ -1,0 +1,380 @@
+//! Running progenitor: the generation settings shared by the client and the mocks, the changes
+//! made only to suit progenitor, panic capture, and pretty-printing.
+
+use crate::{join_pointer, SpecError};
+use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagStyle, TypeImpl};
+use quote::quote;
+use serde_json::{json, Value};
+use std::path::Path;
+use syn::visit_mut::VisitMut;
+
+/// Hand-written types that replace named schemas, so values the server adds later still decode.
+/// (component name, Rust path). The paths go through `::lago_audit_client` so they resolve both in
+/// the client crate (which declares `extern crate self as lago_audit_client`) and in the mocks.
+pub const REPLACEMENTS: &[(&str, &str)] = &[
+    (
+        "ActivitySource",
+        "::lago_audit_client::open_enum::ActivitySource",
+    ),
+    ("HttpMethod", "::lago_audit_client::open_enum::HttpMethod"),
+    (
+        "SecurityLogType",
+        "::lago_audit_client::open_enum::SecurityLogType",
+    ),
+];
+
+/// The progenitor settings. Both build scripts use exactly these.
+pub fn settings() -> GenerationSettings {
+    let mut s = GenerationSettings::new();
+    s.with_interface(InterfaceStyle::Builder)
+        .with_tag(TagStyle::Merged)
+        .with_inner_type(quote!(::lago_audit_client::config::Inner))
+        // Our hooks (retries, path checks) are hand-written; forgetting them must not compile.
+        .with_hooks(HooksMode::Expected)
+        .with_derive("schemars::JsonSchema")
+        .with_derive("PartialEq");
+    for (name, path) in REPLACEMENTS {
+        s.with_replacement(
+            name,
+            path,
+            [TypeImpl::Display, TypeImpl::FromStr].into_iter(),
+        );
+    }
+    s
+}
+
+/// Changes made only so progenitor can generate from the document, which otherwise stays a faithful
+/// description of the API:
+///
+/// - every error response (4xx, 5xx, `default`) is handed to progenitor as raw bytes, so the client
+///   keeps the status and the body even when a proxy answers with HTML, and operations whose error
+///   bodies differ (401 vs 404) do not trip progenitor's single-error-type assertion; the
+///   hand-written error layer decodes Lago's JSON error bodies;
+/// - each operation must have exactly one success response, `200` with a JSON body (the error layer
+///   relies on it to name the status of an undecodable success body).
+pub fn adapt_for_progenitor(doc: &mut Value, file: &Path) -> Result<(), SpecError> {
+    let paths = doc
+        .get_mut("paths")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| SpecError::new(file, "/paths", "missing"))?;
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, op) in item.iter_mut() {
+            if !crate::filter::METHODS.contains(&method.as_str()) {
+                continue;
+            }
+            let op_ptr = join_pointer(&join_pointer("/paths", path), method);
+            let responses = op
+                .get_mut("responses")
+                .and_then(Value::as_object_mut)
+                .ok_or_else(|| {
+                    SpecError::new(file, join_pointer(&op_ptr, "responses"), "missing")
+                })?;
+            let success: Vec<&String> = responses.keys().filter(|s| s.starts_with('2')).collect();
+            if success.len() != 1 || success[0] != "200" {
+                return Err(SpecError::new(
+                    file,
+                    join_pointer(&op_ptr, "responses"),
+                    format!("expected exactly one success response, 200; found {success:?}"),
+                ));
+            }
+            for (status, response) in responses.iter_mut() {
+                if status.starts_with('4') || status.starts_with('5') || status == "default" {
+                    *response = json!({
+                        "description": format!("error {status}"),
+                        "content": {"application/octet-stream": {
+                            "schema": {"type": "string", "format": "binary"}
+                        }}
+                    });
+                }
+            }
+        }
+    }
+    if let Some(Value::Object(components)) = doc.get_mut("components") {
+        // Only error responses were shared; none is referenced any more.
+        components.remove("responses");
+    }
+    Ok(())
+}
+
+/// Parses the prepared document as OpenAPI 3.0, naming the JSON pointer of any problem.
+fn parse(doc: Value, file: &Path) -> Result<openapiv3::OpenAPI, SpecError> {
+    serde_path_to_error::deserialize(doc).map_err(|e| {
+        SpecError::new(
+            file,
+            crate::overlay::pointer_from_serde_path(&e.path().to_string()),
+            format!("not valid OpenAPI 3.0 after rewriting: {}", e.inner()),
+        )
+    })
+}
+
+/// Runs `f`, turning a panic inside progenitor or typify into an error (and keeping the default
+/// panic message and backtrace off the build output).
+fn catch_generator_panic<T>(
+    file: &Path,
+    f: impl FnOnce() -> Result<T, progenitor::Error>,
+) -> Result<T, SpecError> {
+    let location = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let previous = std::panic::take_hook();
+    let seen = location.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        if let (Ok(mut slot), Some(at)) = (seen.lock(), info.location()) {
+            *slot = Some(format!("{}:{}", at.file(), at.line()));
+        }
+    }));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(previous);
+    let location = location.lock().ok().and_then(|mut l| l.take());
+    match result {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(SpecError::new(
+            file,
+            "",
+            format!("progenitor refused the spec: {e}"),
+        )),
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            Err(SpecError::new(
+                file,
+                "",
+                format!(
+                    "progenitor panicked (an unsupported construct in the spec): {msg}{}",
+                    location.map(|l| format!(" (at {l})")).unwrap_or_default()
+                ),
+            ))
+        }
+    }
+}
+
+fn pretty(tokens: proc_macro2::TokenStream, file: &Path) -> Result<syn::File, SpecError> {
+    syn::parse2::<syn::File>(tokens).map_err(|e| {
+        SpecError::new(
+            file,
+            "",
+            format!("progenitor produced code that does not parse: {e}"),
+        )
+    })
+}
+
+const HEADER: &str =
+    "// @generated by lago-audit-codegen from Lago's audit-log OpenAPI spec. Do not edit.\n\n";
+
+/// Generates the client and its models.
+pub fn client(prepared: &Value, file: &Path) -> Result<String, SpecError> {
+    let mut doc = prepared.clone();
+    adapt_for_progenitor(&mut doc, file)?;
+    let spec = parse(doc, file)?;
+    let mut tokens =
+        catch_generator_panic(file, || Generator::new(&settings()).generate_tokens(&spec))?;
+    tokens.extend(operation_paths(prepared));
+    Ok(format!(
+        "{HEADER}{}",
+        prettyplease::unparse(&pretty(tokens, file)?)
+    ))
+}
+
+/// A table of each operation's path template, keyed by the id progenitor passes to the hooks
+/// (`findActivityLog` becomes `find_activity_log`). The client's request hook uses it to check
+/// that a path parameter stayed inside its own segment.
+fn operation_paths(doc: &Value) -> proc_macro2::TokenStream {
+    let mut rows = Vec::new();
+    if let Some(paths) = doc.get("paths").and_then(Value::as_object) {
+        for (path, item) in paths {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                if let (true, Some(id)) = (
+                    crate::filter::METHODS.contains(&method.as_str()),
+                    op.get("operationId").and_then(Value::as_str),
+                ) {
+                    let id = snake_case(id);
+                    rows.push(quote!((#id, #path)));
+                }
+            }
+        }
+    }
+    quote! {
+        /// Each operation's path template (relative to the base URL), by the operation id the
+        /// hooks receive.
+        pub const OPERATION_PATHS: &[(&str, &str)] = &[#(#rows),*];
+    }
+}
+
+/// `findAllApiLogs` → `find_all_api_logs`, as progenitor names operations.
+pub fn snake_case(id: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in id.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 && !out.ends_with('_') {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else if c == '-' || c == ' ' {
+            out.push('_');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Generates progenitor's typed httpmock helpers for the client crate named `crate_name`, with the
+/// fix for array query parameters (upstream progenitor#1260).
+pub fn httpmock(prepared: &Value, file: &Path, crate_name: &str) -> Result<String, SpecError> {
+    let mut doc = prepared.clone();
+    adapt_for_progenitor(&mut doc, file)?;
+    let spec = parse(doc, file)?;
+    let tokens = catch_generator_panic(file, || {
+        Generator::new(&settings()).httpmock(&spec, crate_name)
+    })?;
+    let mut ast = pretty(tokens, file)?;
+    ArrayQueryFix.visit_file_mut(&mut ast);
+    Ok(format!("{HEADER}{}", prettyplease::unparse(&ast)))
+}
+
+/// progenitor's mock helpers call `value.to_string()` on a `Vec` for array query parameters, which
+/// does not compile. This rewrites such a method to expect one `name=value` pair per element,
+/// each element written as the client writes it (its serde string form).
+struct ArrayQueryFix;
+
+impl VisitMut for ArrayQueryFix {
+    fn visit_impl_item_fn_mut(&mut self, f: &mut syn::ImplItemFn) {
+        let sig = quote!(#f.sig).to_string();
+        let takes_vec = f
+            .sig
+            .inputs
+            .iter()
+            .any(|i| quote!(#i).to_string().contains("Vec"))
+            || f.sig
+                .generics
+                .where_clause
+                .as_ref()
+                .is_some_and(|w| quote!(#w).to_string().contains("Vec"));
+        let _ = sig;
+        if !takes_vec {
+            return;
+        }
+        let mut finder = QueryName(None);
+        finder.visit_block_mut(&mut f.block);
+        let Some(name) = finder.0 else { return };
+        let required = f.sig.generics.params.is_empty();
+        let each = quote! {
+            let mut inner = self.0;
+            for item in value.iter() {
+                let text = match ::serde_json::to_value(item) {
+                    Ok(::serde_json::Value::String(s)) => s,
+                    Ok(other) => other.to_string(),
+                    Err(_) => unreachable!("mock values serialise"),
+                };
+                inner = inner.query_param(#name, text);
+            }
+            Self(inner)
+        };
+        let body = if required {
+            quote!({ #each })
+        } else {
+            quote!({
+                if let Some(value) = value.into() {
+                    #each
+                } else {
+                    Self(self.0.query_param_missing(#name))
+                }
+            })
+        };
+        f.block = syn::parse2(body).expect("well-formed replacement body");
+    }
+}
+
+/// Finds the literal name passed to `query_param(…)`.
+struct QueryName(Option<syn::LitStr>);
+
+impl VisitMut for QueryName {
+    fn visit_expr_method_call_mut(&mut self, call: &mut syn::ExprMethodCall) {
+        if call.method == "query_param" {
+            if let Some(syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            })) = call.args.first()
+            {
+                self.0 = Some(s.clone());
+            }
+        }
+        syn::visit_mut::visit_expr_method_call_mut(self, call);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prepared() -> (Value, std::path::PathBuf) {
+        let (spec, overlay) = crate::default_paths();
+        let loaded = crate::load(&spec, &overlay).unwrap();
+        (crate::prepare(&loaded).unwrap(), spec)
+    }
+
+    #[test]
+    fn errors_become_raw_and_success_stays_typed() {
+        let (mut doc, file) = prepared();
+        adapt_for_progenitor(&mut doc, &file).unwrap();
+        let responses = &doc["paths"]["/activity_logs"]["get"]["responses"];
+        assert!(responses["200"]["content"]["application/json"].is_object());
+        assert!(responses["401"]["content"]["application/octet-stream"].is_object());
+        assert!(doc["components"].get("responses").is_none());
+    }
+
+    #[test]
+    fn a_second_success_status_is_refused_with_its_pointer() {
+        let (mut doc, file) = prepared();
+        doc["paths"]["/api_logs"]["get"]["responses"]["201"] = json!({"description": "created"});
+        let err = adapt_for_progenitor(&mut doc, &file).unwrap_err();
+        assert_eq!(err.pointer, "/paths/~1api_logs/get/responses");
+    }
+
+    #[test]
+    fn the_client_and_the_mocks_generate() {
+        let (doc, file) = prepared();
+        let code = client(&doc, &file).unwrap();
+        assert!(code.contains("pub fn find_all_activity_logs"));
+        assert!(code.contains("pub fn find_security_log"));
+        let mocks = httpmock(&doc, &file, "lago_audit_client").unwrap();
+        assert!(
+            mocks.contains("for item in value.iter()"),
+            "array query fix applied"
+        );
+        assert!(!mocks.contains("query_param(\"activity_types[]\", value.to_string())"));
+    }
+
+    #[test]
+    fn operation_ids_are_snake_cased_like_progenitor() {
+        assert_eq!(snake_case("findAllApiLogs"), "find_all_api_logs");
+        assert_eq!(snake_case("findActivityLog"), "find_activity_log");
+        let (doc, file) = prepared();
+        let code = client(&doc, &file).unwrap();
+        assert!(code.contains("(\"find_activity_log\", \"/activity_logs/{activity_id}\")"));
+        // The ids in the table are the ones progenitor hands to the hooks.
+        assert!(code.contains("operation_id: \"find_activity_log\""));
+    }
+
+    #[test]
+    fn a_generator_panic_becomes_an_error() {
+        let err =
+            catch_generator_panic(Path::new("s.yaml"), || -> Result<(), progenitor::Error> {
+                panic!("todo: format object")
+            })
+            .unwrap_err();
+        assert!(err.problem.contains("format object"), "{err}");
+    }
+
+    #[test]
+    fn invalid_30_is_reported_with_a_pointer() {
+        let (mut doc, file) = prepared();
+        doc["paths"]["/api_logs"]["get"]["parameters"] = json!("not a list");
+        let err = parse(doc, &file).unwrap_err();
+        assert!(err.pointer.starts_with("/paths"), "{err}");
+    }
+}

@@ -1,0 +1,235 @@
+//! The code generation pipeline behind `lago-audit-client` and its conformance tests.
+//!
+//! Both build scripts call this crate, so the client and the test mocks are always generated from
+//! the same document with the same settings:
+//!
+//! 1. [`load`] reads the YAML (or JSON) spec and the OpenAPI Overlay 1.0 file of our corrections;
+//! 2. [`overlay::apply`] applies the corrections and reports any whose target no longer exists;
+//! 3. [`filter::keep_audit_operations`] keeps the audit-log operations and only the components they
+//!    reach, so Lago's whole published spec can be dropped in;
+//! 4. [`downgrade::to_openapi_30`] rewrites OpenAPI 3.1 constructs into the 3.0 that progenitor reads;
+//! 5. [`generate`] adapts the document to progenitor's limits, runs it (turning its panics into
+//!    errors) and pretty-prints the result.
+//!
+//! Every failure is a [`SpecError`] that names the file, the JSON pointer and the problem.
+
+pub mod downgrade;
+pub mod filter;
+pub mod generate;
+pub mod overlay;
+
+use serde_json::Value;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The tags whose operations make up the audit-log client.
+pub const AUDIT_TAGS: &[&str] = &["activity_logs", "api_logs", "security_logs"];
+
+/// Environment variable a build script reads to use another spec file.
+pub const SPEC_ENV: &str = "LAGO_AUDIT_OPENAPI_SPEC";
+/// Environment variable a build script reads to use another overlay file.
+pub const OVERLAY_ENV: &str = "LAGO_AUDIT_OPENAPI_OVERLAY";
+
+/// A problem with the spec, located precisely enough to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    /// The file the problem is in (or was derived from).
+    pub file: PathBuf,
+    /// RFC 6901 JSON pointer into that document (after the overlay, where one was applied).
+    pub pointer: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl SpecError {
+    /// Creates an error at `pointer` in `file`.
+    pub fn new(
+        file: impl Into<PathBuf>,
+        pointer: impl Into<String>,
+        problem: impl Into<String>,
+    ) -> Self {
+        Self {
+            file: file.into(),
+            pointer: pointer.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pointer = if self.pointer.is_empty() {
+            "/"
+        } else {
+            &self.pointer
+        };
+        write!(
+            f,
+            "{}: at {}: {}",
+            self.file.display(),
+            pointer,
+            self.problem
+        )
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+/// A spec document after the overlay, ready for [`prepare`].
+#[derive(Debug, Clone)]
+pub struct LoadedSpec {
+    /// Where the spec came from (used in error messages).
+    pub file: PathBuf,
+    /// The document (JSON data model) with our overlay applied.
+    pub document: Value,
+    /// Overlay actions whose target matched nothing: corrections that no longer apply.
+    pub stale_actions: Vec<overlay::StaleAction>,
+}
+
+/// The spec and overlay shipped in this workspace's `openapi/` folder.
+pub fn default_paths() -> (PathBuf, PathBuf) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("openapi");
+    (
+        root.join("lago-audit-logs.yaml"),
+        root.join("lago-audit-logs.overlay.yaml"),
+    )
+}
+
+/// Reads a YAML or JSON file into the JSON data model.
+pub fn read_document(path: &Path) -> Result<Value, SpecError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| SpecError::new(path, "", format!("cannot read the file: {e}")))?;
+    // YAML is a superset of JSON, so one parser serves both.
+    serde_norway::from_str::<Value>(&text).map_err(|e| {
+        let at = e
+            .location()
+            .map(|l| format!(" (line {}, column {})", l.line(), l.column()))
+            .unwrap_or_default();
+        SpecError::new(path, "", format!("not valid YAML{at}: {e}"))
+    })
+}
+
+/// Reads the spec and the overlay, and applies the overlay.
+pub fn load(spec: &Path, overlay_file: &Path) -> Result<LoadedSpec, SpecError> {
+    let mut document = read_document(spec)?;
+    let overlay_doc = read_document(overlay_file)?;
+    let stale_actions = overlay::apply(&mut document, overlay_doc, overlay_file)?;
+    Ok(LoadedSpec {
+        file: spec.to_path_buf(),
+        document,
+        stale_actions,
+    })
+}
+
+/// Applies the document-level steps shared by the client and the tests: keep the audit-log
+/// operations (and what they reach), then rewrite OpenAPI 3.1 into 3.0.
+///
+/// The result is still a faithful description of the API (examples included); what is changed
+/// only to suit progenitor happens later, in [`generate`].
+pub fn prepare(loaded: &LoadedSpec) -> Result<Value, SpecError> {
+    let mut doc = loaded.document.clone();
+    filter::keep_audit_operations(&mut doc, AUDIT_TAGS, &loaded.file)?;
+    downgrade::to_openapi_30(&mut doc, &loaded.file)?;
+    Ok(doc)
+}
+
+/// Escapes one JSON pointer segment (RFC 6901).
+pub fn escape_pointer(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
+}
+
+/// Joins a pointer and a segment.
+pub fn join_pointer(base: &str, segment: &str) -> String {
+    format!("{base}/{}", escape_pointer(segment))
+}
+
+/// The output of a build-script run: what to write, and what the build script should tell cargo.
+#[derive(Debug, Clone)]
+pub struct BuildOutput {
+    /// Pretty-printed Rust source.
+    pub code: String,
+    /// Warnings for `cargo:warning=` (stale overlay actions).
+    pub warnings: Vec<String>,
+    /// Files whose change must regenerate the code.
+    pub inputs: Vec<PathBuf>,
+}
+
+/// What a build script generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// The client and its models.
+    Client,
+    /// progenitor's typed httpmock helpers, referring to the client crate by this name.
+    Httpmock(&'a str),
+}
+
+/// Everything a build script does, in one call: resolve the spec and overlay paths (honouring
+/// [`SPEC_ENV`] and [`OVERLAY_ENV`]), load, prepare and generate.
+pub fn build(target: Target<'_>) -> Result<BuildOutput, SpecError> {
+    let (default_spec, default_overlay) = default_paths();
+    let spec = std::env::var_os(SPEC_ENV)
+        .map(PathBuf::from)
+        .unwrap_or(default_spec);
+    let overlay_file = std::env::var_os(OVERLAY_ENV)
+        .map(PathBuf::from)
+        .unwrap_or(default_overlay);
+    let loaded = load(&spec, &overlay_file)?;
+    let prepared = prepare(&loaded)?;
+    let code = match target {
+        Target::Client => generate::client(&prepared, &loaded.file)?,
+        Target::Httpmock(crate_name) => generate::httpmock(&prepared, &loaded.file, crate_name)?,
+    };
+    let warnings = loaded
+        .stale_actions
+        .iter()
+        .map(|s| format!("{}: {s}", overlay_file.display()))
+        .collect();
+    Ok(BuildOutput {
+        code,
+        warnings,
+        inputs: vec![spec, overlay_file],
+    })
+}
+
+/// Runs [`build`] from a build script: prints the `cargo:` directives, writes `file_name` into
+/// `OUT_DIR`, and on failure exits with the error (no panic backtrace).
+pub fn run_build_script(target: Target<'_>, file_name: &str) {
+    println!("cargo:rerun-if-env-changed={SPEC_ENV}");
+    println!("cargo:rerun-if-env-changed={OVERLAY_ENV}");
+    let (spec, overlay_file) = default_paths();
+    // Registered before the work, so a failing spec is re-read once it is fixed.
+    for p in [&spec, &overlay_file] {
+        println!("cargo:rerun-if-changed={}", p.display());
+    }
+    let started = std::time::Instant::now();
+    match build(target) {
+        Ok(out) => {
+            for p in &out.inputs {
+                println!("cargo:rerun-if-changed={}", p.display());
+            }
+            for w in &out.warnings {
+                println!("cargo:warning=stale overlay action: {w}");
+            }
+            let out_dir =
+                std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR for build scripts");
+            let path = Path::new(&out_dir).join(file_name);
+            if let Err(e) = std::fs::write(&path, &out.code) {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                std::process::exit(1);
+            }
+            // Visible with `cargo build -vv`: the build script's own cost and the output size.
+            println!(
+                "cargo:rustc-env=LAGO_AUDIT_CODEGEN_STATS={} bytes in {} ms",
+                out.code.len(),
+                started.elapsed().as_millis()
+            );
+        }
+        Err(e) => {
+            eprintln!("error: the Lago audit-log spec cannot be turned into Rust code");
+            eprintln!("  {e}");
+            std::process::exit(1);
+        }
+    }
+}
