@@ -1,1 +1,676 @@
-//! stub
+//! A local, stateful fake of Lago's audit-log API, for tests and demos that need no Lago account.
+//!
+//! It serves `/api/v1/activity_logs`, `/api/v1/api_logs` and `/api/v1/security_logs` (list and
+//! get by id) on a loopback address, with the semantics of Lago's real server: bearer auth, the
+//! premium gate, every filter, `page`/`per_page` with Lago's `meta`, newest first with ties in
+//! `logged_at`, and the response shapes the server really sends. Data is generated lazily from a
+//! seed, so a million records cost no memory. Faults (latency, rate limits, 5xx, connection
+//! resets, truncated bodies, inserts while a client pages, reordered ties) are off by default
+//! and counted when on.
+//!
+//! ```no_run
+//! # async fn run() {
+//! use lago_audit_fake::FakeLago;
+//! use std::time::Duration;
+//!
+//! let fake = FakeLago::builder()
+//!     .seed(7)
+//!     .records(5_000)
+//!     .latency(Duration::from_millis(5))
+//!     .error_rate(0.1)
+//!     .start()
+//!     .await
+//!     .expect("bind a loopback port");
+//! println!("{} (key {})", fake.base_url(), fake.api_key());
+//! assert_eq!(fake.counts().requests, 0);
+//! # }
+//! ```
+
+pub mod data;
+mod query;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::Response;
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use data::{Generator, Kind, Slot, TIE_GROUP};
+use query::{ListQuery, QueryError};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The API key the fake accepts unless told otherwise.
+pub const DEFAULT_API_KEY: &str = "fake-lago-api-key";
+/// The `logged_at` of the newest generated record unless told otherwise.
+pub const DEFAULT_NOW: &str = "2025-04-01T12:00:00Z";
+
+/// Faults to inject. All off by default.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// Added to every response.
+    pub latency: Duration,
+    /// Requests allowed per one-second window; over it, 429. `X-RateLimit-*` headers go on
+    /// every response while this is set.
+    pub rate_limit: Option<u32>,
+    /// Share (0..=1) of authorised requests answered with 500, 502 (an HTML page) or 503.
+    pub error_rate: f64,
+    /// Share of successful responses whose connection is cut halfway through the body.
+    pub reset_rate: f64,
+    /// Share of successful responses whose JSON body is cut short (a complete HTTP message).
+    pub truncate_rate: f64,
+    /// Records inserted at the front (newest) before each list request, shifting page boundaries.
+    pub insert_per_request: u64,
+    /// Return records that share a `logged_at` second in a different order on each query.
+    pub shuffle_ties: bool,
+}
+
+/// What the fake did, for tests to assert on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Every request received.
+    pub requests: u64,
+    /// 401 answers.
+    pub unauthorized: u64,
+    /// 429 answers.
+    pub rate_limited: u64,
+    /// Injected 500/502/503 answers.
+    pub server_errors: u64,
+    /// Connections cut mid-body.
+    pub resets: u64,
+    /// Bodies cut short.
+    pub truncations: u64,
+    /// Records inserted while serving.
+    pub inserted: u64,
+    /// List queries whose ties were reordered.
+    pub shuffled_queries: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    unauthorized: AtomicU64,
+    rate_limited: AtomicU64,
+    server_errors: AtomicU64,
+    resets: AtomicU64,
+    truncations: AtomicU64,
+    inserted: AtomicU64,
+    shuffled_queries: AtomicU64,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Configures and starts a [`FakeLago`].
+#[derive(Clone, Debug)]
+pub struct FakeLagoBuilder {
+    seed: u64,
+    records: [u64; 3],
+    api_key: String,
+    premium: bool,
+    security_logs_addon: bool,
+    now: DateTime<Utc>,
+    retention_days: [i64; 3],
+    port: u16,
+    faults: Faults,
+}
+
+impl Default for FakeLagoBuilder {
+    fn default() -> Self {
+        Self {
+            seed: 1,
+            records: [3_000, 2_000, 500],
+            api_key: DEFAULT_API_KEY.to_owned(),
+            premium: true,
+            security_logs_addon: true,
+            now: DEFAULT_NOW.parse().expect("a valid constant"),
+            retention_days: [30, 30, 90],
+            port: 0,
+            faults: Faults::default(),
+        }
+    }
+}
+
+impl FakeLagoBuilder {
+    /// The seed of the generated data (same seed, same records).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+    /// Sets the number of activity logs to `n`, API logs to `n`, security logs to `n / 4`.
+    pub fn records(mut self, n: u64) -> Self {
+        self.records = [n, n, n / 4];
+        self
+    }
+    /// Sets the number of records of each kind: activity, API, security logs.
+    pub fn records_per_kind(mut self, activity: u64, api: u64, security: u64) -> Self {
+        self.records = [activity, api, security];
+        self
+    }
+    /// The API key to accept.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = key.into();
+        self
+    }
+    /// Whether the organisation has the premium licence (else every call is 403
+    /// `feature_unavailable`).
+    pub fn premium(mut self, on: bool) -> Self {
+        self.premium = on;
+        self
+    }
+    /// Whether the organisation has the security-logs add-on (else 403 `forbidden` there).
+    pub fn security_logs_addon(mut self, on: bool) -> Self {
+        self.security_logs_addon = on;
+        self
+    }
+    /// The `logged_at` of the newest generated record, and the reference for retention windows.
+    pub fn now(mut self, now: DateTime<Utc>) -> Self {
+        self.now = now;
+        self
+    }
+    /// The port to listen on (0, the default, picks a free one).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+    /// All faults at once.
+    pub fn faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
+        self
+    }
+    /// Adds latency to every response.
+    pub fn latency(mut self, latency: Duration) -> Self {
+        self.faults.latency = latency;
+        self
+    }
+    /// Allows `per_second` requests per one-second window, then answers 429.
+    pub fn rate_limit(mut self, per_second: u32) -> Self {
+        self.faults.rate_limit = Some(per_second);
+        self
+    }
+    /// Answers this share of requests with 500, 502 or 503.
+    pub fn error_rate(mut self, share: f64) -> Self {
+        self.faults.error_rate = share;
+        self
+    }
+    /// Cuts the connection mid-body on this share of successful responses.
+    pub fn reset_rate(mut self, share: f64) -> Self {
+        self.faults.reset_rate = share;
+        self
+    }
+    /// Cuts the JSON short on this share of successful responses.
+    pub fn truncate_rate(mut self, share: f64) -> Self {
+        self.faults.truncate_rate = share;
+        self
+    }
+    /// Inserts this many new records before each list request.
+    pub fn insert_per_request(mut self, n: u64) -> Self {
+        self.faults.insert_per_request = n;
+        self
+    }
+    /// Reorders records with equal `logged_at` on each query.
+    pub fn shuffle_ties(mut self, on: bool) -> Self {
+        self.faults.shuffle_ties = on;
+        self
+    }
+
+    /// Binds `127.0.0.1:<port>` and serves in the background until the [`FakeLago`] is dropped.
+    pub async fn start(self) -> std::io::Result<FakeLago> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(Shared {
+            generator: Generator::new(self.seed, self.now),
+            config: self.clone(),
+            counters: Counters::default(),
+            inserted: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+            rng: Mutex::new(data::mix(self.seed ^ 0xFA17)),
+            window: Mutex::new((Instant::now(), 0)),
+        });
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(state.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(listener, app).with_graceful_shutdown(async {
+            let _ = rx.await;
+        });
+        let task = tokio::spawn(async move {
+            let _ = server.await;
+        });
+        Ok(FakeLago {
+            addr,
+            state,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+}
+
+struct Shared {
+    generator: Generator,
+    config: FakeLagoBuilder,
+    counters: Counters,
+    inserted: [AtomicU64; 3],
+    rng: Mutex<u64>,
+    window: Mutex<(Instant, u32)>,
+}
+
+impl Shared {
+    /// A uniform draw in [0, 1) from the fault RNG (seeded, so a run is repeatable).
+    fn draw(&self) -> f64 {
+        let mut s = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        *s = data::mix(*s);
+        (*s >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// A running fake Lago. Stops when dropped (or on [`FakeLago::shutdown`]).
+pub struct FakeLago {
+    addr: SocketAddr,
+    state: Arc<Shared>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for FakeLago {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeLago")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakeLago {
+    /// A builder with the defaults: seed 1, 3,000 activity / 2,000 API / 500 security logs,
+    /// key [`DEFAULT_API_KEY`], premium on, no faults.
+    pub fn builder() -> FakeLagoBuilder {
+        FakeLagoBuilder::default()
+    }
+
+    /// The base URL, `http://127.0.0.1:<port>/api/v1`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/api/v1", self.addr)
+    }
+
+    /// The socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The accepted API key.
+    pub fn api_key(&self) -> &str {
+        &self.state.config.api_key
+    }
+
+    /// The data generator, to compute what the fake holds.
+    pub fn generator(&self) -> &Generator {
+        &self.state.generator
+    }
+
+    /// What happened so far.
+    pub fn counts(&self) -> Counts {
+        let c = &self.state.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Counts {
+            requests: get(&c.requests),
+            unauthorized: get(&c.unauthorized),
+            rate_limited: get(&c.rate_limited),
+            server_errors: get(&c.server_errors),
+            resets: get(&c.resets),
+            truncations: get(&c.truncations),
+            inserted: get(&c.inserted),
+            shuffled_queries: get(&c.shuffled_queries),
+        }
+    }
+
+    /// Stops serving and waits for the server task to end.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for FakeLago {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn kind_index(kind: Kind) -> usize {
+    match kind {
+        Kind::Activity => 0,
+        Kind::Api => 1,
+        Kind::Security => 2,
+    }
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut r = Response::new(Body::from(body.to_string()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    r
+}
+
+fn error(status: StatusCode, code: Option<&str>) -> Response {
+    let mut body =
+        json!({"status": status.as_u16(), "error": status.canonical_reason().unwrap_or("Error")});
+    if let Some(code) = code {
+        body["code"] = json!(code);
+    }
+    json_response(status, &body)
+}
+
+async fn handle(
+    State(state): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    bump(&state.counters.requests);
+    let faults = &state.config.faults;
+    if !faults.latency.is_zero() {
+        tokio::time::sleep(faults.latency).await;
+    }
+    let limit = faults.rate_limit.map(|limit| {
+        let mut w = state.window.lock().unwrap_or_else(|p| p.into_inner());
+        if w.0.elapsed() >= Duration::from_secs(1) {
+            *w = (Instant::now(), 0);
+        }
+        w.1 += 1;
+        let reset = 1u64.saturating_sub(w.0.elapsed().as_secs()).max(1);
+        (limit, w.1, reset)
+    });
+    let mut response = respond(&state, &method, &uri, &headers, limit).await;
+    if let Some((limit, used, reset)) = limit {
+        let h = response.headers_mut();
+        h.insert("x-ratelimit-limit", limit.into());
+        h.insert("x-ratelimit-remaining", limit.saturating_sub(used).into());
+        h.insert("x-ratelimit-reset", reset.into());
+    }
+    response
+}
+
+async fn respond(
+    state: &Shared,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    limit: Option<(u32, u32, u64)>,
+) -> Response {
+    let c = &state.counters;
+    if let Some((limit, used, _)) = limit {
+        if used > limit {
+            bump(&c.rate_limited);
+            return error(StatusCode::TOO_MANY_REQUESTS, None);
+        }
+    }
+    let expected = format!("Bearer {}", state.config.api_key);
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+        bump(&c.unauthorized);
+        return error(StatusCode::UNAUTHORIZED, None);
+    }
+    let faults = &state.config.faults;
+    if faults.error_rate > 0.0 && state.draw() < faults.error_rate {
+        bump(&c.server_errors);
+        return match (state.draw() * 3.0) as u32 {
+            0 => error(StatusCode::INTERNAL_SERVER_ERROR, None),
+            1 => {
+                let mut r = Response::new(Body::from(
+                    "<html><body><h1>502 Bad Gateway</h1></body></html>",
+                ));
+                *r.status_mut() = StatusCode::BAD_GATEWAY;
+                r.headers_mut()
+                    .insert("content-type", HeaderValue::from_static("text/html"));
+                r
+            }
+            _ => {
+                let mut r = error(StatusCode::SERVICE_UNAVAILABLE, None);
+                r.headers_mut()
+                    .insert("retry-after", HeaderValue::from_static("0"));
+                r
+            }
+        };
+    }
+
+    let Some(rest) = uri.path().strip_prefix("/api/v1/") else {
+        return error(StatusCode::NOT_FOUND, Some("resource_not_found"));
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    let (kind, id) = match segments.as_slice() {
+        ["activity_logs"] => (Kind::Activity, None),
+        ["api_logs"] => (Kind::Api, None),
+        ["security_logs"] => (Kind::Security, None),
+        ["activity_logs", id] if !id.is_empty() => (Kind::Activity, Some(*id)),
+        ["api_logs", id] if !id.is_empty() => (Kind::Api, Some(*id)),
+        ["security_logs", id] if !id.is_empty() => (Kind::Security, Some(*id)),
+        _ => return error(StatusCode::NOT_FOUND, Some("resource_not_found")),
+    };
+    if method != Method::GET {
+        return error(StatusCode::NOT_FOUND, Some("resource_not_found"));
+    }
+    if !state.config.premium {
+        return error(StatusCode::FORBIDDEN, Some("feature_unavailable"));
+    }
+    if kind == Kind::Security && !state.config.security_logs_addon {
+        return error(StatusCode::FORBIDDEN, Some("forbidden"));
+    }
+    let body = match id {
+        Some(id) => match show(state, kind, id) {
+            Some(v) => v,
+            None => {
+                let code = match kind {
+                    Kind::Activity => "activity_log_not_found",
+                    Kind::Api => "api_log_not_found",
+                    Kind::Security => "security_log_not_found",
+                };
+                return error(StatusCode::NOT_FOUND, Some(code));
+            }
+        },
+        None => match list(state, kind, uri.query().unwrap_or("")) {
+            Ok(v) => v,
+            Err(QueryError { field, code }) => {
+                return json_response(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &json!({"status": 422, "error": "Unprocessable Entity", "code": "validation_errors",
+                            "error_details": {field: [code]}}),
+                )
+            }
+        },
+    };
+    body_with_faults(state, body.to_string().into_bytes())
+}
+
+fn body_with_faults(state: &Shared, body: Vec<u8>) -> Response {
+    let faults = &state.config.faults;
+    let half = body.len() / 2;
+    let mut response = if faults.reset_rate > 0.0 && state.draw() < faults.reset_rate {
+        bump(&state.counters.resets);
+        let full = body.len();
+        let first = bytes::Bytes::from(body[..half].to_vec());
+        let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
+            Ok(first),
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "injected reset",
+            )),
+        ];
+        let mut r = Response::new(Body::from_stream(futures::stream::iter(chunks)));
+        r.headers_mut().insert("content-length", full.into());
+        r
+    } else if faults.truncate_rate > 0.0 && state.draw() < faults.truncate_rate {
+        bump(&state.counters.truncations);
+        Response::new(Body::from(body[..half].to_vec()))
+    } else {
+        Response::new(Body::from(body))
+    };
+    response.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+}
+
+fn show(state: &Shared, kind: Kind, id: &str) -> Option<Value> {
+    let g = &state.generator;
+    let inserted = state.inserted[kind_index(kind)].load(Ordering::Relaxed);
+    let uuid_text = id.strip_prefix("req-").unwrap_or(id);
+    let slot = g.slot_of(kind, uuid_text)?;
+    let exists = match slot {
+        Slot::Base(i) => i < state.config.records[kind_index(kind)],
+        Slot::Inserted(k) => k < inserted,
+    };
+    if !exists {
+        return None;
+    }
+    Some(match kind {
+        Kind::Activity => json!({"activity_log": g.activity_log(slot).to_json()}),
+        Kind::Api => {
+            let log = g.api_log(slot);
+            if log.request_id != id {
+                return None;
+            }
+            json!({"api_log": log.to_json()})
+        }
+        Kind::Security => json!({"security_log": g.security_log(slot).to_json()}),
+    })
+}
+
+/// Maps a position in the newest-first order to a record slot, reordering complete tie groups
+/// of base records by `nonce` when ties are shuffled.
+fn slot_at(position: u64, inserted: u64, base_len: u64, nonce: Option<u64>) -> Slot {
+    if position < inserted {
+        return Slot::Inserted(inserted - 1 - position);
+    }
+    let b = position - inserted;
+    match nonce {
+        Some(nonce) if (b / TIE_GROUP + 1) * TIE_GROUP <= base_len => {
+            let group = b / TIE_GROUP;
+            let shift = data::mix(nonce ^ group) % TIE_GROUP;
+            Slot::Base(group * TIE_GROUP + (b % TIE_GROUP + shift) % TIE_GROUP)
+        }
+        _ => Slot::Base(b),
+    }
+}
+
+fn list(state: &Shared, kind: Kind, raw_query: &str) -> Result<Value, QueryError> {
+    let q = ListQuery::parse(kind, raw_query)?;
+    let k = kind_index(kind);
+    let g = &state.generator;
+    let faults = &state.config.faults;
+    let inserted = if faults.insert_per_request > 0 {
+        state
+            .counters
+            .inserted
+            .fetch_add(faults.insert_per_request, Ordering::Relaxed);
+        state.inserted[k].fetch_add(faults.insert_per_request, Ordering::Relaxed)
+            + faults.insert_per_request
+    } else {
+        state.inserted[k].load(Ordering::Relaxed)
+    };
+    let nonce = faults.shuffle_ties.then(|| {
+        bump(&state.counters.shuffled_queries);
+        data::mix(state.draw().to_bits())
+    });
+    // Records older than the retention window are not listed (they can still be fetched by id).
+    let oldest = g.logged_at(Slot::Base(0)) - ChronoDuration::days(state.config.retention_days[k]);
+    let retained_base = {
+        let secs = (g.logged_at(Slot::Base(0)) - oldest).num_seconds().max(0) as u64;
+        state.config.records[k].min((secs + 1) * TIE_GROUP)
+    };
+    let total_positions = inserted + retained_base;
+    let per_page = q.per_page;
+    let first = (q.page - 1).saturating_mul(per_page);
+    let render = |slot: Slot| -> Option<Value> {
+        match kind {
+            Kind::Activity => {
+                let f = g.activity_log(slot);
+                q.matches_activity(&f).then(|| f.to_json())
+            }
+            Kind::Api => {
+                let f = g.api_log(slot);
+                q.matches_api(&f).then(|| f.to_json())
+            }
+            Kind::Security => {
+                let f = g.security_log(slot);
+                q.matches_security(&f).then(|| f.to_json())
+            }
+        }
+    };
+    let (items, total_count) = if q.is_unfiltered() {
+        let end = first.saturating_add(per_page).min(total_positions);
+        let items = (first.min(end)..end)
+            .filter_map(|p| render(slot_at(p, inserted, retained_base, nonce)))
+            .collect::<Vec<_>>();
+        (items, total_positions)
+    } else {
+        let mut items = Vec::new();
+        let mut count = 0u64;
+        for p in 0..total_positions {
+            let slot = slot_at(p, inserted, retained_base, nonce);
+            // Dates are cheap to check and prune most of a large scan.
+            if !q.in_date_range(g.logged_at(slot)) {
+                continue;
+            }
+            if let Some(v) = render(slot) {
+                if count >= first && (items.len() as u64) < per_page {
+                    items.push(v);
+                }
+                count += 1;
+            }
+        }
+        (items, count)
+    };
+    let meta = if total_count == 0 {
+        json!({"current_page": 0, "next_page": null, "prev_page": null, "total_pages": 0, "total_count": 0})
+    } else {
+        let total_pages = total_count.div_ceil(per_page);
+        json!({
+            "current_page": q.page,
+            "next_page": (q.page < total_pages).then_some(q.page + 1),
+            "prev_page": (q.page > 1).then_some(q.page - 1),
+            "total_pages": total_pages,
+            "total_count": total_count,
+        })
+    };
+    let key = match kind {
+        Kind::Activity => "activity_logs",
+        Kind::Api => "api_logs",
+        Kind::Security => "security_logs",
+    };
+    Ok(json!({key: items, "meta": meta}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shuffled_positions_stay_a_permutation_within_tie_groups() {
+        for nonce in [1u64, 2, 99] {
+            let mut seen: Vec<u64> = (0..30)
+                .map(|p| match slot_at(p, 0, 30, Some(nonce)) {
+                    Slot::Base(b) => {
+                        assert_eq!(b / TIE_GROUP, p / TIE_GROUP);
+                        b
+                    }
+                    Slot::Inserted(_) => unreachable!(),
+                })
+                .collect();
+            seen.sort_unstable();
+            assert_eq!(seen, (0..30).collect::<Vec<_>>());
+        }
+        assert_eq!(slot_at(0, 2, 30, None), Slot::Inserted(1));
+        assert_eq!(slot_at(2, 2, 30, None), Slot::Base(0));
+    }
+}

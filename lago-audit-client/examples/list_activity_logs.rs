@@ -1,0 +1,95 @@
+//! Lists the newest activity logs, then counts every API log that failed, across all pages.
+//!
+//! With `LAGO_API_KEY` set, it talks to Lago (region from `LAGO_REGION` or `LAGO_API_URL`).
+//! Without it, it starts the built-in fake Lago on a loopback port, so it runs with no account:
+//!
+//! ```text
+//! cargo run -p lago-audit-client --example list_activity_logs          # 10 newest logs
+//! cargo run -p lago-audit-client --example list_activity_logs -- 25    # 25 newest logs
+//! ```
+
+use futures::TryStreamExt;
+use lago_audit_client::types::HttpStatusFilter;
+use lago_audit_client::{Client, ClientBuilder, ClientInfo, Error, Paginate};
+use lago_audit_fake::FakeLago;
+
+#[tokio::main]
+async fn main() {
+    if let Err(e) = start().await {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn start() -> Result<(), Box<dyn std::error::Error>> {
+    let limit: i64 = match std::env::args().nth(1) {
+        Some(n) => n
+            .parse()
+            .map_err(|_| format!("expected a number of logs to show, got {n:?}"))?,
+        None => 10,
+    };
+
+    // Keep the fake alive for as long as the client uses it.
+    let (_fake, client) = if std::env::var_os("LAGO_API_KEY").is_some() {
+        (None, ClientBuilder::from_env().build()?)
+    } else {
+        let fake = FakeLago::builder().start().await?;
+        eprintln!(
+            "LAGO_API_KEY is not set: using the built-in fake Lago at {}",
+            fake.base_url()
+        );
+        let client = ClientBuilder::new(fake.api_key())
+            .base_url(fake.base_url())
+            .build()?;
+        (Some(fake), client)
+    };
+    // Errors print as this crate's `Error`: status, Lago's code, details; never the API key.
+    Ok(run(&client, limit).await?)
+}
+
+async fn run(client: &Client, limit: i64) -> Result<(), Error> {
+    let page = client
+        .find_all_activity_logs()
+        .per_page(limit)
+        .send()
+        .await?;
+    println!(
+        "{} activity logs on {} pages at {}; the newest {}:",
+        page.meta.total_count,
+        page.meta.total_pages,
+        client.baseurl(),
+        page.activity_logs.len()
+    );
+    for log in &page.activity_logs {
+        println!(
+            "  {}  {:<34} {:<22} by {}",
+            log.logged_at.format("%Y-%m-%d %H:%M:%S"),
+            log.activity_type,
+            log.resource_type,
+            log.user_email
+                .as_deref()
+                .unwrap_or(log.activity_source.as_str()),
+        );
+    }
+
+    let failed: Vec<_> = client
+        .find_all_api_logs()
+        .http_statuses(vec![HttpStatusFilter::Outcome(
+            lago_audit_client::types::Outcome::Failed,
+        )])
+        .per_page(100)
+        .items()
+        .try_collect()
+        .await?;
+    println!("{} failed API calls in the retention window", failed.len());
+    if let Some(call) = failed.first() {
+        println!(
+            "  newest: {} {} -> {} ({})",
+            call.http_method.as_str().to_uppercase(),
+            call.request_path,
+            call.http_status,
+            call.client
+        );
+    }
+    Ok(())
+}

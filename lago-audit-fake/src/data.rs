@@ -1,0 +1,545 @@
+//! Deterministic, lazily generated audit records.
+//!
+//! Record `i` of a kind is a pure function of the seed and `i`, so a million records cost no
+//! memory: a list request generates only the records it looks at. Record 0 is the newest; records
+//! come in groups of [`TIE_GROUP`] that share a `logged_at` second (Lago's timestamps have second
+//! precision, and its ordering has no tie-breaker).
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+/// How many consecutive records share one `logged_at` second.
+pub const TIE_GROUP: u64 = 3;
+
+/// The 75 activity types Lago's server emits today, with the resource type each is logged under.
+pub const ACTIVITY_TYPES: &[(&str, &str)] = &[
+    ("billable_metric.created", "BillableMetric"),
+    ("billable_metric.updated", "BillableMetric"),
+    ("billable_metric.deleted", "BillableMetric"),
+    ("plan.created", "Plan"),
+    ("plan.updated", "Plan"),
+    ("plan.deleted", "Plan"),
+    ("customer.created", "Customer"),
+    ("customer.updated", "Customer"),
+    ("customer.deleted", "Customer"),
+    ("invoice.drafted", "Invoice"),
+    ("invoice.ready_to_finalize", "Invoice"),
+    ("invoice.failed", "Invoice"),
+    ("invoice.created", "Invoice"),
+    ("invoice.one_off_created", "Invoice"),
+    ("invoice.paid_credit_added", "Invoice"),
+    ("invoice.generated", "Invoice"),
+    ("invoice.payment_status_updated", "Invoice"),
+    ("invoice.payment_overdue", "Invoice"),
+    ("invoice.voided", "Invoice"),
+    ("invoice.deleted", "Invoice"),
+    ("invoice.regenerated", "Invoice"),
+    ("invoice.payment_failure", "Invoice"),
+    ("payment_receipt.created", "PaymentReceipt"),
+    ("payment_receipt.generated", "PaymentReceipt"),
+    ("credit_note.created", "CreditNote"),
+    ("credit_note.generated", "CreditNote"),
+    ("credit_note.refund_failure", "CreditNote"),
+    ("billing_entities.created", "BillingEntity"),
+    ("billing_entities.updated", "BillingEntity"),
+    ("billing_entities.deleted", "BillingEntity"),
+    ("subscription.canceled", "Subscription"),
+    ("subscription.incomplete", "Subscription"),
+    ("subscription.started", "Subscription"),
+    ("subscription.terminated", "Subscription"),
+    ("subscription.updated", "Subscription"),
+    ("wallet.created", "Wallet"),
+    ("wallet.updated", "Wallet"),
+    ("wallet_transaction.payment_failure", "Wallet"),
+    ("wallet_transaction.created", "Wallet"),
+    ("wallet_transaction.updated", "Wallet"),
+    ("payment.recorded", "Invoice"),
+    ("coupon.created", "Coupon"),
+    ("coupon.updated", "Coupon"),
+    ("coupon.deleted", "Coupon"),
+    ("applied_coupon.created", "Coupon"),
+    ("applied_coupon.deleted", "Coupon"),
+    ("payment_request.created", "PaymentRequest"),
+    ("email.sent", "Invoice"),
+    ("feature.created", "Entitlement::Feature"),
+    ("feature.deleted", "Entitlement::Feature"),
+    ("feature.updated", "Entitlement::Feature"),
+    ("product_category.created", "ProductCategory"),
+    ("product_category.updated", "ProductCategory"),
+    ("product_category.deleted", "ProductCategory"),
+    ("product.created", "Product"),
+    ("product.updated", "Product"),
+    ("product.deleted", "Product"),
+    ("product_filter.created", "ProductFilter"),
+    ("product_filter.updated", "ProductFilter"),
+    ("product_filter.deleted", "ProductFilter"),
+    ("rate_card.created", "RateCard"),
+    ("rate_card.updated", "RateCard"),
+    ("rate_card.deleted", "RateCard"),
+    ("quote.created", "Quote"),
+    ("quote.updated", "Quote"),
+    ("quote.approved", "Quote"),
+    ("quote.voided", "Quote"),
+    ("quote.version_created", "Quote"),
+    ("order_form.created", "OrderForm"),
+    ("order_form.signed", "OrderForm"),
+    ("order_form.file_uploaded", "OrderForm"),
+    ("order_form.expired", "OrderForm"),
+    ("order_form.voided", "OrderForm"),
+    ("order.created", "Order"),
+    ("order.executed", "Order"),
+];
+
+/// Resource types whose activity logs carry no `external_customer_id`.
+const CATALOGUE: &[&str] = &[
+    "BillableMetric",
+    "Coupon",
+    "Plan",
+    "BillingEntity",
+    "Entitlement::Feature",
+    "ProductCategory",
+    "Product",
+    "ProductFilter",
+    "RateCard",
+];
+
+/// The users who act through the web application.
+pub const USERS: &[&str] = &[
+    "dinesh@piedpiper.test",
+    "gilfoyle@piedpiper.test",
+    "monica+finance@piedpiper.test",
+    "jared@piedpiper.test",
+    "richard@piedpiper.test",
+];
+
+/// The clients (user agents) of logged API calls.
+pub const CLIENTS: &[&str] = &[
+    "Lago Ruby v1.26.0",
+    "Lago Python v1.20.0",
+    "lago-go-client/1.9.0",
+    "curl/8.5.0",
+];
+
+const API_RESOURCES: &[&str] = &[
+    "billable_metrics",
+    "plans",
+    "customers",
+    "subscriptions",
+    "wallets",
+    "coupons",
+    "invoices",
+    "events",
+];
+
+/// The security-log types and their events.
+pub const SECURITY_EVENTS: &[(&str, &str)] = &[
+    ("api_key", "api_key.created"),
+    ("api_key", "api_key.rotated"),
+    ("api_key", "api_key.destroyed"),
+    ("billing_entity", "billing_entity.updated"),
+    ("export", "export.created"),
+    ("integration", "integration.created"),
+    ("role", "role.updated"),
+    ("user", "user.signed_up"),
+    ("user", "user.new_device_logged_in"),
+    ("user", "user.password_reset_requested"),
+    ("webhook_endpoint", "webhook_endpoint.created"),
+];
+
+/// A fast, good-enough 64-bit mixer (splitmix64), the only randomness in the generator.
+pub fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// The kinds of log the fake serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// `/activity_logs`
+    Activity,
+    /// `/api_logs`
+    Api,
+    /// `/security_logs`
+    Security,
+}
+
+impl Kind {
+    fn salt(self) -> u64 {
+        match self {
+            Kind::Activity => 0xA11C_E000,
+            Kind::Api => 0xA91_0000,
+            Kind::Security => 0x5EC_0000,
+        }
+    }
+}
+
+/// Where a record lives: the base data set, or the records inserted while the server runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// Base record `i` (0 is the newest).
+    Base(u64),
+    /// The `k`-th record inserted after start (0 is the oldest insert).
+    Inserted(u64),
+}
+
+/// Generates records of every kind for one seed.
+#[derive(Clone, Debug)]
+pub struct Generator {
+    seed: u64,
+    now: DateTime<Utc>,
+}
+
+impl Generator {
+    /// A generator whose newest base record is logged at `now`.
+    pub fn new(seed: u64, now: DateTime<Utc>) -> Self {
+        Self { seed, now }
+    }
+
+    fn rnd(&self, kind: Kind, slot: Slot, field: u64) -> u64 {
+        let (tag, n) = match slot {
+            Slot::Base(i) => (0u64, i),
+            Slot::Inserted(k) => (1u64, k),
+        };
+        mix(self.seed
+            ^ kind.salt()
+            ^ mix(n.wrapping_mul(4).wrapping_add(tag))
+            ^ mix(field.wrapping_add(0x51)))
+    }
+
+    fn pick<'a, T>(&self, kind: Kind, slot: Slot, field: u64, from: &'a [T]) -> &'a T {
+        &from[(self.rnd(kind, slot, field) % from.len() as u64) as usize]
+    }
+
+    /// The id of a record: a version-4-shaped uuid that encodes its slot, so a lookup by id needs
+    /// no index.
+    pub fn id(&self, kind: Kind, slot: Slot) -> Uuid {
+        let (tag, n) = match slot {
+            Slot::Base(i) => (0u8, i),
+            Slot::Inserted(k) => (1u8, k),
+        };
+        let mask = mix(self.seed ^ kind.salt());
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&self.rnd(kind, slot, 0).to_be_bytes());
+        bytes[9] = tag;
+        let encoded = (n ^ mask) & 0xFFFF_FFFF_FFFF;
+        bytes[10..16].copy_from_slice(&encoded.to_be_bytes()[2..]);
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
+    }
+
+    /// The slot an id encodes, if it is one of this generator's ids for `kind`.
+    pub fn slot_of(&self, kind: Kind, id: &str) -> Option<Slot> {
+        let uuid = Uuid::parse_str(id).ok()?;
+        let b = uuid.as_bytes();
+        let mut n = [0u8; 8];
+        n[2..].copy_from_slice(&b[10..16]);
+        let mask = mix(self.seed ^ kind.salt()) & 0xFFFF_FFFF_FFFF;
+        let n = u64::from_be_bytes(n) ^ mask;
+        let slot = match b[9] {
+            0 => Slot::Base(n),
+            1 => Slot::Inserted(n),
+            _ => return None,
+        };
+        (self.id(kind, slot) == uuid).then_some(slot)
+    }
+
+    /// When a record was logged. Base records go back in time from `now`, [`TIE_GROUP`] to a
+    /// second; inserted records go forward from `now`.
+    pub fn logged_at(&self, slot: Slot) -> DateTime<Utc> {
+        match slot {
+            Slot::Base(i) => self.now - Duration::seconds((i / TIE_GROUP) as i64),
+            Slot::Inserted(k) => self.now + Duration::seconds(1 + (k / TIE_GROUP) as i64),
+        }
+    }
+
+    /// An activity log as Lago's server sends it.
+    pub fn activity_log(&self, slot: Slot) -> ActivityFacts {
+        let k = Kind::Activity;
+        let (activity_type, resource_type) = *self.pick(k, slot, 1, ACTIVITY_TYPES);
+        let source = *self.pick(k, slot, 2, &["api", "front", "system"]);
+        let user_email = (source == "front").then(|| *self.pick(k, slot, 3, USERS));
+        let resource_id = Uuid::from_u64_pair(self.rnd(k, slot, 4), self.rnd(k, slot, 5) | 1);
+        let customer = self.rnd(k, slot, 6) % 50;
+        let external_customer_id =
+            (!CATALOGUE.contains(&resource_type)).then(|| format!("cust_{customer:03}"));
+        let external_subscription_id = (resource_type == "Subscription")
+            .then(|| format!("sub_{customer:03}_{}", self.rnd(k, slot, 7) % 4));
+        ActivityFacts {
+            id: self.id(k, slot),
+            activity_type,
+            resource_type,
+            source,
+            user_email,
+            resource_id,
+            external_customer_id,
+            external_subscription_id,
+            logged_at: self.logged_at(slot),
+            amount: self.rnd(k, slot, 8) % 100_000,
+        }
+    }
+
+    /// An API log as Lago's server sends it.
+    pub fn api_log(&self, slot: Slot) -> ApiFacts {
+        let k = Kind::Api;
+        let resource = *self.pick(k, slot, 1, API_RESOURCES);
+        let method = *self.pick(k, slot, 2, &["post", "post", "put", "delete"]);
+        let status = *self.pick(
+            k,
+            slot,
+            3,
+            &[200u16, 200, 200, 200, 201, 400, 404, 422, 422, 500],
+        );
+        let own_request_id = self.rnd(k, slot, 4) % 10 == 0;
+        let code = format!("code_{}", self.rnd(k, slot, 5) % 1000);
+        let path = match method {
+            "post" => format!("/api/v1/{resource}"),
+            _ => format!("/api/v1/{resource}/{code}"),
+        };
+        let id = self.id(k, slot);
+        ApiFacts {
+            request_id: if own_request_id {
+                // Callers may send their own X-Request-Id; Lago keeps it (it is looked up like any id).
+                format!("req-{}", id.simple())
+            } else {
+                id.to_string()
+            },
+            id,
+            client: *self.pick(k, slot, 6, CLIENTS),
+            method,
+            status,
+            path,
+            resource,
+            code,
+            logged_at: self.logged_at(slot),
+        }
+    }
+
+    /// A security log as Lago's server sends it.
+    pub fn security_log(&self, slot: Slot) -> SecurityFacts {
+        let k = Kind::Security;
+        let (log_type, log_event) = *self.pick(k, slot, 1, SECURITY_EVENTS);
+        let user = self.rnd(k, slot, 2) % USERS.len() as u64;
+        SecurityFacts {
+            id: self.id(k, slot),
+            log_type,
+            log_event,
+            user_email: (log_type != "api_key" || user % 2 == 0).then(|| USERS[user as usize]),
+            user_id: Uuid::from_u64_pair(0x5EC0_0000_0000_0000 | user, user + 1),
+            api_key_id: Uuid::from_u64_pair(0xA91E_0000_0000_0000, 1 + self.rnd(k, slot, 3) % 3),
+            logged_at: self.logged_at(slot),
+        }
+    }
+}
+
+/// The facts of one activity log (what filters look at), turned into JSON by [`ActivityFacts::to_json`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActivityFacts {
+    /// `activity_id`
+    pub id: Uuid,
+    /// `activity_type`
+    pub activity_type: &'static str,
+    /// `resource_type`
+    pub resource_type: &'static str,
+    /// `activity_source`
+    pub source: &'static str,
+    /// `user_email` (null when the action came through an API key)
+    pub user_email: Option<&'static str>,
+    /// `resource_id`
+    pub resource_id: Uuid,
+    /// `external_customer_id` (null for catalogue resources)
+    pub external_customer_id: Option<String>,
+    /// `external_subscription_id` (set only for subscriptions)
+    pub external_subscription_id: Option<String>,
+    /// `logged_at`
+    pub logged_at: DateTime<Utc>,
+    amount: u64,
+}
+
+fn timestamp(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+impl ActivityFacts {
+    /// The record as the server sends it: no `organization_id`, string-valued maps with nested
+    /// data as JSON text, `{}` changes unless the type is an `*.updated`.
+    pub fn to_json(&self) -> Value {
+        let mut object = Map::new();
+        object.insert("lago_id".into(), json!(self.resource_id.to_string()));
+        object.insert("amount_cents".into(), json!(self.amount.to_string()));
+        object.insert("taxes".into(), json!(r#"[{"code":"vat","rate":20.0}]"#));
+        object.insert("description".into(), Value::Null);
+        if let Some(c) = &self.external_customer_id {
+            object.insert("external_customer_id".into(), json!(c));
+        }
+        let changes = if self.activity_type.ends_with(".updated") {
+            json!({"amount_cents": format!("[{}, {}]", self.amount / 2, self.amount)})
+        } else {
+            json!({})
+        };
+        json!({
+            "activity_id": self.id.to_string(),
+            "user_email": self.user_email,
+            "activity_type": self.activity_type,
+            "activity_source": self.source,
+            "activity_object": object,
+            "activity_object_changes": changes,
+            "external_customer_id": self.external_customer_id,
+            "external_subscription_id": self.external_subscription_id,
+            "resource_id": self.resource_id.to_string(),
+            "resource_type": self.resource_type,
+            "logged_at": timestamp(self.logged_at),
+            "created_at": timestamp(self.logged_at),
+        })
+    }
+}
+
+/// The facts of one API log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiFacts {
+    /// The uuid the record is addressed by in this fake.
+    pub id: Uuid,
+    /// `request_id` (a uuid, or a caller's own X-Request-Id)
+    pub request_id: String,
+    /// `client`
+    pub client: &'static str,
+    /// `http_method`
+    pub method: &'static str,
+    /// `http_status`
+    pub status: u16,
+    /// `request_path` (with the `/api/v1` prefix)
+    pub path: String,
+    resource: &'static str,
+    code: String,
+    /// `logged_at`
+    pub logged_at: DateTime<Utc>,
+}
+
+impl ApiFacts {
+    /// The record as the server sends it: object-valued, string-valued-map bodies.
+    pub fn to_json(&self) -> Value {
+        let response = if self.status < 400 {
+            json!({"lago_id": self.id.to_string(), "code": self.code})
+        } else {
+            json!({"status": self.status.to_string(), "error": "Unprocessable Entity",
+                   "code": "validation_errors", "error_details": r#"{"code":["value_already_exist"]}"#})
+        };
+        json!({
+            "request_id": self.request_id,
+            "api_version": "v1",
+            "client": self.client,
+            "http_method": self.method,
+            "http_status": self.status,
+            "request_origin": "https://app.lago.dev/",
+            "request_path": self.path,
+            "request_body": if self.method == "delete" { json!({}) } else {
+                json!({"code": self.code, "name": self.resource, "filters": r#"[{"key":"region"}]"#})
+            },
+            "request_response": response,
+            "logged_at": timestamp(self.logged_at),
+            "created_at": timestamp(self.logged_at),
+        })
+    }
+}
+
+/// The facts of one security log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SecurityFacts {
+    /// `log_id`
+    pub id: Uuid,
+    /// `log_type`
+    pub log_type: &'static str,
+    /// `log_event`
+    pub log_event: &'static str,
+    /// `user_email`
+    pub user_email: Option<&'static str>,
+    /// The acting user's id (filter `user_ids[]`).
+    pub user_id: Uuid,
+    /// The API key concerned (filter `api_key_ids[]`).
+    pub api_key_id: Uuid,
+    /// `logged_at`
+    pub logged_at: DateTime<Utc>,
+}
+
+impl SecurityFacts {
+    /// The record as the server sends it (nested values are real JSON here).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "log_id": self.id.to_string(),
+            "log_type": self.log_type,
+            "log_event": self.log_event,
+            "user_email": self.user_email,
+            "resources": {"api_key_id": self.api_key_id.to_string(), "user_id": self.user_id.to_string(),
+                          "permissions": {"activity_log": ["read"]}},
+            "device_info": {"browser": "Firefox", "os": "Linux", "ip_address": "192.0.2.10"},
+            "logged_at": timestamp(self.logged_at),
+            "created_at": timestamp(self.logged_at),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn generator() -> Generator {
+        Generator::new(42, "2025-04-01T00:00:00Z".parse().unwrap())
+    }
+
+    #[test]
+    fn ids_encode_their_slot() {
+        let g = generator();
+        for slot in [Slot::Base(0), Slot::Base(999_999), Slot::Inserted(3)] {
+            for kind in [Kind::Activity, Kind::Api, Kind::Security] {
+                let id = g.id(kind, slot).to_string();
+                assert_eq!(g.slot_of(kind, &id), Some(slot));
+            }
+        }
+        assert_eq!(
+            g.slot_of(Kind::Api, &g.id(Kind::Activity, Slot::Base(1)).to_string()),
+            None
+        );
+        assert_eq!(g.slot_of(Kind::Api, "not-a-uuid"), None);
+        assert_eq!(g.slot_of(Kind::Api, &Uuid::nil().to_string()), None);
+    }
+
+    #[test]
+    fn generation_is_deterministic_and_server_shaped() {
+        let a = generator().activity_log(Slot::Base(7));
+        let b = generator().activity_log(Slot::Base(7));
+        assert_eq!(a, b);
+        let json = a.to_json();
+        assert!(json.get("organization_id").is_none());
+        assert!(json["activity_object"]
+            .as_object()
+            .unwrap()
+            .values()
+            .all(|v| v.is_string() || v.is_null()));
+        for i in 0..2000 {
+            let f = generator().activity_log(Slot::Base(i));
+            assert_eq!(f.user_email.is_none(), f.source != "front");
+            if CATALOGUE.contains(&f.resource_type) {
+                assert!(f.external_customer_id.is_none());
+            }
+        }
+    }
+
+    #[test]
+    fn all_75_activity_types_appear() {
+        let g = generator();
+        let seen: std::collections::HashSet<_> = (0..20_000)
+            .map(|i| g.activity_log(Slot::Base(i)).activity_type)
+            .collect();
+        assert_eq!(ACTIVITY_TYPES.len(), 75);
+        assert_eq!(seen.len(), 75);
+    }
+
+    #[test]
+    fn timestamps_descend_in_tie_groups() {
+        let g = generator();
+        assert_eq!(g.logged_at(Slot::Base(0)), g.logged_at(Slot::Base(2)));
+        assert!(g.logged_at(Slot::Base(3)) < g.logged_at(Slot::Base(2)));
+        assert!(g.logged_at(Slot::Inserted(0)) > g.logged_at(Slot::Base(0)));
+    }
+}
