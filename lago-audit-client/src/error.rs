@@ -204,11 +204,30 @@ fn drain_buffered(mut stream: ByteStream) -> Option<Vec<u8>> {
     }
 }
 
+/// The marker of the response hook's content-type refusal, carried through progenitor's
+/// `Error::Custom(String)` (its only channel for hook errors) and turned back into [`Error::Decode`].
+const WRONG_CONTENT_TYPE: &str = "lago-audit-client/wrong-content-type:";
+
+pub(crate) fn wrong_content_type(status: StatusCode, content_type: &str) -> String {
+    format!("{WRONG_CONTENT_TYPE}{} {content_type}", status.as_u16())
+}
+
+fn parse_wrong_content_type(message: &str) -> Option<Error> {
+    let rest = message.strip_prefix(WRONG_CONTENT_TYPE)?;
+    let (status, content_type) = rest.split_once(' ')?;
+    Some(Error::Decode {
+        status: StatusCode::from_bytes(status.as_bytes()).ok()?,
+        message: format!("the body is {content_type:?}, not JSON"),
+        body_snippet: String::new(),
+    })
+}
+
 impl From<progenitor_client::Error<ByteStream>> for Error {
     fn from(e: progenitor_client::Error<ByteStream>) -> Self {
         use progenitor_client::Error as P;
         match e {
-            P::InvalidRequest(m) | P::Custom(m) => Error::InvalidRequest(m),
+            P::Custom(m) => parse_wrong_content_type(&m).unwrap_or(Error::InvalidRequest(m)),
+            P::InvalidRequest(m) => Error::InvalidRequest(m),
             P::CommunicationError(e) | P::ResponseBodyError(e) | P::InvalidUpgrade(e) => {
                 Error::Transport(e.without_url())
             }
@@ -277,6 +296,22 @@ mod tests {
         assert_eq!(e.status, StatusCode::BAD_GATEWAY);
         assert_eq!(e.raw_body.as_deref(), Some("<html>bad gateway</html>"));
         assert!(Error::Api(e).is_retryable());
+    }
+
+    #[test]
+    fn content_type_refusals_come_back_as_decode_errors() {
+        let m = wrong_content_type(StatusCode::OK, "text/html");
+        match Error::from(progenitor_client::Error::<ByteStream>::Custom(m)) {
+            Error::Decode {
+                status, message, ..
+            } => {
+                assert_eq!(status, StatusCode::OK);
+                assert!(message.contains("text/html"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let other = Error::from(progenitor_client::Error::<ByteStream>::Custom("x".into()));
+        assert!(matches!(other, Error::InvalidRequest(m) if m == "x"));
     }
 
     #[test]

@@ -25,6 +25,32 @@ impl ClientHooks<Inner> for Client {
         .map_err(Error::InvalidRequest)
     }
 
+    /// Refuses a successful response that says it is not JSON (an HTML page served with 200 by a
+    /// captive portal or a misrouted proxy), before its body is decoded. A response without a
+    /// content type is decoded as JSON.
+    async fn post<E>(
+        &self,
+        result: &reqwest::Result<reqwest::Response>,
+        _info: &OperationInfo,
+    ) -> Result<(), Error<E>> {
+        let Ok(response) = result else { return Ok(()) };
+        if !response.status().is_success() {
+            return Ok(());
+        }
+        let Some(content_type) = response.headers().get(reqwest::header::CONTENT_TYPE) else {
+            return Ok(());
+        };
+        let text = String::from_utf8_lossy(content_type.as_bytes());
+        if is_json(&text) {
+            Ok(())
+        } else {
+            Err(Error::Custom(crate::error::wrong_content_type(
+                response.status(),
+                &text,
+            )))
+        }
+    }
+
     /// Sends the request, retrying per the client's [`RetryPolicy`](crate::RetryPolicy). An error
     /// response's body is read into memory (at most [`MAX_ERROR_BODY`] bytes), so the error
     /// conversion can report it without another `await`.
@@ -67,6 +93,18 @@ impl ClientHooks<Inner> for Client {
             }
         }
     }
+}
+
+/// `application/json`, `application/<x>+json`, with or without parameters.
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 fn is_transient(e: &reqwest::Error) -> bool {
@@ -146,6 +184,16 @@ mod tests {
         assert!(check_path("/api/v1", "/api/v1/api_logs/x", "find_activity_log").is_err());
         assert!(check_path("/api/v1", "/other", "find_activity_log").is_err());
         assert!(check_path("", "/activity_logs/x", "find_activity_log").is_ok());
+    }
+
+    #[test]
+    fn json_content_types() {
+        assert!(is_json("application/json"));
+        assert!(is_json("application/json; charset=utf-8"));
+        assert!(is_json("Application/JSON"));
+        assert!(is_json("application/problem+json"));
+        assert!(!is_json("text/html"));
+        assert!(!is_json("text/plain; charset=utf-8"));
     }
 
     #[test]

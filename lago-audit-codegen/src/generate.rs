@@ -233,7 +233,63 @@ pub fn httpmock(prepared: &Value, file: &Path, crate_name: &str) -> Result<Strin
     })?;
     let mut ast = pretty(tokens, file)?;
     ArrayQueryFix.visit_file_mut(&mut ast);
+    MockPathFix {
+        prefix: server_path(prepared),
+    }
+    .visit_file_mut(&mut ast);
     Ok(format!("{HEADER}{}", prettyplease::unparse(&ast)))
+}
+
+/// The path of the spec's first server URL (`/api/v1` for Lago), without a trailing slash.
+pub fn server_path(doc: &Value) -> String {
+    let url = doc
+        .pointer("/servers/0/url")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = after_scheme.find('/').map_or("", |i| &after_scheme[i..]);
+    path.trim_end_matches('/').to_owned()
+}
+
+/// progenitor anchors mock paths at the spec's paths (`^/activity_logs$`), but a client's base
+/// URL ends in the server path (`/api/v1`), as Lago's does; and it puts path values into the regex
+/// unescaped. This prefixes the server path and escapes the values.
+struct MockPathFix {
+    prefix: String,
+}
+
+impl VisitMut for MockPathFix {
+    fn visit_lit_str_mut(&mut self, lit: &mut syn::LitStr) {
+        let value = lit.value();
+        if let Some(rest) = value.strip_prefix("^/") {
+            *lit = syn::LitStr::new(&format!("^{}/{rest}", self.prefix), lit.span());
+        }
+    }
+
+    fn visit_macro_mut(&mut self, mac: &mut syn::Macro) {
+        if !mac.path.is_ident("format") {
+            return;
+        }
+        let parser = syn::punctuated::Punctuated::<syn::Expr, syn::Token![,]>::parse_terminated;
+        let Ok(mut args) = mac.parse_body_with(parser) else {
+            return;
+        };
+        let is_path_pattern = matches!(
+            args.first(),
+            Some(syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. })) if s.value().starts_with("^/")
+        );
+        if !is_path_pattern {
+            return;
+        }
+        for (i, arg) in args.iter_mut().enumerate() {
+            if i == 0 {
+                self.visit_expr_mut(arg);
+            } else {
+                *arg = syn::parse_quote!(regex::escape(&#arg));
+            }
+        }
+        mac.tokens = quote!(#args);
+    }
 }
 
 /// progenitor's mock helpers call `value.to_string()` on a `Vec` for array query parameters, which
@@ -347,6 +403,12 @@ mod tests {
             "array query fix applied"
         );
         assert!(!mocks.contains("query_param(\"activity_types[]\", value.to_string())"));
+        assert!(
+            mocks.contains("\"^/api/v1/activity_logs$\""),
+            "server path prefixed"
+        );
+        assert!(mocks.contains("regex::escape("), "path values escaped");
+        assert!(!mocks.contains("\"^/activity_logs"));
     }
 
     #[test]

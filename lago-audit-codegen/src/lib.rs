@@ -129,10 +129,31 @@ pub fn load(spec: &Path, overlay_file: &Path) -> Result<LoadedSpec, SpecError> {
 /// The result is still a faithful description of the API (examples included); what is changed
 /// only to suit progenitor happens later, in [`generate`].
 pub fn prepare(loaded: &LoadedSpec) -> Result<Value, SpecError> {
-    let mut doc = loaded.document.clone();
-    filter::keep_audit_operations(&mut doc, AUDIT_TAGS, &loaded.file)?;
+    let mut doc = audit_document(loaded)?;
     downgrade::to_openapi_30(&mut doc, &loaded.file)?;
     Ok(doc)
+}
+
+/// The audit-log part of the spec after the overlay, still in OpenAPI 3.1: what the conformance
+/// tests build fixtures from and validate examples against (JSON Schema 2020-12).
+pub fn audit_document(loaded: &LoadedSpec) -> Result<Value, SpecError> {
+    let mut doc = loaded.document.clone();
+    filter::keep_audit_operations(&mut doc, AUDIT_TAGS, &loaded.file)?;
+    Ok(doc)
+}
+
+/// The spec and overlay paths in force: [`SPEC_ENV`] and [`OVERLAY_ENV`] when set, else
+/// [`default_paths`].
+pub fn resolve_paths() -> (PathBuf, PathBuf) {
+    let (default_spec, default_overlay) = default_paths();
+    (
+        std::env::var_os(SPEC_ENV)
+            .map(PathBuf::from)
+            .unwrap_or(default_spec),
+        std::env::var_os(OVERLAY_ENV)
+            .map(PathBuf::from)
+            .unwrap_or(default_overlay),
+    )
 }
 
 /// Escapes one JSON pointer segment (RFC 6901).
