@@ -48,3 +48,113 @@ pub fn without_nulls(value: &serde_json::Value) -> serde_json::Value {
         other => other.clone(),
     }
 }
+
+/// A one-shot HTTP server on loopback that records the raw request head (request line and
+/// headers, exactly as sent) and answers `status` with a JSON `body`. Returns the base URL and a
+/// handle yielding the head.
+pub async fn capture_one(status: u16, body: &str) -> (String, tokio::task::JoinHandle<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local address");
+    let body = body.to_owned();
+    let handle = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.expect("a connection");
+        let mut head = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = socket.read(&mut buf).await.expect("read the request");
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+        let response = format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        socket.write_all(response.as_bytes()).await.expect("answer");
+        String::from_utf8_lossy(&head).into_owned()
+    });
+    (format!("http://{addr}"), handle)
+}
+
+/// An empty list page, for requests whose answer does not matter.
+pub fn empty_page(key: &str) -> String {
+    format!(
+        r#"{{"{key}":[],"meta":{{"current_page":0,"next_page":null,"prev_page":null,"total_pages":0,"total_count":0}}}}"#
+    )
+}
+
+/// One scripted answer: a status, extra header lines and a raw body; or a connection closed
+/// before any answer.
+#[derive(Clone, Debug)]
+pub enum Answer {
+    /// Status, header lines (`name: value`), body bytes.
+    Http(u16, Vec<String>, Vec<u8>),
+    /// Close the connection without answering.
+    Hangup,
+}
+
+impl Answer {
+    /// A JSON answer.
+    pub fn json(status: u16, body: &serde_json::Value) -> Self {
+        Answer::Http(
+            status,
+            vec!["content-type: application/json".into()],
+            body.to_string().into_bytes(),
+        )
+    }
+}
+
+/// A loopback server that answers successive connections with `answers` in turn (the last one
+/// repeats), one request per connection. Returns the base URL and a counter of requests seen.
+pub async fn scripted(
+    answers: Vec<Answer>,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    assert!(!answers.is_empty());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local address");
+    let seen = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            let answer = answers[n.min(answers.len() - 1)].clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                if let Answer::Http(status, headers, body) = answer {
+                    let mut out = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n",
+                        body.len()
+                    );
+                    for h in headers {
+                        out.push_str(&h);
+                        out.push_str("\r\n");
+                    }
+                    out.push_str("\r\n");
+                    let mut bytes = out.into_bytes();
+                    bytes.extend_from_slice(&body);
+                    let _ = socket.write_all(&bytes).await;
+                }
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    (format!("http://{addr}"), seen)
+}

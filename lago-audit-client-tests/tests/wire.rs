@@ -1,0 +1,213 @@
+//! Request conformance on the wire: what the generated client really sends, byte for byte, for
+//! every parameter of every list operation and for path ids.
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use lago_audit_client::types::{HttpStatusFilter, Outcome};
+use lago_audit_client::{config::USER_AGENT, ActivitySource, Error, HttpMethod, SecurityLogType};
+use lago_audit_client_tests::{capture_one, client_for, empty_page, TEST_KEY};
+
+/// The request line's target and the lower-cased header lines.
+fn split(head: &str) -> (String, Vec<String>) {
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next().unwrap_or_default();
+    let target = request_line
+        .split(' ')
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    let headers = lines
+        .filter(|l| !l.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    (target, headers)
+}
+
+fn query_pairs(target: &str) -> Vec<String> {
+    target
+        .split_once('?')
+        .map(|(_, q)| q.split('&').map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn activity_log_filters_are_bracketed_repeated_and_percent_encoded() {
+    let (base, head) = capture_one(200, &empty_page("activity_logs")).await;
+    let client = client_for(&base);
+    let page = client
+        .find_all_activity_logs()
+        .activity_types(vec!["plan.updated".to_owned(), "a b&c=d#e/f".to_owned()])
+        .activity_sources(vec![
+            ActivitySource::Api,
+            ActivitySource::Other("ai agent".into()),
+        ])
+        .user_emails(vec!["dinesh+ops@piedpiper.test".to_owned()])
+        .external_customer_id("client é/1")
+        .external_subscription_id("sub?x=1")
+        .resource_ids(vec![uuid::Uuid::nil()])
+        .resource_types(vec!["Entitlement::Feature".to_owned()])
+        .from_date(NaiveDate::from_ymd_opt(2022, 8, 9).unwrap())
+        .to_date(Utc.with_ymd_and_hms(2022, 8, 10, 23, 59, 59).unwrap())
+        .page(2)
+        .per_page(50)
+        .send()
+        .await
+        .map_err(Error::from)
+        .expect("an empty page decodes");
+    assert_eq!(page.meta.total_count, 0);
+    let (target, headers) = split(&head.await.unwrap());
+    assert!(target.starts_with("/api/v1/activity_logs?"), "{target}");
+    let pairs = query_pairs(&target);
+    for expected in [
+        "activity_types%5B%5D=plan.updated",
+        "activity_types%5B%5D=a+b%26c%3Dd%23e%2Ff",
+        "activity_sources%5B%5D=api",
+        "activity_sources%5B%5D=ai+agent",
+        "user_emails%5B%5D=dinesh%2Bops%40piedpiper.test",
+        "external_customer_id=client+%C3%A9%2F1",
+        "external_subscription_id=sub%3Fx%3D1",
+        "resource_ids%5B%5D=00000000-0000-0000-0000-000000000000",
+        "resource_types%5B%5D=Entitlement%3A%3AFeature",
+        "from_date=2022-08-09",
+        "to_date=2022-08-10T23%3A59%3A59Z",
+        "page=2",
+        "per_page=50",
+    ] {
+        assert!(
+            pairs.iter().any(|p| p == expected),
+            "missing {expected} in {pairs:?}"
+        );
+    }
+    assert_eq!(pairs.len(), 13, "{pairs:?}");
+    assert!(headers.contains(&format!(
+        "authorization: bearer {}",
+        TEST_KEY.to_ascii_lowercase()
+    )));
+    assert!(headers.contains(&format!("user-agent: {USER_AGENT}")));
+    assert!(headers.contains(&"accept: application/json".to_owned()));
+    assert!(headers.iter().any(|h| h.starts_with("api-version: ")));
+}
+
+#[tokio::test]
+async fn omitted_parameters_are_not_sent() {
+    let (base, head) = capture_one(200, &empty_page("activity_logs")).await;
+    client_for(&base)
+        .find_all_activity_logs()
+        .send()
+        .await
+        .unwrap();
+    let (target, _) = split(&head.await.unwrap());
+    assert_eq!(target, "/api/v1/activity_logs");
+}
+
+#[tokio::test]
+async fn api_log_filters() {
+    let (base, head) = capture_one(200, &empty_page("api_logs")).await;
+    client_for(&base)
+        .find_all_api_logs()
+        .http_methods(vec![HttpMethod::Post, HttpMethod::Other("get".into())])
+        .http_statuses(vec![
+            HttpStatusFilter::Outcome(Outcome::Failed),
+            HttpStatusFilter::Code(422),
+        ])
+        .api_version("v1")
+        .request_paths(vec!["/api/v1/plans*".to_owned()])
+        .clients(vec!["Lago Ruby v1.26.0".to_owned()])
+        .send()
+        .await
+        .unwrap();
+    let (target, _) = split(&head.await.unwrap());
+    let pairs = query_pairs(&target);
+    for expected in [
+        "http_methods%5B%5D=post",
+        "http_methods%5B%5D=get",
+        "http_statuses%5B%5D=failed",
+        "http_statuses%5B%5D=422",
+        "api_version=v1",
+        "request_paths%5B%5D=%2Fapi%2Fv1%2Fplans*",
+        "clients%5B%5D=Lago+Ruby+v1.26.0",
+    ] {
+        assert!(
+            pairs.iter().any(|p| p == expected),
+            "missing {expected} in {pairs:?}"
+        );
+    }
+    assert!(
+        !target.contains("request_paths="),
+        "the scalar form makes Lago fail with 500"
+    );
+}
+
+#[tokio::test]
+async fn security_log_filters_and_the_mandatory_to_date() {
+    // Without to_date the request is refused before anything is sent.
+    let err = client_for("http://127.0.0.1:9")
+        .find_all_security_logs()
+        .send()
+        .await
+        .map_err(Error::from)
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidRequest(m) if m.contains("to_date")),
+        "{err}"
+    );
+
+    let (base, head) = capture_one(200, &empty_page("security_logs")).await;
+    client_for(&base)
+        .find_all_security_logs()
+        .to_date(NaiveDate::from_ymd_opt(2025, 3, 31).unwrap())
+        .log_types(vec![SecurityLogType::ApiKey])
+        .log_events(vec!["api_key.rotated".to_owned()])
+        .user_ids(vec!["u1".to_owned()])
+        .api_key_ids(vec!["k1".to_owned(), "k2".to_owned()])
+        .send()
+        .await
+        .unwrap();
+    let (target, _) = split(&head.await.unwrap());
+    let pairs = query_pairs(&target);
+    for expected in [
+        "to_date=2025-03-31",
+        "log_types%5B%5D=api_key",
+        "log_events%5B%5D=api_key.rotated",
+        "user_ids%5B%5D=u1",
+        "api_key_ids%5B%5D=k1",
+        "api_key_ids%5B%5D=k2",
+    ] {
+        assert!(
+            pairs.iter().any(|p| p == expected),
+            "missing {expected} in {pairs:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn path_ids_stay_inside_their_segment() {
+    let log = r#"{"activity_log":{"activity_id":"1a901a90-1a90-1a90-1a90-1a901a901a90","activity_type":"plan.created","activity_source":"api","resource_id":"1a901a90-1a90-1a90-1a90-1a901a901a90","resource_type":"Plan","logged_at":"2025-03-31T12:31:44Z","created_at":"2025-03-31T12:31:44Z"}}"#;
+    for (id, expected) in [
+        ("../customers", "/api/v1/activity_logs/..%2Fcustomers"),
+        ("a b#c?d", "/api/v1/activity_logs/a%20b%23c%3Fd"),
+        ("é", "/api/v1/activity_logs/%C3%A9"),
+        ("x%2F..", "/api/v1/activity_logs/x%252F.."),
+        ("%2e%2e", "/api/v1/activity_logs/%252e%252e"),
+    ] {
+        let (base, head) = capture_one(200, log).await;
+        client_for(&base)
+            .find_activity_log()
+            .activity_id(id)
+            .send()
+            .await
+            .unwrap();
+        let (target, _) = split(&head.await.unwrap());
+        assert_eq!(target, expected, "{id}");
+    }
+    // Ids that URL normalisation would turn into another endpoint are refused before sending.
+    for id in ["..", ".", ""] {
+        let err = client_for("http://127.0.0.1:9")
+            .find_activity_log()
+            .activity_id(id)
+            .send()
+            .await
+            .map_err(Error::from)
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidRequest(_)), "{id:?}: {err}");
+    }
+}
