@@ -113,9 +113,16 @@ impl Answer {
 pub async fn scripted(
     answers: Vec<Answer>,
 ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    scripted_with(std::sync::Arc::new(std::sync::Mutex::new(answers))).await
+}
+
+/// Like [`scripted`], reading the answers from `answers` at each connection, so a test can change
+/// them between requests (and reuse one server and one client across many cases).
+pub async fn scripted_with(
+    answers: std::sync::Arc<std::sync::Mutex<Vec<Answer>>>,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    assert!(!answers.is_empty());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
@@ -128,7 +135,12 @@ pub async fn scripted(
                 return;
             };
             let n = counter.fetch_add(1, Ordering::SeqCst);
-            let answer = answers[n.min(answers.len() - 1)].clone();
+            let answer = {
+                let list = answers.lock().unwrap_or_else(|p| p.into_inner());
+                list.get(n.min(list.len().saturating_sub(1)))
+                    .cloned()
+                    .unwrap_or(Answer::Hangup)
+            };
             tokio::spawn(async move {
                 let mut head = Vec::new();
                 let mut buf = [0u8; 4096];
