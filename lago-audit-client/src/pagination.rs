@@ -88,31 +88,39 @@ pub trait Paginate: Clone + Send + Sync + Sized {
     /// Sends this request for page `page` (1-based).
     fn fetch_page(&self, page: i64) -> impl Future<Output = Result<Self::Page, Error>> + Send;
 
-    /// Every page from the first, stopping after the last page or the first error.
+    /// Every page from the first, stopping after the last page or the first error. A server
+    /// whose `next_page` does not move forward ends the stream with an error after that page.
     fn pages(self) -> impl Stream<Item = Result<Self::Page, Error>> + Send + Unpin {
-        Box::pin(stream::unfold(Some((self, 1i64)), |state| async move {
-            let (request, page) = state?;
-            match request.fetch_page(page).await {
-                Ok(p) => {
-                    let next = match p.meta().next_page {
-                        None => None,
-                        Some(n) if n > page => Some((request, n)),
-                        Some(n) => {
-                            let err = Error::Decode {
+        enum Step<R> {
+            Fetch(R, i64),
+            Fail(Error),
+        }
+        Box::pin(stream::unfold(
+            Some(Step::Fetch(self, 1i64)),
+            |state| async move {
+                let (request, page) = match state? {
+                    Step::Fetch(request, page) => (request, page),
+                    Step::Fail(e) => return Some((Err(e), None)),
+                };
+                match request.fetch_page(page).await {
+                    Ok(p) => {
+                        let next = match p.meta().next_page {
+                            None => None,
+                            Some(n) if n > page => Some(Step::Fetch(request, n)),
+                            Some(n) => Some(Step::Fail(Error::Decode {
                                 status: reqwest::StatusCode::OK,
                                 message: format!(
                                     "pagination does not advance: next_page {n} after page {page}"
                                 ),
                                 body_snippet: String::new(),
-                            };
-                            return Some((Err(err), None));
-                        }
-                    };
-                    Some((Ok(p), next))
+                            })),
+                        };
+                        Some((Ok(p), next))
+                    }
+                    Err(e) => Some((Err(e), None)),
                 }
-                Err(e) => Some((Err(e), None)),
-            }
-        }))
+            },
+        ))
     }
 
     /// Every record of every page, dropping a record that was already on the previous page.

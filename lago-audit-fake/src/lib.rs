@@ -171,6 +171,12 @@ impl FakeLagoBuilder {
         self.now = now;
         self
     }
+    /// The retention windows in days (activity, API, security logs; Lago: 30, 30, 90). Lists leave
+    /// older records out; lookups by id still find them.
+    pub fn retention_days(mut self, activity: i64, api: i64, security: i64) -> Self {
+        self.retention_days = [activity, api, security];
+        self
+    }
     /// The port to listen on (0, the default, picks a free one).
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
