@@ -3,6 +3,8 @@
 //!
 //! Run everything with `cargo test -p lago-audit-client-tests`.
 
+#![warn(missing_docs)]
+
 pub mod fixtures;
 
 /// progenitor's typed httpmock helpers (`MockServerExt`), generated at build time.

@@ -21,8 +21,9 @@ const SNIPPET: usize = 512;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// Lago (or a proxy in front of it) answered with an error status.
-    Api(ApiError),
+    /// Lago (or a proxy in front of it) answered with an error status. Boxed, to keep
+    /// `Result<T, Error>` small.
+    Api(Box<ApiError>),
     /// The request could not be sent, or the response could not be received (connection refused
     /// or reset, timeout, TLS failure, a body cut short). Does not include the URL, whose query
     /// may hold personal data such as user e-mails.
@@ -235,7 +236,7 @@ impl From<progenitor_client::Error<ByteStream>> for Error {
                 let status = rv.status();
                 let headers = rv.headers().clone();
                 let body = drain_buffered(rv.into_inner()).unwrap_or_default();
-                Error::Api(ApiError::from_parts(status, &headers, &body))
+                Error::Api(Box::new(ApiError::from_parts(status, &headers, &body)))
             }
             P::UnexpectedResponse(response) => {
                 let status = response.status();
@@ -251,7 +252,7 @@ impl From<progenitor_client::Error<ByteStream>> for Error {
                         body_snippet: snippet(&body),
                     }
                 } else {
-                    Error::Api(ApiError::from_parts(status, &headers, &body))
+                    Error::Api(Box::new(ApiError::from_parts(status, &headers, &body)))
                 }
             }
             // progenitor decodes only the documented success response, and every operation
@@ -295,7 +296,7 @@ mod tests {
         );
         assert_eq!(e.status, StatusCode::BAD_GATEWAY);
         assert_eq!(e.raw_body.as_deref(), Some("<html>bad gateway</html>"));
-        assert!(Error::Api(e).is_retryable());
+        assert!(Error::Api(Box::new(e)).is_retryable());
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //!
 //! Every failure is a [`SpecError`] that names the file, the JSON pointer and the problem.
 
+#![warn(missing_docs)]
+
 pub mod downgrade;
 pub mod filter;
 pub mod generate;

@@ -209,8 +209,8 @@ impl Generator {
             ^ mix(field.wrapping_add(0x51)))
     }
 
-    fn pick<'a, T>(&self, kind: Kind, slot: Slot, field: u64, from: &'a [T]) -> &'a T {
-        &from[(self.rnd(kind, slot, field) % from.len() as u64) as usize]
+    fn pick<T: Copy>(&self, kind: Kind, slot: Slot, field: u64, from: &[T]) -> T {
+        from[(self.rnd(kind, slot, field) % from.len() as u64) as usize]
     }
 
     /// The id of a record: a version-4-shaped uuid that encodes its slot, so a lookup by id needs
@@ -257,9 +257,9 @@ impl Generator {
     /// An activity log as Lago's server sends it.
     pub fn activity_log(&self, slot: Slot) -> ActivityFacts {
         let k = Kind::Activity;
-        let (activity_type, resource_type) = *self.pick(k, slot, 1, ACTIVITY_TYPES);
-        let source = *self.pick(k, slot, 2, &["api", "front", "system"]);
-        let user_email = (source == "front").then(|| *self.pick(k, slot, 3, USERS));
+        let (activity_type, resource_type) = self.pick(k, slot, 1, ACTIVITY_TYPES);
+        let source = self.pick(k, slot, 2, &["api", "front", "system"]);
+        let user_email = (source == "front").then(|| self.pick(k, slot, 3, USERS));
         let resource_id = Uuid::from_u64_pair(self.rnd(k, slot, 4), self.rnd(k, slot, 5) | 1);
         let customer = self.rnd(k, slot, 6) % 50;
         let external_customer_id =
@@ -283,15 +283,15 @@ impl Generator {
     /// An API log as Lago's server sends it.
     pub fn api_log(&self, slot: Slot) -> ApiFacts {
         let k = Kind::Api;
-        let resource = *self.pick(k, slot, 1, API_RESOURCES);
-        let method = *self.pick(k, slot, 2, &["post", "post", "put", "delete"]);
-        let status = *self.pick(
+        let resource = self.pick(k, slot, 1, API_RESOURCES);
+        let method = self.pick(k, slot, 2, &["post", "post", "put", "delete"]);
+        let status = self.pick(
             k,
             slot,
             3,
             &[200u16, 200, 200, 200, 201, 400, 404, 422, 422, 500],
         );
-        let own_request_id = self.rnd(k, slot, 4) % 10 == 0;
+        let own_request_id = self.rnd(k, slot, 4).is_multiple_of(10);
         let code = format!("code_{}", self.rnd(k, slot, 5) % 1000);
         let path = match method {
             "post" => format!("/api/v1/{resource}"),
@@ -306,7 +306,7 @@ impl Generator {
                 id.to_string()
             },
             id,
-            client: *self.pick(k, slot, 6, CLIENTS),
+            client: self.pick(k, slot, 6, CLIENTS),
             method,
             status,
             path,
@@ -319,13 +319,14 @@ impl Generator {
     /// A security log as Lago's server sends it.
     pub fn security_log(&self, slot: Slot) -> SecurityFacts {
         let k = Kind::Security;
-        let (log_type, log_event) = *self.pick(k, slot, 1, SECURITY_EVENTS);
+        let (log_type, log_event) = self.pick(k, slot, 1, SECURITY_EVENTS);
         let user = self.rnd(k, slot, 2) % USERS.len() as u64;
         SecurityFacts {
             id: self.id(k, slot),
             log_type,
             log_event,
-            user_email: (log_type != "api_key" || user % 2 == 0).then(|| USERS[user as usize]),
+            user_email: (log_type != "api_key" || user.is_multiple_of(2))
+                .then(|| USERS[user as usize]),
             user_id: Uuid::from_u64_pair(0x5EC0_0000_0000_0000 | user, user + 1),
             api_key_id: Uuid::from_u64_pair(0xA91E_0000_0000_0000, 1 + self.rnd(k, slot, 3) % 3),
             logged_at: self.logged_at(slot),
