@@ -64,3 +64,8 @@ pub use open_enum::{ActivitySource, HttpMethod, SecurityLogType};
 pub use pagination::Paginate;
 pub use progenitor_client::{ByteStream, ClientInfo, ResponseValue};
 pub use retry::RetryPolicy;
+
+/// The workspace README's Rust examples, compiled as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -422,6 +422,74 @@ mod tests {
         assert!(code.contains("operation_id: \"find_activity_log\""));
     }
 
+    /// Lago's whole published spec has ~200 other operations and every 3.1 construct; dropped in
+    /// place of ours, the pipeline must still produce the audit client only.
+    #[test]
+    fn a_whole_spec_with_other_operations_still_generates_only_the_audit_client() {
+        let (spec, overlay) = crate::default_paths();
+        let mut doc = crate::read_document(&spec).unwrap();
+        let extra = json!({
+            "paths": {
+                "/invoices": {"get": {
+                    "tags": ["invoices"], "operationId": "findAllInvoices",
+                    "parameters": [{"name": "search", "in": "query", "style": "deepObject",
+                                    "schema": {"type": "object"}}],
+                    "responses": {"200": {"description": "ok", "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/Invoice"}}}},
+                        "400": {"description": "bad", "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/ApiErrorBadRequest"}}}}}
+                }},
+                "/customers/{id}": {"delete": {
+                    "tags": ["customers"], "operationId": "destroyCustomer",
+                    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "ok"}, "201": {"description": "also ok"}}
+                }}
+            },
+            "webhooks": {"invoice.created": {"post": {"responses": {"200": {"description": "ok"}}}}},
+            "components": {"schemas": {
+                "Invoice": {"type": "object", "properties": {
+                    "total": {"type": ["integer", "null"], "const": 3},
+                    "meta": {"$ref": "#/components/schemas/PaginationMeta", "description": "sibling"},
+                    "fees": {"type": "array", "format": "object", "items": {"type": "null"}},
+                    "metadata": {"type": "object", "format": "object", "nullable": true},
+                    "status": {"anyOf": [{"type": "string", "enum": ["draft"]}, {"type": "null"}]},
+                    "examples_only": {"type": "string", "examples": ["a"]}
+                }}
+            }}
+        });
+        for key in ["paths", "webhooks"] {
+            let target = doc.as_object_mut().unwrap().entry(key).or_insert(json!({}));
+            target
+                .as_object_mut()
+                .unwrap()
+                .extend(extra[key].as_object().unwrap().clone());
+        }
+        doc["components"]["schemas"]
+            .as_object_mut()
+            .unwrap()
+            .extend(extra["components"]["schemas"].as_object().unwrap().clone());
+        let dir = std::env::temp_dir().join(format!("lago-whole-spec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let whole = dir.join("openapi.yaml");
+        std::fs::write(&whole, serde_norway::to_string(&doc).unwrap()).unwrap();
+
+        let loaded = crate::load(&whole, &overlay).unwrap();
+        assert!(
+            loaded.stale_actions.is_empty(),
+            "{:?}",
+            loaded.stale_actions
+        );
+        let prepared = crate::prepare(&loaded).unwrap();
+        assert!(
+            prepared.pointer("/components/schemas/Invoice").is_none(),
+            "unreached schemas are dropped"
+        );
+        let code = client(&prepared, &whole).unwrap();
+        assert!(code.contains("pub fn find_all_activity_logs"));
+        assert!(!code.contains("find_all_invoices") && !code.contains("destroy_customer"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn a_generator_panic_becomes_an_error() {
         let err =

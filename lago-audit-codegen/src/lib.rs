@@ -175,8 +175,6 @@ pub struct BuildOutput {
     pub code: String,
     /// Warnings for `cargo:warning=` (stale overlay actions).
     pub warnings: Vec<String>,
-    /// Files whose change must regenerate the code.
-    pub inputs: Vec<PathBuf>,
 }
 
 /// What a build script generates.
@@ -209,11 +207,7 @@ pub fn build(target: Target<'_>) -> Result<BuildOutput, SpecError> {
         .iter()
         .map(|s| format!("{}: {s}", overlay_file.display()))
         .collect();
-    Ok(BuildOutput {
-        code,
-        warnings,
-        inputs: vec![spec, overlay_file],
-    })
+    Ok(BuildOutput { code, warnings })
 }
 
 /// Runs [`build`] from a build script: prints the `cargo:` directives, writes `file_name` into
@@ -221,17 +215,13 @@ pub fn build(target: Target<'_>) -> Result<BuildOutput, SpecError> {
 pub fn run_build_script(target: Target<'_>, file_name: &str) {
     println!("cargo:rerun-if-env-changed={SPEC_ENV}");
     println!("cargo:rerun-if-env-changed={OVERLAY_ENV}");
-    let (spec, overlay_file) = default_paths();
-    // Registered before the work, so a failing spec is re-read once it is fixed.
+    // Registered before the work, so a failing spec is read again once it is fixed.
+    let (spec, overlay_file) = resolve_paths();
     for p in [&spec, &overlay_file] {
         println!("cargo:rerun-if-changed={}", p.display());
     }
-    let started = std::time::Instant::now();
     match build(target) {
         Ok(out) => {
-            for p in &out.inputs {
-                println!("cargo:rerun-if-changed={}", p.display());
-            }
             for w in &out.warnings {
                 println!("cargo:warning=stale overlay action: {w}");
             }
@@ -242,12 +232,6 @@ pub fn run_build_script(target: Target<'_>, file_name: &str) {
                 eprintln!("error: cannot write {}: {e}", path.display());
                 std::process::exit(1);
             }
-            // Visible with `cargo build -vv`: the build script's own cost and the output size.
-            println!(
-                "cargo:rustc-env=LAGO_AUDIT_CODEGEN_STATS={} bytes in {} ms",
-                out.code.len(),
-                started.elapsed().as_millis()
-            );
         }
         Err(e) => {
             eprintln!("error: the Lago audit-log spec cannot be turned into Rust code");
