@@ -299,7 +299,6 @@ struct ArrayQueryFix;
 
 impl VisitMut for ArrayQueryFix {
     fn visit_impl_item_fn_mut(&mut self, f: &mut syn::ImplItemFn) {
-        let sig = quote!(#f.sig).to_string();
         let takes_vec = f
             .sig
             .inputs
@@ -310,7 +309,6 @@ impl VisitMut for ArrayQueryFix {
                 .where_clause
                 .as_ref()
                 .is_some_and(|w| quote!(#w).to_string().contains("Vec"));
-        let _ = sig;
         if !takes_vec {
             return;
         }
