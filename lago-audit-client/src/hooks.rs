@@ -51,9 +51,10 @@ impl ClientHooks<Inner> for Client {
         }
     }
 
-    /// Sends the request, retrying per the client's [`RetryPolicy`](crate::RetryPolicy). An error
-    /// response's body is read into memory (at most [`MAX_ERROR_BODY`] bytes), so the error
-    /// conversion can report it without another `await`.
+    /// Sends the request and reads its body, retrying per the client's
+    /// [`RetryPolicy`](crate::RetryPolicy) after a failed connect, a timeout, a connection cut
+    /// mid-body or a retryable status. An error response's body is kept (at most
+    /// [`MAX_ERROR_BODY`] bytes), so the error conversion can report it without another `await`.
     async fn exec(
         &self,
         request: reqwest::Request,
@@ -72,24 +73,30 @@ impl ClientHooks<Inner> for Client {
                     .expect("the request is kept until the last attempt"),
             };
             let last = request.is_none();
-            match self.client().execute(attempt).await {
-                Ok(response) => {
-                    let wait =
-                        policy.delay_after_response(retry, response.status(), response.headers());
-                    match wait {
-                        Some(wait) if !last => {
-                            drop(response);
-                            tokio::time::sleep(wait).await;
-                            retry += 1;
-                        }
-                        _ => return buffer_error_body(response).await,
-                    }
+            let response = match self.client().execute(attempt).await {
+                Ok(response) => response,
+                Err(e) if !last && is_transient(&e) => {
+                    tokio::time::sleep(policy.backoff(retry)).await;
+                    retry += 1;
+                    continue;
                 }
+                Err(e) => return Err(e),
+            };
+            let wait = policy.delay_after_response(retry, response.status(), response.headers());
+            if let (Some(wait), false) = (wait, last) {
+                drop(response);
+                tokio::time::sleep(wait).await;
+                retry += 1;
+                continue;
+            }
+            // Reading the body here means a connection cut mid-body is retried like a failed
+            // connect, instead of surfacing later from the generated code.
+            match buffer_body(response).await {
                 Err(e) if !last && is_transient(&e) => {
                     tokio::time::sleep(policy.backoff(retry)).await;
                     retry += 1;
                 }
-                Err(e) => return Err(e),
+                result => return result,
             }
         }
     }
@@ -111,24 +118,28 @@ fn is_transient(e: &reqwest::Error) -> bool {
     e.is_connect() || e.is_timeout() || e.is_request() || e.is_body()
 }
 
-/// Reads an error response's body (bounded) and rebuilds the response around the bytes.
-async fn buffer_error_body(mut response: reqwest::Response) -> reqwest::Result<reqwest::Response> {
-    if response.status().is_success() {
-        return Ok(response);
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        let room = MAX_ERROR_BODY - body.len();
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() >= MAX_ERROR_BODY {
-            break;
+/// Reads the whole body (an error body up to [`MAX_ERROR_BODY`] bytes) and rebuilds the response
+/// around the bytes. The generated code reads the whole body anyway, so this adds no peak memory.
+async fn buffer_body(mut response: reqwest::Response) -> reqwest::Result<reqwest::Response> {
+    let status = response.status();
+    let version = response.version();
+    let headers = response.headers().clone();
+    let body: bytes::Bytes = if status.is_success() {
+        response.bytes().await?
+    } else {
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            let room = MAX_ERROR_BODY - body.len();
+            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if body.len() >= MAX_ERROR_BODY {
+                break;
+            }
         }
-    }
-    let mut rebuilt = http::Response::builder()
-        .status(response.status())
-        .version(response.version());
-    if let Some(headers) = rebuilt.headers_mut() {
-        *headers = response.headers().clone();
+        body.into()
+    };
+    let mut rebuilt = http::Response::builder().status(status).version(version);
+    if let Some(h) = rebuilt.headers_mut() {
+        *h = headers;
     }
     let rebuilt = rebuilt
         .body(body)

@@ -541,6 +541,24 @@ async fn resets_and_truncations_become_errors_and_are_counted() {
 }
 
 #[tokio::test]
+async fn connections_cut_mid_body_are_retried_away() {
+    let fake = start(FakeLago::builder().seed(9).reset_rate(0.5)).await;
+    let c = client(&fake, fast_retries(10));
+    for _ in 0..20 {
+        let page = c
+            .find_all_activity_logs()
+            .per_page(20)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.activity_logs.len(), 20);
+    }
+    let counts = fake.counts();
+    assert!(counts.resets > 0, "{counts:?}");
+    assert_eq!(counts.requests, 20 + counts.resets);
+}
+
+#[tokio::test]
 async fn latency_is_added() {
     let fake = start(FakeLago::builder().latency(Duration::from_millis(150))).await;
     let started = std::time::Instant::now();
