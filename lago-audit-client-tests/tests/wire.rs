@@ -22,6 +22,14 @@ fn split(head: &str) -> (String, Vec<String>) {
     (target, headers)
 }
 
+/// Asserts that each `expected` pair is in the request target's query.
+fn assert_pairs(target: &str, expected: &[&str]) {
+    let pairs = query_pairs(target);
+    for e in expected {
+        assert!(pairs.iter().any(|p| p == e), "missing {e} in {pairs:?}");
+    }
+}
+
 fn query_pairs(target: &str) -> Vec<String> {
     target
         .split_once('?')
@@ -56,27 +64,25 @@ async fn activity_log_filters_are_bracketed_repeated_and_percent_encoded() {
     assert_eq!(page.meta.total_count, 0);
     let (target, headers) = split(&head.await.unwrap());
     assert!(target.starts_with("/api/v1/activity_logs?"), "{target}");
+    assert_pairs(
+        &target,
+        &[
+            "activity_types%5B%5D=plan.updated",
+            "activity_types%5B%5D=a+b%26c%3Dd%23e%2Ff",
+            "activity_sources%5B%5D=api",
+            "activity_sources%5B%5D=ai+agent",
+            "user_emails%5B%5D=dinesh%2Bops%40piedpiper.test",
+            "external_customer_id=client+%C3%A9%2F1",
+            "external_subscription_id=sub%3Fx%3D1",
+            "resource_ids%5B%5D=00000000-0000-0000-0000-000000000000",
+            "resource_types%5B%5D=Entitlement%3A%3AFeature",
+            "from_date=2022-08-09",
+            "to_date=2022-08-10T23%3A59%3A59Z",
+            "page=2",
+            "per_page=50",
+        ],
+    );
     let pairs = query_pairs(&target);
-    for expected in [
-        "activity_types%5B%5D=plan.updated",
-        "activity_types%5B%5D=a+b%26c%3Dd%23e%2Ff",
-        "activity_sources%5B%5D=api",
-        "activity_sources%5B%5D=ai+agent",
-        "user_emails%5B%5D=dinesh%2Bops%40piedpiper.test",
-        "external_customer_id=client+%C3%A9%2F1",
-        "external_subscription_id=sub%3Fx%3D1",
-        "resource_ids%5B%5D=00000000-0000-0000-0000-000000000000",
-        "resource_types%5B%5D=Entitlement%3A%3AFeature",
-        "from_date=2022-08-09",
-        "to_date=2022-08-10T23%3A59%3A59Z",
-        "page=2",
-        "per_page=50",
-    ] {
-        assert!(
-            pairs.iter().any(|p| p == expected),
-            "missing {expected} in {pairs:?}"
-        );
-    }
     assert_eq!(pairs.len(), 13, "{pairs:?}");
     assert!(headers.contains(&format!(
         "authorization: bearer {}",
@@ -116,21 +122,18 @@ async fn api_log_filters() {
         .await
         .unwrap();
     let (target, _) = split(&head.await.unwrap());
-    let pairs = query_pairs(&target);
-    for expected in [
-        "http_methods%5B%5D=post",
-        "http_methods%5B%5D=get",
-        "http_statuses%5B%5D=failed",
-        "http_statuses%5B%5D=422",
-        "api_version=v1",
-        "request_paths%5B%5D=%2Fapi%2Fv1%2Fplans*",
-        "clients%5B%5D=Lago+Ruby+v1.26.0",
-    ] {
-        assert!(
-            pairs.iter().any(|p| p == expected),
-            "missing {expected} in {pairs:?}"
-        );
-    }
+    assert_pairs(
+        &target,
+        &[
+            "http_methods%5B%5D=post",
+            "http_methods%5B%5D=get",
+            "http_statuses%5B%5D=failed",
+            "http_statuses%5B%5D=422",
+            "api_version=v1",
+            "request_paths%5B%5D=%2Fapi%2Fv1%2Fplans*",
+            "clients%5B%5D=Lago+Ruby+v1.26.0",
+        ],
+    );
     assert!(
         !target.contains("request_paths="),
         "the scalar form makes Lago fail with 500"
@@ -163,20 +166,17 @@ async fn security_log_filters_and_the_mandatory_to_date() {
         .await
         .unwrap();
     let (target, _) = split(&head.await.unwrap());
-    let pairs = query_pairs(&target);
-    for expected in [
-        "to_date=2025-03-31",
-        "log_types%5B%5D=api_key",
-        "log_events%5B%5D=api_key.rotated",
-        "user_ids%5B%5D=u1",
-        "api_key_ids%5B%5D=k1",
-        "api_key_ids%5B%5D=k2",
-    ] {
-        assert!(
-            pairs.iter().any(|p| p == expected),
-            "missing {expected} in {pairs:?}"
-        );
-    }
+    assert_pairs(
+        &target,
+        &[
+            "to_date=2025-03-31",
+            "log_types%5B%5D=api_key",
+            "log_events%5B%5D=api_key.rotated",
+            "user_ids%5B%5D=u1",
+            "api_key_ids%5B%5D=k1",
+            "api_key_ids%5B%5D=k2",
+        ],
+    );
 }
 
 #[tokio::test]

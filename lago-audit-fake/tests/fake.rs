@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use futures::TryStreamExt;
+use lago_audit_client::pagination::{Page, RecordKey};
 use lago_audit_client::types::{
     ActivityLogObject, ApiLogObject, DateFilter, HttpStatusFilter, Outcome, PaginationMeta,
 };
@@ -29,6 +30,15 @@ fn no_retry(fake: &FakeLago) -> Client {
 
 async fn start(b: FakeLagoBuilder) -> FakeLago {
     b.start().await.expect("bind loopback")
+}
+
+/// Every record a list request returns, across all pages.
+async fn every<P>(request: P) -> Vec<<P::Page as Page>::Item>
+where
+    P: Paginate,
+    <P::Page as Page>::Item: RecordKey + Send,
+{
+    request.items().try_collect().await.unwrap()
 }
 
 async fn all_activity(c: &Client) -> Vec<ActivityLogObject> {
@@ -78,15 +88,13 @@ async fn activity_log_filters_match_an_independent_computation() {
         expect(&|l| l.activity_type == pick.activity_type || l.activity_type == "plan.deleted")
     );
 
-    let got: Vec<_> = c
-        .find_all_activity_logs()
-        .activity_sources(vec![ActivitySource::Front])
-        .user_emails(vec!["monica+finance@piedpiper.test".into()])
-        .per_page(1000)
-        .items()
-        .try_collect()
-        .await
-        .unwrap();
+    let got: Vec<_> = every(
+        c.find_all_activity_logs()
+            .activity_sources(vec![ActivitySource::Front])
+            .user_emails(vec!["monica+finance@piedpiper.test".into()])
+            .per_page(1000),
+    )
+    .await;
     let want = expect(&|l| {
         l.activity_source == ActivitySource::Front
             && l.user_email.as_deref() == Some("monica+finance@piedpiper.test")
@@ -98,15 +106,13 @@ async fn activity_log_filters_match_an_independent_computation() {
         .iter()
         .find(|l| l.external_subscription_id.is_some())
         .unwrap();
-    let got: Vec<_> = c
-        .find_all_activity_logs()
-        .external_customer_id(with_customer.external_customer_id.clone().unwrap())
-        .external_subscription_id(with_customer.external_subscription_id.clone().unwrap())
-        .per_page(1000)
-        .items()
-        .try_collect()
-        .await
-        .unwrap();
+    let got: Vec<_> = every(
+        c.find_all_activity_logs()
+            .external_customer_id(with_customer.external_customer_id.clone().unwrap())
+            .external_subscription_id(with_customer.external_subscription_id.clone().unwrap())
+            .per_page(1000),
+    )
+    .await;
     assert_eq!(
         ids(&got, id),
         expect(
@@ -129,28 +135,19 @@ async fn activity_log_filters_match_an_independent_computation() {
     // Inclusive bounds; a bare date means 00:00:00 UTC.
     let from = everything[300].logged_at;
     let to = everything[100].logged_at;
-    let got: Vec<_> = c
-        .find_all_activity_logs()
-        .from_date(from)
-        .to_date(to)
-        .per_page(1000)
-        .items()
-        .try_collect()
-        .await
-        .unwrap();
+    let got: Vec<_> = every(
+        c.find_all_activity_logs()
+            .from_date(from)
+            .to_date(to)
+            .per_page(1000),
+    )
+    .await;
     assert_eq!(
         ids(&got, id),
         expect(&|l| l.logged_at >= from && l.logged_at <= to)
     );
     let day = NaiveDate::from_ymd_opt(2025, 4, 1).unwrap();
-    let got: Vec<_> = c
-        .find_all_activity_logs()
-        .to_date(day)
-        .per_page(1000)
-        .items()
-        .try_collect()
-        .await
-        .unwrap();
+    let got: Vec<_> = every(c.find_all_activity_logs().to_date(day).per_page(1000)).await;
     let midnight: DateTime<Utc> = Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0).unwrap());
     assert_eq!(ids(&got, id), expect(&|l| l.logged_at <= midnight));
 }
@@ -165,7 +162,7 @@ async fn api_log_filters_match_an_independent_computation() {
         everything.iter().filter(|l| pred(l)).map(id).collect()
     };
     async fn query(b: lago_audit_client::builder::FindAllApiLogs<'_>) -> Vec<ApiLogObject> {
-        b.per_page(1000).items().try_collect().await.unwrap()
+        every(b.per_page(1000)).await
     }
 
     let got = query(c.find_all_api_logs().http_methods(vec![HttpMethod::Delete])).await;
@@ -249,25 +246,21 @@ async fn security_logs_need_to_date_and_filter() {
     assert_eq!(body["error_details"]["to_date"][0], "value_is_mandatory");
 
     let to = DateFilter::from(Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap());
-    let all: Vec<_> = c
-        .find_all_security_logs()
-        .to_date(to.clone())
-        .per_page(1000)
-        .items()
-        .try_collect()
-        .await
-        .unwrap();
+    let all: Vec<_> = every(
+        c.find_all_security_logs()
+            .to_date(to.clone())
+            .per_page(1000),
+    )
+    .await;
     assert_eq!(all.len(), 400);
-    let rotated: Vec<_> = c
-        .find_all_security_logs()
-        .to_date(to.clone())
-        .log_types(vec![lago_audit_client::SecurityLogType::ApiKey])
-        .log_events(vec!["api_key.rotated".into()])
-        .per_page(1000)
-        .items()
-        .try_collect()
-        .await
-        .unwrap();
+    let rotated: Vec<_> = every(
+        c.find_all_security_logs()
+            .to_date(to.clone())
+            .log_types(vec![lago_audit_client::SecurityLogType::ApiKey])
+            .log_events(vec!["api_key.rotated".into()])
+            .per_page(1000),
+    )
+    .await;
     let want: Vec<_> = all
         .iter()
         .filter(|l| l.log_event == "api_key.rotated")
@@ -598,13 +591,7 @@ async fn inserts_while_paging_shift_pages_and_items_drops_the_repeats() {
     );
     assert!(fake.counts().inserted >= 30);
 
-    let items: Vec<_> = c
-        .find_all_activity_logs()
-        .per_page(10)
-        .items()
-        .try_collect()
-        .await
-        .unwrap();
+    let items: Vec<_> = every(c.find_all_activity_logs().per_page(10)).await;
     let ids: Vec<String> = items.iter().map(|l| l.activity_id.to_string()).collect();
     let unique: std::collections::HashSet<_> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len(), "items() yields each record once");
