@@ -1,5 +1,5 @@
-//! The hooks the generated client calls around every request: a path check before sending, and
-//! a transport that retries and buffers error bodies.
+//! The hooks the generated client calls around every request: a path check before sending, a
+//! transport that retries and reads bodies into memory, and a content-type check on success.
 
 use crate::config::Inner;
 use crate::error::MAX_ERROR_BODY;
