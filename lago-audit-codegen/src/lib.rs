@@ -189,13 +189,7 @@ pub enum Target<'a> {
 /// Everything a build script does, in one call: resolve the spec and overlay paths (honouring
 /// [`SPEC_ENV`] and [`OVERLAY_ENV`]), load, prepare and generate.
 pub fn build(target: Target<'_>) -> Result<BuildOutput, SpecError> {
-    let (default_spec, default_overlay) = default_paths();
-    let spec = std::env::var_os(SPEC_ENV)
-        .map(PathBuf::from)
-        .unwrap_or(default_spec);
-    let overlay_file = std::env::var_os(OVERLAY_ENV)
-        .map(PathBuf::from)
-        .unwrap_or(default_overlay);
+    let (spec, overlay_file) = resolve_paths();
     let loaded = load(&spec, &overlay_file)?;
     let prepared = prepare(&loaded)?;
     let code = match target {
