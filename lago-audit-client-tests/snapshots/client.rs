@@ -259,148 +259,6 @@ pub mod types {
             Default::default()
         }
     }
-    ///A date (00:00:00 UTC of that day) or a full ISO 8601 date-time. Both bounds are inclusive, so `to_date=2022-08-09` excludes the rest of that day.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
-    #[serde(untagged)]
-    pub enum DateFilter {
-        Variant0(::chrono::naive::NaiveDate),
-        Variant1(::chrono::DateTime<::chrono::offset::Utc>),
-    }
-    impl ::std::fmt::Display for DateFilter {
-        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match self {
-                Self::Variant0(x) => x.fmt(f),
-                Self::Variant1(x) => x.fmt(f),
-            }
-        }
-    }
-    impl ::std::str::FromStr for DateFilter {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if let Ok(v) = value.parse() {
-                Ok(Self::Variant0(v))
-            } else if let Ok(v) = value.parse() {
-                Ok(Self::Variant1(v))
-            } else {
-                Err("string conversion failed for all variants".into())
-            }
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for DateFilter {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for DateFilter {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::From<::chrono::naive::NaiveDate> for DateFilter {
-        fn from(value: ::chrono::naive::NaiveDate) -> Self {
-            Self::Variant0(value)
-        }
-    }
-    impl ::std::convert::From<::chrono::DateTime<::chrono::offset::Utc>> for DateFilter {
-        fn from(value: ::chrono::DateTime<::chrono::offset::Utc>) -> Self {
-            Self::Variant1(value)
-        }
-    }
-    ///An outcome (`succeeded`, `failed`) or an HTTP status code to filter API logs by.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
-    #[serde(untagged)]
-    pub enum HttpStatusFilter {
-        Outcome(Outcome),
-        Code(i64),
-    }
-    impl ::std::convert::From<Outcome> for HttpStatusFilter {
-        fn from(value: Outcome) -> Self {
-            Self::Outcome(value)
-        }
-    }
-    impl ::std::convert::From<i64> for HttpStatusFilter {
-        fn from(value: i64) -> Self {
-            Self::Code(value)
-        }
-    }
-    ///`Outcome`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Copy,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
-    pub enum Outcome {
-        #[serde(rename = "succeeded")]
-        Succeeded,
-        #[serde(rename = "failed")]
-        Failed,
-    }
-    impl ::std::fmt::Display for Outcome {
-        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
-                Self::Succeeded => f.write_str("succeeded"),
-                Self::Failed => f.write_str("failed"),
-            }
-        }
-    }
-    impl ::std::str::FromStr for Outcome {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            match value {
-                "succeeded" => Ok(Self::Succeeded),
-                "failed" => Ok(Self::Failed),
-                _ => Err("invalid value".into()),
-            }
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for Outcome {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for Outcome {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
     ///`PaginationMeta`
     #[derive(
         ::serde::Deserialize,
@@ -2276,12 +2134,12 @@ pub mod builder {
         activity_types: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
         external_customer_id: Result<Option<::std::string::String>, String>,
         external_subscription_id: Result<Option<::std::string::String>, String>,
-        from_date: Result<Option<types::DateFilter>, String>,
+        from_date: Result<Option<::lago_audit_client::filters::DateFilter>, String>,
         page: Result<Option<i64>, String>,
         per_page: Result<Option<i64>, String>,
         resource_ids: Result<Option<::std::vec::Vec<::uuid::Uuid>>, String>,
         resource_types: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
-        to_date: Result<Option<types::DateFilter>, String>,
+        to_date: Result<Option<::lago_audit_client::filters::DateFilter>, String>,
         user_emails: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
     }
     impl<'a> FindAllActivityLogs<'a> {
@@ -2357,13 +2215,14 @@ pub mod builder {
         }
         pub fn from_date<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::DateFilter>,
+            V: std::convert::TryInto<::lago_audit_client::filters::DateFilter>,
         {
             self.from_date = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `DateFilter` for from_date failed".to_string()
+                    "conversion to `:: lago_audit_client :: filters :: DateFilter` for from_date failed"
+                        .to_string()
                 });
             self
         }
@@ -2415,13 +2274,14 @@ pub mod builder {
         }
         pub fn to_date<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::DateFilter>,
+            V: std::convert::TryInto<::lago_audit_client::filters::DateFilter>,
         {
             self.to_date = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `DateFilter` for to_date failed".to_string()
+                    "conversion to `:: lago_audit_client :: filters :: DateFilter` for to_date failed"
+                        .to_string()
                 });
             self
         }
@@ -2623,16 +2483,19 @@ pub mod builder {
         client: &'a super::Client,
         api_version: Result<Option<::std::string::String>, String>,
         clients: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
-        from_date: Result<Option<types::DateFilter>, String>,
+        from_date: Result<Option<::lago_audit_client::filters::DateFilter>, String>,
         http_methods: Result<
             Option<::std::vec::Vec<::lago_audit_client::open_enum::HttpMethod>>,
             String,
         >,
-        http_statuses: Result<Option<::std::vec::Vec<types::HttpStatusFilter>>, String>,
+        http_statuses: Result<
+            Option<::std::vec::Vec<::lago_audit_client::filters::HttpStatusFilter>>,
+            String,
+        >,
         page: Result<Option<i64>, String>,
         per_page: Result<Option<i64>, String>,
         request_paths: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
-        to_date: Result<Option<types::DateFilter>, String>,
+        to_date: Result<Option<::lago_audit_client::filters::DateFilter>, String>,
     }
     impl<'a> FindAllApiLogs<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -2677,13 +2540,14 @@ pub mod builder {
         }
         pub fn from_date<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::DateFilter>,
+            V: std::convert::TryInto<::lago_audit_client::filters::DateFilter>,
         {
             self.from_date = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `DateFilter` for from_date failed".to_string()
+                    "conversion to `:: lago_audit_client :: filters :: DateFilter` for from_date failed"
+                        .to_string()
                 });
             self
         }
@@ -2704,13 +2568,15 @@ pub mod builder {
         }
         pub fn http_statuses<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<types::HttpStatusFilter>>,
+            V: std::convert::TryInto<
+                ::std::vec::Vec<::lago_audit_client::filters::HttpStatusFilter>,
+            >,
         {
             self.http_statuses = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < HttpStatusFilter >` for http_statuses failed"
+                    "conversion to `:: std :: vec :: Vec < :: lago_audit_client :: filters :: HttpStatusFilter >` for http_statuses failed"
                         .to_string()
                 });
             self
@@ -2750,13 +2616,14 @@ pub mod builder {
         }
         pub fn to_date<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::DateFilter>,
+            V: std::convert::TryInto<::lago_audit_client::filters::DateFilter>,
         {
             self.to_date = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `DateFilter` for to_date failed".to_string()
+                    "conversion to `:: lago_audit_client :: filters :: DateFilter` for to_date failed"
+                        .to_string()
                 });
             self
         }
@@ -2918,7 +2785,7 @@ pub mod builder {
     pub struct FindAllSecurityLogs<'a> {
         client: &'a super::Client,
         api_key_ids: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
-        from_date: Result<Option<types::DateFilter>, String>,
+        from_date: Result<Option<::lago_audit_client::filters::DateFilter>, String>,
         log_events: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
         log_types: Result<
             Option<::std::vec::Vec<::lago_audit_client::open_enum::SecurityLogType>>,
@@ -2926,7 +2793,7 @@ pub mod builder {
         >,
         page: Result<Option<i64>, String>,
         per_page: Result<Option<i64>, String>,
-        to_date: Result<types::DateFilter, String>,
+        to_date: Result<::lago_audit_client::filters::DateFilter, String>,
         user_ids: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
     }
     impl<'a> FindAllSecurityLogs<'a> {
@@ -2958,13 +2825,14 @@ pub mod builder {
         }
         pub fn from_date<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::DateFilter>,
+            V: std::convert::TryInto<::lago_audit_client::filters::DateFilter>,
         {
             self.from_date = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `DateFilter` for from_date failed".to_string()
+                    "conversion to `:: lago_audit_client :: filters :: DateFilter` for from_date failed"
+                        .to_string()
                 });
             self
         }
@@ -3018,12 +2886,13 @@ pub mod builder {
         }
         pub fn to_date<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::DateFilter>,
+            V: std::convert::TryInto<::lago_audit_client::filters::DateFilter>,
         {
             self.to_date = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `DateFilter` for to_date failed".to_string()
+                    "conversion to `:: lago_audit_client :: filters :: DateFilter` for to_date failed"
+                        .to_string()
                 });
             self
         }

@@ -82,7 +82,7 @@ pub mod operations {
         }
         pub fn from_date<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::DateFilter>>,
+            T: Into<Option<&'a ::lago_audit_client::filters::DateFilter>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("from_date", value.to_string()))
@@ -150,7 +150,7 @@ pub mod operations {
         }
         pub fn to_date<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::DateFilter>>,
+            T: Into<Option<&'a ::lago_audit_client::filters::DateFilter>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("to_date", value.to_string()))
@@ -335,7 +335,7 @@ pub mod operations {
         }
         pub fn from_date<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::DateFilter>>,
+            T: Into<Option<&'a ::lago_audit_client::filters::DateFilter>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("from_date", value.to_string()))
@@ -366,7 +366,11 @@ pub mod operations {
         }
         pub fn http_statuses<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a ::std::vec::Vec<types::HttpStatusFilter>>>,
+            T: Into<
+                Option<
+                    &'a ::std::vec::Vec<::lago_audit_client::filters::HttpStatusFilter>,
+                >,
+            >,
         {
             if let Some(value) = value.into() {
                 let mut inner = self.0;
@@ -424,7 +428,7 @@ pub mod operations {
         }
         pub fn to_date<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::DateFilter>>,
+            T: Into<Option<&'a ::lago_audit_client::filters::DateFilter>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("to_date", value.to_string()))
@@ -576,7 +580,7 @@ pub mod operations {
         }
         pub fn from_date<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::DateFilter>>,
+            T: Into<Option<&'a ::lago_audit_client::filters::DateFilter>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("from_date", value.to_string()))
@@ -646,7 +650,7 @@ pub mod operations {
                 Self(self.0.query_param_missing("per_page"))
             }
         }
-        pub fn to_date(self, value: &types::DateFilter) -> Self {
+        pub fn to_date(self, value: &::lago_audit_client::filters::DateFilter) -> Self {
             Self(self.0.query_param("to_date", value.to_string()))
         }
         pub fn user_ids<'a, T>(self, value: T) -> Self

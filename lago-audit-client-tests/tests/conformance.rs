@@ -115,13 +115,13 @@ async fn exercise(
                 errors = { 401 => unauthorized, 403 => forbidden, 404 => not_found })
         }
         "findAllSecurityLogs" => {
-            let to: types::DateFilter = serde_json::from_value(
+            let to: lago_audit_client::DateFilter = serde_json::from_value(
                 fixtures::parameter_example(doc, op, "to_date").expect("to_date has an example"),
             )
             .expect("the to_date example is a DateFilter");
             exercise!(server, f, find_all_security_logs, types::SecurityLogsPaginated,
                 when = |w| w.to_date(&to),
-                call = client.find_all_security_logs().to_date(to.clone()),
+                call = client.find_all_security_logs().to_date(to),
                 errors = { 401 => unauthorized, 403 => forbidden, 422 => unprocessable_entity })
         }
         "findSecurityLog" => {

@@ -2,8 +2,9 @@
 //! every parameter of every list operation and for path ids.
 
 use chrono::{NaiveDate, TimeZone, Utc};
-use lago_audit_client::types::{HttpStatusFilter, Outcome};
-use lago_audit_client::{config::USER_AGENT, ActivitySource, Error, HttpMethod, SecurityLogType};
+use lago_audit_client::{
+    config::USER_AGENT, ActivitySource, Error, HttpMethod, HttpStatusFilter, SecurityLogType,
+};
 use lago_audit_client_tests::{capture_one, client_for, empty_page, TEST_KEY};
 
 /// The request line's target and the lower-cased header lines.
@@ -111,10 +112,7 @@ async fn api_log_filters() {
     client_for(&base)
         .find_all_api_logs()
         .http_methods(vec![HttpMethod::Post, HttpMethod::Other("get".into())])
-        .http_statuses(vec![
-            HttpStatusFilter::Outcome(Outcome::Failed),
-            HttpStatusFilter::Code(422),
-        ])
+        .http_statuses(vec![HttpStatusFilter::Failed, HttpStatusFilter::Code(422)])
         .api_version("v1")
         .request_paths(vec!["/api/v1/plans*".to_owned()])
         .clients(vec!["Lago Ruby v1.26.0".to_owned()])

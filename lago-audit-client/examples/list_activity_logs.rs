@@ -9,8 +9,7 @@
 //! ```
 
 use futures::TryStreamExt;
-use lago_audit_client::types::HttpStatusFilter;
-use lago_audit_client::{Client, ClientBuilder, ClientInfo, Error, Paginate};
+use lago_audit_client::{Client, ClientBuilder, ClientInfo, Error, HttpStatusFilter, Paginate};
 use lago_audit_fake::FakeLago;
 
 #[tokio::main]
@@ -74,9 +73,7 @@ async fn run(client: &Client, limit: i64) -> Result<(), Error> {
 
     let failed: Vec<_> = client
         .find_all_api_logs()
-        .http_statuses(vec![HttpStatusFilter::Outcome(
-            lago_audit_client::types::Outcome::Failed,
-        )])
+        .http_statuses(vec![HttpStatusFilter::Failed])
         .per_page(100)
         .items()
         .try_collect()

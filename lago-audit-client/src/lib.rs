@@ -12,7 +12,8 @@
 //! - [`error`]: errors with the HTTP status, Lago's `code` and `error_details`;
 //! - [`retry`]: capped, jittered retries that honour the server's wait hints;
 //! - [`pagination`]: streams over all pages;
-//! - [`open_enum`]: enums that keep values Lago adds later.
+//! - [`open_enum`]: enums that keep values Lago adds later;
+//! - [`filters`]: date-or-date-time bounds and HTTP status filters.
 //!
 //! ```no_run
 //! use lago_audit_client::{ClientBuilder, Error};
@@ -38,6 +39,7 @@ extern crate self as lago_audit_client;
 
 pub mod config;
 pub mod error;
+pub mod filters;
 mod hooks;
 pub mod open_enum;
 pub mod pagination;
@@ -59,6 +61,7 @@ pub mod generated {
 
 pub use config::{ClientBuilder, ConfigError, Region};
 pub use error::{ApiError, Error};
+pub use filters::{DateFilter, HttpStatusFilter};
 pub use generated::{builder, types, Client, OPERATION_PATHS};
 pub use open_enum::{ActivitySource, HttpMethod, SecurityLogType};
 pub use pagination::Paginate;

@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 use std::path::Path;
 use syn::visit_mut::VisitMut;
 
-/// Hand-written types that replace named schemas, so values the server adds later still decode.
+/// Hand-written types that replace named schemas: enums that keep values the server adds later,
+/// and filter values whose generated form would be an unnamed untagged enum.
 /// (component name, Rust path). The paths go through `::lago_audit_client` so they resolve both in
 /// the client crate (which declares `extern crate self as lago_audit_client`) and in the mocks.
 pub const REPLACEMENTS: &[(&str, &str)] = &[
@@ -20,6 +21,11 @@ pub const REPLACEMENTS: &[(&str, &str)] = &[
     (
         "SecurityLogType",
         "::lago_audit_client::open_enum::SecurityLogType",
+    ),
+    ("DateFilter", "::lago_audit_client::filters::DateFilter"),
+    (
+        "HttpStatusFilter",
+        "::lago_audit_client::filters::HttpStatusFilter",
     ),
 ];
 

@@ -7,11 +7,10 @@
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use futures::TryStreamExt;
 use lago_audit_client::pagination::{Page, RecordKey};
-use lago_audit_client::types::{
-    ActivityLogObject, ApiLogObject, DateFilter, HttpStatusFilter, Outcome, PaginationMeta,
-};
+use lago_audit_client::types::{ActivityLogObject, ApiLogObject, PaginationMeta};
 use lago_audit_client::{
-    ActivitySource, Client, ClientBuilder, Error, HttpMethod, Paginate, RetryPolicy,
+    ActivitySource, Client, ClientBuilder, DateFilter, Error, HttpMethod, HttpStatusFilter,
+    Paginate, RetryPolicy,
 };
 use lago_audit_fake::{FakeLago, FakeLagoBuilder};
 use std::time::Duration;
@@ -173,12 +172,12 @@ async fn api_log_filters_match_an_independent_computation() {
 
     let got = query(
         c.find_all_api_logs()
-            .http_statuses(vec![HttpStatusFilter::Outcome(Outcome::Failed)]),
+            .http_statuses(vec![HttpStatusFilter::Failed]),
     )
     .await;
     assert_eq!(ids(&got, id), expect(&|l| l.http_status >= 400));
     let got = query(c.find_all_api_logs().http_statuses(vec![
-        HttpStatusFilter::Outcome(Outcome::Succeeded),
+        HttpStatusFilter::Succeeded,
         HttpStatusFilter::Code(404),
     ]))
     .await;
@@ -246,16 +245,11 @@ async fn security_logs_need_to_date_and_filter() {
     assert_eq!(body["error_details"]["to_date"][0], "value_is_mandatory");
 
     let to = DateFilter::from(Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap());
-    let all: Vec<_> = every(
-        c.find_all_security_logs()
-            .to_date(to.clone())
-            .per_page(1000),
-    )
-    .await;
+    let all: Vec<_> = every(c.find_all_security_logs().to_date(to).per_page(1000)).await;
     assert_eq!(all.len(), 400);
     let rotated: Vec<_> = every(
         c.find_all_security_logs()
-            .to_date(to.clone())
+            .to_date(to)
             .log_types(vec![lago_audit_client::SecurityLogType::ApiKey])
             .log_events(vec!["api_key.rotated".into()])
             .per_page(1000),

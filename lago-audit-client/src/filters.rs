@@ -1,0 +1,230 @@
+//! Filter values with a shape the generator cannot name well: a date-or-date-time bound and an
+//! HTTP status filter. They replace the spec's `DateFilter` and `HttpStatusFilter` schemas.
+//!
+//! ```
+//! use chrono::{NaiveDate, TimeZone, Utc};
+//! use lago_audit_client::filters::{DateFilter, HttpStatusFilter};
+//!
+//! let day: DateFilter = NaiveDate::from_ymd_opt(2025, 3, 31).unwrap().into();
+//! let instant: DateFilter = Utc.with_ymd_and_hms(2025, 3, 31, 12, 0, 0).unwrap().into();
+//! assert_eq!(day.to_string(), "2025-03-31");
+//! assert_eq!(instant.to_string(), "2025-03-31T12:00:00Z");
+//! assert_eq!("2025-03-31".parse::<DateFilter>().unwrap(), day);
+//!
+//! assert_eq!(HttpStatusFilter::code(422).unwrap().to_string(), "422");
+//! assert!(HttpStatusFilter::code(99).is_err());
+//! assert_eq!("failed".parse::<HttpStatusFilter>().unwrap(), HttpStatusFilter::Failed);
+//! ```
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use std::fmt;
+use std::str::FromStr;
+
+/// A bound of a date filter (`from_date`, `to_date`). Both bounds are inclusive; a bare date
+/// means 00:00:00 UTC of that day, so `to_date = 2022-08-09` leaves out the rest of that day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DateFilter {
+    /// A calendar day, sent as `YYYY-MM-DD`.
+    Date(NaiveDate),
+    /// An instant, sent as an RFC 3339 date-time in UTC.
+    DateTime(DateTime<Utc>),
+}
+
+impl fmt::Display for DateFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DateFilter::Date(d) => write!(f, "{}", d.format("%Y-%m-%d")),
+            DateFilter::DateTime(t) => f.write_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+        }
+    }
+}
+
+/// A string that is neither a `YYYY-MM-DD` date nor an RFC 3339 date-time.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is neither a date (YYYY-MM-DD) nor an RFC 3339 date-time")]
+pub struct InvalidDateFilter(pub String);
+
+impl FromStr for DateFilter {
+    type Err = InvalidDateFilter;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            return Ok(DateFilter::Date(d));
+        }
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| DateFilter::DateTime(t.with_timezone(&Utc)))
+            .map_err(|_| InvalidDateFilter(s.to_owned()))
+    }
+}
+
+impl TryFrom<&str> for DateFilter {
+    type Error = InvalidDateFilter;
+    fn try_from(s: &str) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl TryFrom<String> for DateFilter {
+    type Error = InvalidDateFilter;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<NaiveDate> for DateFilter {
+    fn from(d: NaiveDate) -> Self {
+        DateFilter::Date(d)
+    }
+}
+
+impl From<DateTime<Utc>> for DateFilter {
+    fn from(t: DateTime<Utc>) -> Self {
+        DateFilter::DateTime(t)
+    }
+}
+
+/// An API-log status filter: an outcome or an exact status code (100..=599).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HttpStatusFilter {
+    /// Calls that succeeded.
+    Succeeded,
+    /// Calls that failed.
+    Failed,
+    /// Calls answered with this status (100..=599; build it with [`HttpStatusFilter::code`]).
+    Code(u16),
+}
+
+/// A status filter that is not `succeeded`, `failed` or a code in 100..=599.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an HTTP status filter (succeeded, failed, or a code in 100..=599)")]
+pub struct InvalidHttpStatusFilter(pub String);
+
+impl HttpStatusFilter {
+    /// A filter on an exact status code, checked to be in 100..=599.
+    pub fn code(code: u16) -> Result<Self, InvalidHttpStatusFilter> {
+        if (100..=599).contains(&code) {
+            Ok(HttpStatusFilter::Code(code))
+        } else {
+            Err(InvalidHttpStatusFilter(code.to_string()))
+        }
+    }
+}
+
+impl fmt::Display for HttpStatusFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HttpStatusFilter::Succeeded => f.write_str("succeeded"),
+            HttpStatusFilter::Failed => f.write_str("failed"),
+            HttpStatusFilter::Code(c) => write!(f, "{c}"),
+        }
+    }
+}
+
+impl FromStr for HttpStatusFilter {
+    type Err = InvalidHttpStatusFilter;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "succeeded" => Ok(HttpStatusFilter::Succeeded),
+            "failed" => Ok(HttpStatusFilter::Failed),
+            other => other
+                .parse::<u16>()
+                .ok()
+                .and_then(|c| HttpStatusFilter::code(c).ok())
+                .ok_or_else(|| InvalidHttpStatusFilter(other.to_owned())),
+        }
+    }
+}
+
+impl TryFrom<&str> for HttpStatusFilter {
+    type Error = InvalidHttpStatusFilter;
+    fn try_from(s: &str) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl TryFrom<u16> for HttpStatusFilter {
+    type Error = InvalidHttpStatusFilter;
+    fn try_from(code: u16) -> Result<Self, Self::Error> {
+        HttpStatusFilter::code(code)
+    }
+}
+
+/// Both types go on the wire as their text form (a status code as a number in JSON).
+macro_rules! serde_via_text {
+    ($t:ty) => {
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let v = serde_json::Value::deserialize(d)?;
+                let text = match &v {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Number(n) => n.to_string(),
+                    other => return Err(serde::de::Error::custom(format!("unexpected {other}"))),
+                };
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+serde_via_text!(DateFilter);
+serde_via_text!(HttpStatusFilter);
+
+impl serde::Serialize for DateFilter {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl serde::Serialize for HttpStatusFilter {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            HttpStatusFilter::Code(c) => s.serialize_u16(*c),
+            other => s.collect_str(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn date_filters_parse_and_print() {
+        let t: DateFilter = "2025-03-31T14:00:00+02:00".parse().unwrap();
+        assert_eq!(
+            t,
+            DateFilter::DateTime(Utc.with_ymd_and_hms(2025, 3, 31, 12, 0, 0).unwrap())
+        );
+        assert_eq!(t.to_string(), "2025-03-31T12:00:00Z");
+        assert!("2025-02-30".parse::<DateFilter>().is_err());
+        assert!("yesterday".parse::<DateFilter>().is_err());
+        assert_eq!(
+            serde_json::to_string(&t).unwrap(),
+            "\"2025-03-31T12:00:00Z\""
+        );
+        let back: DateFilter = serde_json::from_str("\"2022-08-09\"").unwrap();
+        assert_eq!(
+            back,
+            DateFilter::Date(NaiveDate::from_ymd_opt(2022, 8, 9).unwrap())
+        );
+    }
+
+    #[test]
+    fn status_filters_are_checked() {
+        assert_eq!(
+            HttpStatusFilter::try_from(404u16).unwrap(),
+            HttpStatusFilter::Code(404)
+        );
+        assert!(HttpStatusFilter::try_from(600u16).is_err());
+        assert!("2xx".parse::<HttpStatusFilter>().is_err());
+        assert_eq!(
+            serde_json::to_string(&HttpStatusFilter::Code(422)).unwrap(),
+            "422"
+        );
+        assert_eq!(
+            serde_json::to_string(&HttpStatusFilter::Succeeded).unwrap(),
+            "\"succeeded\""
+        );
+        let v: HttpStatusFilter = serde_json::from_str("503").unwrap();
+        assert_eq!(v, HttpStatusFilter::Code(503));
+    }
+}
