@@ -13,7 +13,8 @@
 //! - [`retry`]: capped, jittered retries that honour the server's wait hints;
 //! - [`pagination`]: streams over all pages;
 //! - [`open_enum`]: enums that keep values Lago adds later;
-//! - [`filters`]: date-or-date-time bounds and HTTP status filters.
+//! - [`filters`]: date-or-date-time bounds and HTTP status filters;
+//! - [`records`]: decoding the JSON text Lago stores inside activity objects and changes.
 //!
 //! ```no_run
 //! use lago_audit_client::{ClientBuilder, Error};
@@ -43,6 +44,7 @@ pub mod filters;
 mod hooks;
 pub mod open_enum;
 pub mod pagination;
+pub mod records;
 pub mod retry;
 
 /// The code progenitor generates from the spec. Never edited by hand.
