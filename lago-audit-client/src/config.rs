@@ -126,7 +126,7 @@ impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientBuilder")
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field("region", &self.region)
+            .field("region", &redact_userinfo(self.region.base_url()))
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("user_agent", &self.user_agent)
@@ -255,10 +255,24 @@ impl ClientBuilder {
     }
 }
 
+/// Replaces any `user:password@` in a URL with `***@`, so a URL can go into an error or a log.
+fn redact_userinfo(raw: &str) -> String {
+    let Some(scheme_end) = raw.find("://").map(|i| i + 3) else {
+        return raw.to_owned();
+    };
+    let authority_end = raw[scheme_end..]
+        .find(['/', '?', '#'])
+        .map_or(raw.len(), |i| scheme_end + i);
+    match raw[scheme_end..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &raw[..scheme_end], &raw[scheme_end + at..]),
+        None => raw.to_owned(),
+    }
+}
+
 /// Checks a base URL and normalises it to end in `/api/v1` (without a trailing slash).
 pub fn normalize_base_url(raw: &str, allow_insecure_http: bool) -> Result<Url, ConfigError> {
     let invalid = |reason: &str| ConfigError::InvalidUrl {
-        url: raw.to_owned(),
+        url: redact_userinfo(raw),
         reason: reason.to_owned(),
     };
     let mut url = Url::parse(raw.trim()).map_err(|e| invalid(&e.to_string()))?;
@@ -273,7 +287,7 @@ pub fn normalize_base_url(raw: &str, allow_insecure_http: bool) -> Result<Url, C
             };
             if !loopback && !allow_insecure_http {
                 return Err(ConfigError::InsecureUrl {
-                    url: raw.to_owned(),
+                    url: redact_userinfo(raw),
                 });
             }
         }
@@ -353,6 +367,21 @@ mod tests {
                 "{raw}"
             );
         }
+    }
+
+    #[test]
+    fn credentials_in_urls_never_reach_error_text() {
+        let err = normalize_base_url("https://admin:hunter2@lago.example.com", false).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(err.to_string().contains("***@lago.example.com"), "{err}");
+        let err = normalize_base_url("http://u:hunter2@10.0.0.5/x", false).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let b = ClientBuilder::new("k").base_url("https://u:hunter2@x.example");
+        assert!(!format!("{b:?}").contains("hunter2"));
+        assert_eq!(
+            redact_userinfo("https://x.example/a@b"),
+            "https://x.example/a@b"
+        );
     }
 
     #[test]
