@@ -6,7 +6,8 @@
 //! precision, and its ordering has no tie-breaker).
 
 use chrono::{DateTime, Duration, Utc};
-use serde_json::{json, Map, Value};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{json, Value};
 use uuid::Uuid;
 
 /// How many consecutive records share one `logged_at` second.
@@ -334,7 +335,7 @@ impl Generator {
     }
 }
 
-/// The facts of one activity log (what filters look at), turned into JSON by [`ActivityFacts::to_json`].
+/// The facts of one activity log (what filters look at); serialises as the server sends it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ActivityFacts {
     /// `activity_id`
@@ -358,41 +359,59 @@ pub struct ActivityFacts {
     amount: u64,
 }
 
-fn timestamp(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
 impl ActivityFacts {
     /// The record as the server sends it: no `organization_id`, string-valued maps with nested
     /// data as JSON text, `{}` changes unless the type is an `*.updated`.
     pub fn to_json(&self) -> Value {
-        let mut object = Map::new();
-        object.insert("lago_id".into(), json!(self.resource_id.to_string()));
-        object.insert("amount_cents".into(), json!(self.amount.to_string()));
-        object.insert("taxes".into(), json!(r#"[{"code":"vat","rate":20.0}]"#));
-        object.insert("description".into(), Value::Null);
-        if let Some(c) = &self.external_customer_id {
-            object.insert("external_customer_id".into(), json!(c));
+        serde_json::to_value(self).expect("records serialise")
+    }
+}
+
+impl Serialize for ActivityFacts {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Object<'a>(&'a ActivityFacts);
+        impl Serialize for Object<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let f = self.0;
+                let mut m = s.serialize_map(None)?;
+                m.serialize_entry("lago_id", &f.resource_id)?;
+                m.serialize_entry("amount_cents", &format_args!("{}", f.amount))?;
+                m.serialize_entry("taxes", r#"[{"code":"vat","rate":20.0}]"#)?;
+                m.serialize_entry("description", &())?;
+                if let Some(c) = &f.external_customer_id {
+                    m.serialize_entry("external_customer_id", c)?;
+                }
+                m.end()
+            }
         }
-        let changes = if self.activity_type.ends_with(".updated") {
-            json!({"amount_cents": format!("[{}, {}]", self.amount / 2, self.amount)})
-        } else {
-            json!({})
-        };
-        json!({
-            "activity_id": self.id.to_string(),
-            "user_email": self.user_email,
-            "activity_type": self.activity_type,
-            "activity_source": self.source,
-            "activity_object": object,
-            "activity_object_changes": changes,
-            "external_customer_id": self.external_customer_id,
-            "external_subscription_id": self.external_subscription_id,
-            "resource_id": self.resource_id.to_string(),
-            "resource_type": self.resource_type,
-            "logged_at": timestamp(self.logged_at),
-            "created_at": timestamp(self.logged_at),
-        })
+        struct Changes<'a>(&'a ActivityFacts);
+        impl Serialize for Changes<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let f = self.0;
+                let mut m = s.serialize_map(None)?;
+                if f.activity_type.ends_with(".updated") {
+                    m.serialize_entry(
+                        "amount_cents",
+                        &format_args!("[{}, {}]", f.amount / 2, f.amount),
+                    )?;
+                }
+                m.end()
+            }
+        }
+        let mut m = s.serialize_map(Some(12))?;
+        m.serialize_entry("activity_id", &self.id)?;
+        m.serialize_entry("user_email", &self.user_email)?;
+        m.serialize_entry("activity_type", self.activity_type)?;
+        m.serialize_entry("activity_source", self.source)?;
+        m.serialize_entry("activity_object", &Object(self))?;
+        m.serialize_entry("activity_object_changes", &Changes(self))?;
+        m.serialize_entry("external_customer_id", &self.external_customer_id)?;
+        m.serialize_entry("external_subscription_id", &self.external_subscription_id)?;
+        m.serialize_entry("resource_id", &self.resource_id)?;
+        m.serialize_entry("resource_type", self.resource_type)?;
+        m.serialize_entry("logged_at", &self.logged_at)?;
+        m.serialize_entry("created_at", &self.logged_at)?;
+        m.end()
     }
 }
 
@@ -420,27 +439,55 @@ pub struct ApiFacts {
 impl ApiFacts {
     /// The record as the server sends it: object-valued, string-valued-map bodies.
     pub fn to_json(&self) -> Value {
-        let response = if self.status < 400 {
-            json!({"lago_id": self.id.to_string(), "code": self.code})
-        } else {
-            json!({"status": self.status.to_string(), "error": "Unprocessable Entity",
-                   "code": "validation_errors", "error_details": r#"{"code":["value_already_exist"]}"#})
-        };
-        json!({
-            "request_id": self.request_id,
-            "api_version": "v1",
-            "client": self.client,
-            "http_method": self.method,
-            "http_status": self.status,
-            "request_origin": "https://app.lago.dev/",
-            "request_path": self.path,
-            "request_body": if self.method == "delete" { json!({}) } else {
-                json!({"code": self.code, "name": self.resource, "filters": r#"[{"key":"region"}]"#})
-            },
-            "request_response": response,
-            "logged_at": timestamp(self.logged_at),
-            "created_at": timestamp(self.logged_at),
-        })
+        serde_json::to_value(self).expect("records serialise")
+    }
+}
+
+impl Serialize for ApiFacts {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Body<'a>(&'a ApiFacts);
+        impl Serialize for Body<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let f = self.0;
+                let mut m = s.serialize_map(None)?;
+                if f.method != "delete" {
+                    m.serialize_entry("code", &f.code)?;
+                    m.serialize_entry("name", f.resource)?;
+                    m.serialize_entry("filters", r#"[{"key":"region"}]"#)?;
+                }
+                m.end()
+            }
+        }
+        struct Answer<'a>(&'a ApiFacts);
+        impl Serialize for Answer<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let f = self.0;
+                let mut m = s.serialize_map(None)?;
+                if f.status < 400 {
+                    m.serialize_entry("lago_id", &f.id)?;
+                    m.serialize_entry("code", &f.code)?;
+                } else {
+                    m.serialize_entry("status", &format_args!("{}", f.status))?;
+                    m.serialize_entry("error", "Unprocessable Entity")?;
+                    m.serialize_entry("code", "validation_errors")?;
+                    m.serialize_entry("error_details", r#"{"code":["value_already_exist"]}"#)?;
+                }
+                m.end()
+            }
+        }
+        let mut m = s.serialize_map(Some(12))?;
+        m.serialize_entry("request_id", &self.request_id)?;
+        m.serialize_entry("api_version", "v1")?;
+        m.serialize_entry("client", self.client)?;
+        m.serialize_entry("http_method", self.method)?;
+        m.serialize_entry("http_status", &self.status)?;
+        m.serialize_entry("request_origin", "https://app.lago.dev/")?;
+        m.serialize_entry("request_path", &self.path)?;
+        m.serialize_entry("request_body", &Body(self))?;
+        m.serialize_entry("request_response", &Answer(self))?;
+        m.serialize_entry("logged_at", &self.logged_at)?;
+        m.serialize_entry("created_at", &self.logged_at)?;
+        m.end()
     }
 }
 
@@ -466,17 +513,35 @@ pub struct SecurityFacts {
 impl SecurityFacts {
     /// The record as the server sends it (nested values are real JSON here).
     pub fn to_json(&self) -> Value {
-        json!({
-            "log_id": self.id.to_string(),
-            "log_type": self.log_type,
-            "log_event": self.log_event,
-            "user_email": self.user_email,
-            "resources": {"api_key_id": self.api_key_id.to_string(), "user_id": self.user_id.to_string(),
-                          "permissions": {"activity_log": ["read"]}},
-            "device_info": {"browser": "Firefox", "os": "Linux", "ip_address": "192.0.2.10"},
-            "logged_at": timestamp(self.logged_at),
-            "created_at": timestamp(self.logged_at),
-        })
+        serde_json::to_value(self).expect("records serialise")
+    }
+}
+
+impl Serialize for SecurityFacts {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Resources<'a>(&'a SecurityFacts);
+        impl Serialize for Resources<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(3))?;
+                m.serialize_entry("api_key_id", &self.0.api_key_id)?;
+                m.serialize_entry("user_id", &self.0.user_id)?;
+                m.serialize_entry("permissions", &json!({"activity_log": ["read"]}))?;
+                m.end()
+            }
+        }
+        let mut m = s.serialize_map(Some(8))?;
+        m.serialize_entry("log_id", &self.id)?;
+        m.serialize_entry("log_type", self.log_type)?;
+        m.serialize_entry("log_event", self.log_event)?;
+        m.serialize_entry("user_email", &self.user_email)?;
+        m.serialize_entry("resources", &Resources(self))?;
+        m.serialize_entry(
+            "device_info",
+            &json!({"browser": "Firefox", "os": "Linux", "ip_address": "192.0.2.10"}),
+        )?;
+        m.serialize_entry("logged_at", &self.logged_at)?;
+        m.serialize_entry("created_at", &self.logged_at)?;
+        m.end()
     }
 }
 

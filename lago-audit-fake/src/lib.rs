@@ -475,7 +475,7 @@ async fn respond(
     }
     let body = match id {
         Some(id) => match show(state, kind, id) {
-            Some(v) => v,
+            Some(v) => v.to_string().into_bytes(),
             None => {
                 let code = match kind {
                     Kind::Activity => "activity_log_not_found",
@@ -496,7 +496,7 @@ async fn respond(
             }
         },
     };
-    body_with_faults(state, body.to_string().into_bytes())
+    body_with_faults(state, body)
 }
 
 fn body_with_faults(state: &Shared, body: Vec<u8>) -> Response {
@@ -571,7 +571,7 @@ fn slot_at(position: u64, inserted: u64, base_len: u64, nonce: Option<u64>) -> S
     }
 }
 
-fn list(state: &Shared, kind: Kind, raw_query: &str) -> Result<Value, QueryError> {
+fn list(state: &Shared, kind: Kind, raw_query: &str) -> Result<Vec<u8>, QueryError> {
     let q = ListQuery::parse(kind, raw_query)?;
     let k = kind_index(kind);
     let g = &state.generator;
@@ -599,45 +599,67 @@ fn list(state: &Shared, kind: Kind, raw_query: &str) -> Result<Value, QueryError
     let total_positions = inserted + retained_base;
     let per_page = q.per_page;
     let first = (q.page - 1).saturating_mul(per_page);
-    let render = |slot: Slot| -> Option<Value> {
+    // The page is written straight into the response body, one record at a time.
+    let mut out = Vec::with_capacity(64 + 700 * per_page.min(1000) as usize);
+    out.extend_from_slice(format!("{{\"{}\":[", list_key(kind)).as_bytes());
+    let emit = |slot: Slot, out: Option<&mut Vec<u8>>| -> bool {
+        fn put(out: Option<&mut Vec<u8>>, record: &impl serde::Serialize) {
+            if let Some(out) = out {
+                if out.last() != Some(&b'[') {
+                    out.push(b',');
+                }
+                serde_json::to_writer(out, record).expect("records serialise");
+            }
+        }
         match kind {
             Kind::Activity => {
                 let f = g.activity_log(slot);
-                q.matches_activity(&f).then(|| f.to_json())
+                let hit = q.matches_activity(&f);
+                if hit {
+                    put(out, &f);
+                }
+                hit
             }
             Kind::Api => {
                 let f = g.api_log(slot);
-                q.matches_api(&f).then(|| f.to_json())
+                let hit = q.matches_api(&f);
+                if hit {
+                    put(out, &f);
+                }
+                hit
             }
             Kind::Security => {
                 let f = g.security_log(slot);
-                q.matches_security(&f).then(|| f.to_json())
+                let hit = q.matches_security(&f);
+                if hit {
+                    put(out, &f);
+                }
+                hit
             }
         }
     };
-    let (items, total_count) = if q.is_unfiltered() {
+    let total_count = if q.is_unfiltered() {
         let end = first.saturating_add(per_page).min(total_positions);
-        let items = (first.min(end)..end)
-            .filter_map(|p| render(slot_at(p, inserted, retained_base, nonce)))
-            .collect::<Vec<_>>();
-        (items, total_positions)
+        for p in first.min(end)..end {
+            emit(slot_at(p, inserted, retained_base, nonce), Some(&mut out));
+        }
+        total_positions
     } else {
-        let mut items = Vec::new();
         let mut count = 0u64;
+        let mut written = 0u64;
         for p in 0..total_positions {
             let slot = slot_at(p, inserted, retained_base, nonce);
             // Dates are cheap to check and prune most of a large scan.
             if !q.in_date_range(g.logged_at(slot)) {
                 continue;
             }
-            if let Some(v) = render(slot) {
-                if count >= first && (items.len() as u64) < per_page {
-                    items.push(v);
-                }
+            let in_page = count >= first && written < per_page;
+            if emit(slot, in_page.then_some(&mut out)) {
                 count += 1;
+                written += u64::from(in_page);
             }
         }
-        (items, count)
+        count
     };
     let meta = if total_count == 0 {
         json!({"current_page": 0, "next_page": null, "prev_page": null, "total_pages": 0, "total_count": 0})
@@ -651,12 +673,18 @@ fn list(state: &Shared, kind: Kind, raw_query: &str) -> Result<Value, QueryError
             "total_count": total_count,
         })
     };
-    let key = match kind {
+    out.extend_from_slice(b"],\"meta\":");
+    serde_json::to_writer(&mut out, &meta).expect("meta serialises");
+    out.push(b'}');
+    Ok(out)
+}
+
+fn list_key(kind: Kind) -> &'static str {
+    match kind {
         Kind::Activity => "activity_logs",
         Kind::Api => "api_logs",
         Kind::Security => "security_logs",
-    };
-    Ok(json!({key: items, "meta": meta}))
+    }
 }
 
 #[cfg(test)]
