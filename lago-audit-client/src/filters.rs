@@ -56,20 +56,6 @@ impl FromStr for DateFilter {
     }
 }
 
-impl TryFrom<&str> for DateFilter {
-    type Error = InvalidDateFilter;
-    fn try_from(s: &str) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl TryFrom<String> for DateFilter {
-    type Error = InvalidDateFilter;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
 impl From<NaiveDate> for DateFilter {
     fn from(d: NaiveDate) -> Self {
         DateFilter::Date(d)
@@ -134,13 +120,6 @@ impl FromStr for HttpStatusFilter {
     }
 }
 
-impl TryFrom<&str> for HttpStatusFilter {
-    type Error = InvalidHttpStatusFilter;
-    fn try_from(s: &str) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
 impl TryFrom<u16> for HttpStatusFilter {
     type Error = InvalidHttpStatusFilter;
     fn try_from(code: u16) -> Result<Self, Self::Error> {
@@ -148,9 +127,24 @@ impl TryFrom<u16> for HttpStatusFilter {
     }
 }
 
-/// Both types go on the wire as their text form (a status code as a number in JSON).
-macro_rules! serde_via_text {
-    ($t:ty) => {
+/// Both types convert from text (the builders take `TryInto`, so `"2025-03-31"` works) and go on
+/// the wire as their text form (a status code as a number in JSON).
+macro_rules! via_text {
+    ($t:ty, $err:ty) => {
+        impl TryFrom<&str> for $t {
+            type Error = $err;
+            fn try_from(s: &str) -> Result<Self, Self::Error> {
+                s.parse()
+            }
+        }
+
+        impl TryFrom<String> for $t {
+            type Error = $err;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                s.parse()
+            }
+        }
+
         impl<'de> serde::Deserialize<'de> for $t {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let v = serde_json::Value::deserialize(d)?;
@@ -164,8 +158,8 @@ macro_rules! serde_via_text {
         }
     };
 }
-serde_via_text!(DateFilter);
-serde_via_text!(HttpStatusFilter);
+via_text!(DateFilter, InvalidDateFilter);
+via_text!(HttpStatusFilter, InvalidHttpStatusFilter);
 
 impl serde::Serialize for DateFilter {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
