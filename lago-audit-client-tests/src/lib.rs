@@ -51,11 +51,26 @@ pub fn without_nulls(value: &serde_json::Value) -> serde_json::Value {
     }
 }
 
+/// Reads a request's head (request line and headers, up to the blank line); `None` if the
+/// connection ends or fails first.
+async fn read_head(socket: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match socket.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some(head)
+}
+
 /// A one-shot HTTP server on loopback that records the raw request head (request line and
 /// headers, exactly as sent) and answers `status` with a JSON `body`. Returns the base URL and a
 /// handle yielding the head.
 pub async fn capture_one(status: u16, body: &str) -> (String, tokio::task::JoinHandle<String>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
@@ -63,15 +78,9 @@ pub async fn capture_one(status: u16, body: &str) -> (String, tokio::task::JoinH
     let body = body.to_owned();
     let handle = tokio::spawn(async move {
         let (mut socket, _) = listener.accept().await.expect("a connection");
-        let mut head = Vec::new();
-        let mut buf = [0u8; 4096];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = socket.read(&mut buf).await.expect("read the request");
-            if n == 0 {
-                break;
-            }
-            head.extend_from_slice(&buf[..n]);
-        }
+        let head = read_head(&mut socket)
+            .await
+            .expect("a complete request head");
         let response = format!(
             "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
             body.len()
@@ -124,7 +133,7 @@ pub async fn scripted_with(
     answers: std::sync::Arc<std::sync::Mutex<Vec<Answer>>>,
 ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
@@ -144,13 +153,8 @@ pub async fn scripted_with(
                     .unwrap_or(Answer::Hangup)
             };
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match socket.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
+                if read_head(&mut socket).await.is_none() {
+                    return;
                 }
                 if let Answer::Http(status, headers, body) = answer {
                     let mut out = format!(
