@@ -153,7 +153,8 @@ fn rewrite_parameter(param: &mut Value, ptr: &str, file: &Path) -> Result<(), Sp
     if let Some(schema) = param.get_mut("schema") {
         rewrite_schema(schema, &join_pointer(ptr, "schema"));
     }
-    rewrite_content(param, ptr, file)
+    rewrite_content(param, ptr);
+    Ok(())
 }
 
 /// A Response or Request Body Object (or a reference to one).
@@ -170,14 +171,11 @@ fn rewrite_body(body: &mut Value, ptr: &str, file: &Path) -> Result<(), SpecErro
             )?;
         }
     }
-    rewrite_content(body, ptr, file)
+    rewrite_content(body, ptr);
+    Ok(())
 }
 
-fn rewrite_content(
-    owner: &mut Map<String, Value>,
-    ptr: &str,
-    _file: &Path,
-) -> Result<(), SpecError> {
+fn rewrite_content(owner: &mut Map<String, Value>, ptr: &str) {
     if let Some(Value::Object(content)) = owner.get_mut("content") {
         for (media, mt) in content.iter_mut() {
             if let Some(schema) = mt.get_mut("schema") {
@@ -189,7 +187,6 @@ fn rewrite_content(
             }
         }
     }
-    Ok(())
 }
 
 fn is_null_schema(s: &Value) -> bool {

@@ -1,7 +1,7 @@
 //! Applying our corrections (an OpenAPI Overlay 1.0 document) to Lago's spec.
 
 use crate::SpecError;
-use roas_overlay::apply::{Apply, Operation};
+use roas_overlay::apply::Apply;
 use roas_overlay::v1_0::Overlay;
 use serde_json::Value;
 use std::fmt;
@@ -59,11 +59,7 @@ pub fn apply(
         .map(|a| StaleAction {
             index: a.index,
             target: a.target,
-            operation: match a.operation {
-                Operation::Remove => "remove".to_owned(),
-                Operation::Update => "update".to_owned(),
-                other => other.to_string(),
-            },
+            operation: a.operation.to_string(),
         })
         .collect())
 }
