@@ -35,7 +35,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
-use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use chrono::{DateTime, Utc};
 use data::{Generator, Kind, Slot, TIE_GROUP};
 use query::{ListQuery, QueryError};
 use serde_json::{json, Value};
@@ -396,8 +396,8 @@ async fn handle(
             *w = (Instant::now(), 0);
         }
         w.1 += 1;
-        let reset = 1u64.saturating_sub(w.0.elapsed().as_secs()).max(1);
-        (limit, w.1, reset)
+        // The window is one second long and less than a second old: it resets within 1 s.
+        (limit, w.1, 1u64)
     });
     let mut response = respond(&state, &method, &uri, &headers, limit).await;
     if let Some((limit, used, reset)) = limit {
@@ -591,11 +591,11 @@ fn list(state: &Shared, kind: Kind, raw_query: &str) -> Result<Vec<u8>, QueryErr
         data::mix(state.draw().to_bits())
     });
     // Records older than the retention window are not listed (they can still be fetched by id).
-    let oldest = g.logged_at(Slot::Base(0)) - ChronoDuration::days(state.config.retention_days[k]);
-    let retained_base = {
-        let secs = (g.logged_at(Slot::Base(0)) - oldest).num_seconds().max(0) as u64;
-        state.config.records[k].min((secs + 1) * TIE_GROUP)
-    };
+    // Base record i is i / TIE_GROUP seconds older than the newest, so the window keeps the
+    // first (window seconds + 1) groups.
+    let window_secs = (state.config.retention_days[k].max(0) as u64).saturating_mul(86_400);
+    let retained_base =
+        state.config.records[k].min(window_secs.saturating_add(1).saturating_mul(TIE_GROUP));
     let total_positions = inserted + retained_base;
     let per_page = q.per_page;
     let first = (q.page - 1).saturating_mul(per_page);
