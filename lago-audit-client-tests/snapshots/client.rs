@@ -2161,145 +2161,232 @@ pub mod builder {
         }
         pub fn activity_sources<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<
-                ::std::vec::Vec<::lago_audit_client::open_enum::ActivitySource>,
-            >,
+            V: ::std::iter::IntoIterator,
+            V::Item: ::std::convert::TryInto<
+                    ::lago_audit_client::open_enum::ActivitySource,
+                > + ::std::fmt::Debug,
+            <V::Item as ::std::convert::TryInto<
+                ::lago_audit_client::open_enum::ActivitySource,
+            >>::Error: ::std::fmt::Display,
         {
             self.activity_sources = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: lago_audit_client :: open_enum :: ActivitySource >` for activity_sources failed"
-                        .to_string()
-                });
+                .into_iter()
+                .map(|item| {
+                    let shown = ::std::format!("{item:?}");
+                    item.try_into()
+                        .map_err(|e| ::lago_audit_client::error::invalid_value(
+                            "activity_sources",
+                            &shown,
+                            &e,
+                        ))
+                })
+                .collect::<
+                    ::std::result::Result<
+                        ::std::vec::Vec<::lago_audit_client::open_enum::ActivitySource>,
+                        _,
+                    >,
+                >()
+                .map(Some);
             self
         }
         pub fn activity_types<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            V: ::std::iter::IntoIterator,
+            V::Item: ::std::convert::TryInto<::std::string::String> + ::std::fmt::Debug,
+            <V::Item as ::std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.activity_types = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for activity_types failed"
-                        .to_string()
-                });
+                .into_iter()
+                .map(|item| {
+                    let shown = ::std::format!("{item:?}");
+                    item.try_into()
+                        .map_err(|e| ::lago_audit_client::error::invalid_value(
+                            "activity_types",
+                            &shown,
+                            &e,
+                        ))
+                })
+                .collect::<
+                    ::std::result::Result<::std::vec::Vec<::std::string::String>, _>,
+                >()
+                .map(Some);
             self
         }
         pub fn external_customer_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: ::std::convert::TryInto<::std::string::String> + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.external_customer_id = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for external_customer_id failed"
-                        .to_string()
-                });
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "external_customer_id",
+                    &shown,
+                    &e,
+                ));
             self
         }
         pub fn external_subscription_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: ::std::convert::TryInto<::std::string::String> + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.external_subscription_id = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for external_subscription_id failed"
-                        .to_string()
-                });
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "external_subscription_id",
+                    &shown,
+                    &e,
+                ));
             self
         }
         pub fn from_date<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::lago_audit_client::filters::DateFilter>,
+            V: ::std::convert::TryInto<::lago_audit_client::filters::DateFilter>
+                + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.from_date = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: lago_audit_client :: filters :: DateFilter` for from_date failed"
-                        .to_string()
-                });
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "from_date",
+                    &shown,
+                    &e,
+                ));
             self
         }
         pub fn page<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<i64>,
+            V: ::std::convert::TryInto<i64> + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.page = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| "conversion to `i64` for page failed".to_string());
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "page",
+                    &shown,
+                    &e,
+                ));
             self
         }
         pub fn per_page<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<i64>,
+            V: ::std::convert::TryInto<i64> + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.per_page = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| "conversion to `i64` for per_page failed".to_string());
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "per_page",
+                    &shown,
+                    &e,
+                ));
             self
         }
         pub fn resource_ids<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<::uuid::Uuid>>,
+            V: ::std::iter::IntoIterator,
+            V::Item: ::std::convert::TryInto<::uuid::Uuid> + ::std::fmt::Debug,
+            <V::Item as ::std::convert::TryInto<
+                ::uuid::Uuid,
+            >>::Error: ::std::fmt::Display,
         {
             self.resource_ids = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: uuid :: Uuid >` for resource_ids failed"
-                        .to_string()
-                });
+                .into_iter()
+                .map(|item| {
+                    let shown = ::std::format!("{item:?}");
+                    item.try_into()
+                        .map_err(|e| ::lago_audit_client::error::invalid_value(
+                            "resource_ids",
+                            &shown,
+                            &e,
+                        ))
+                })
+                .collect::<::std::result::Result<::std::vec::Vec<::uuid::Uuid>, _>>()
+                .map(Some);
             self
         }
         pub fn resource_types<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            V: ::std::iter::IntoIterator,
+            V::Item: ::std::convert::TryInto<::std::string::String> + ::std::fmt::Debug,
+            <V::Item as ::std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.resource_types = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for resource_types failed"
-                        .to_string()
-                });
+                .into_iter()
+                .map(|item| {
+                    let shown = ::std::format!("{item:?}");
+                    item.try_into()
+                        .map_err(|e| ::lago_audit_client::error::invalid_value(
+                            "resource_types",
+                            &shown,
+                            &e,
+                        ))
+                })
+                .collect::<
+                    ::std::result::Result<::std::vec::Vec<::std::string::String>, _>,
+                >()
+                .map(Some);
             self
         }
         pub fn to_date<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::lago_audit_client::filters::DateFilter>,
+            V: ::std::convert::TryInto<::lago_audit_client::filters::DateFilter>
+                + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.to_date = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: lago_audit_client :: filters :: DateFilter` for to_date failed"
-                        .to_string()
-                });
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "to_date",
+                    &shown,
+                    &e,
+                ));
             self
         }
         pub fn user_emails<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            V: ::std::iter::IntoIterator,
+            V::Item: ::std::convert::TryInto<::std::string::String> + ::std::fmt::Debug,
+            <V::Item as ::std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.user_emails = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for user_emails failed"
-                        .to_string()
-                });
+                .into_iter()
+                .map(|item| {
+                    let shown = ::std::format!("{item:?}");
+                    item.try_into()
+                        .map_err(|e| ::lago_audit_client::error::invalid_value(
+                            "user_emails",
+                            &shown,
+                            &e,
+                        ))
+                })
+                .collect::<
+                    ::std::result::Result<::std::vec::Vec<::std::string::String>, _>,
+                >()
+                .map(Some);
             self
         }
         ///Sends a `GET` request to `/activity_logs`
-        pub async fn send(
+        async fn send_unconverted(
             self,
         ) -> Result<ResponseValue<types::ActivityLogsPaginated>, Error<ByteStream>> {
             let Self {
@@ -2403,6 +2490,19 @@ pub mod builder {
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
+        ///Sends a `GET` request to `/activity_logs`
+        /// Sends the request. A failure is a [`lago_audit_client::Error`]:
+        /// Lago's status, code and details, or where and after how many attempts the transport
+        /// failed.
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::ActivityLogsPaginated>,
+            ::lago_audit_client::Error,
+        > {
+            let client = self.client;
+            ::lago_audit_client::error::attempted(client, self.send_unconverted()).await
+        }
     }
     /**Builder for [`Client::find_activity_log`]
 
@@ -2421,25 +2521,28 @@ pub mod builder {
         }
         pub fn activity_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: ::std::convert::TryInto<::std::string::String> + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.activity_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for activity_id failed"
-                        .to_string()
-                });
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "activity_id",
+                    &shown,
+                    &e,
+                ));
             self
         }
         ///Sends a `GET` request to `/activity_logs/{activity_id}`
-        pub async fn send(
+        async fn send_unconverted(
             self,
         ) -> Result<ResponseValue<types::ActivityLog>, Error<ByteStream>> {
             let Self { client, activity_id } = self;
             let activity_id = activity_id.map_err(Error::InvalidRequest)?;
             let url = format!(
-                "{}/activity_logs/{}", client.baseurl, encode_path(& activity_id
-                .to_string()),
+                "{}/activity_logs/{}", client.baseurl,
+                ::lago_audit_client::path::encode_segment(& activity_id.to_string()),
             );
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
             header_map
@@ -2473,6 +2576,16 @@ pub mod builder {
                 404u16 => Err(Error::ErrorResponse(ResponseValue::stream(response))),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
+        }
+        ///Sends a `GET` request to `/activity_logs/{activity_id}`
+        /// Sends the request. A failure is a [`lago_audit_client::Error`]:
+        /// Lago's status, code and details, or where and after how many attempts the transport
+        /// failed.
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ActivityLog>, ::lago_audit_client::Error> {
+            let client = self.client;
+            ::lago_audit_client::error::attempted(client, self.send_unconverted()).await
         }
     }
     /**Builder for [`Client::find_all_api_logs`]
@@ -2514,121 +2627,197 @@ pub mod builder {
         }
         pub fn api_version<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: ::std::convert::TryInto<::std::string::String> + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.api_version = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for api_version failed"
-                        .to_string()
-                });
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "api_version",
+                    &shown,
+                    &e,
+                ));
             self
         }
         pub fn clients<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            V: ::std::iter::IntoIterator,
+            V::Item: ::std::convert::TryInto<::std::string::String> + ::std::fmt::Debug,
+            <V::Item as ::std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.clients = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for clients failed"
-                        .to_string()
-                });
+                .into_iter()
+                .map(|item| {
+                    let shown = ::std::format!("{item:?}");
+                    item.try_into()
+                        .map_err(|e| ::lago_audit_client::error::invalid_value(
+                            "clients",
+                            &shown,
+                            &e,
+                        ))
+                })
+                .collect::<
+                    ::std::result::Result<::std::vec::Vec<::std::string::String>, _>,
+                >()
+                .map(Some);
             self
         }
         pub fn from_date<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::lago_audit_client::filters::DateFilter>,
+            V: ::std::convert::TryInto<::lago_audit_client::filters::DateFilter>
+                + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.from_date = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: lago_audit_client :: filters :: DateFilter` for from_date failed"
-                        .to_string()
-                });
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "from_date",
+                    &shown,
+                    &e,
+                ));
             self
         }
         pub fn http_methods<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<
-                ::std::vec::Vec<::lago_audit_client::open_enum::HttpMethod>,
-            >,
+            V: ::std::iter::IntoIterator,
+            V::Item: ::std::convert::TryInto<::lago_audit_client::open_enum::HttpMethod>
+                + ::std::fmt::Debug,
+            <V::Item as ::std::convert::TryInto<
+                ::lago_audit_client::open_enum::HttpMethod,
+            >>::Error: ::std::fmt::Display,
         {
             self.http_methods = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: lago_audit_client :: open_enum :: HttpMethod >` for http_methods failed"
-                        .to_string()
-                });
+                .into_iter()
+                .map(|item| {
+                    let shown = ::std::format!("{item:?}");
+                    item.try_into()
+                        .map_err(|e| ::lago_audit_client::error::invalid_value(
+                            "http_methods",
+                            &shown,
+                            &e,
+                        ))
+                })
+                .collect::<
+                    ::std::result::Result<
+                        ::std::vec::Vec<::lago_audit_client::open_enum::HttpMethod>,
+                        _,
+                    >,
+                >()
+                .map(Some);
             self
         }
         pub fn http_statuses<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<
-                ::std::vec::Vec<::lago_audit_client::filters::HttpStatusFilter>,
-            >,
+            V: ::std::iter::IntoIterator,
+            V::Item: ::std::convert::TryInto<
+                    ::lago_audit_client::filters::HttpStatusFilter,
+                > + ::std::fmt::Debug,
+            <V::Item as ::std::convert::TryInto<
+                ::lago_audit_client::filters::HttpStatusFilter,
+            >>::Error: ::std::fmt::Display,
         {
             self.http_statuses = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: lago_audit_client :: filters :: HttpStatusFilter >` for http_statuses failed"
-                        .to_string()
-                });
+                .into_iter()
+                .map(|item| {
+                    let shown = ::std::format!("{item:?}");
+                    item.try_into()
+                        .map_err(|e| ::lago_audit_client::error::invalid_value(
+                            "http_statuses",
+                            &shown,
+                            &e,
+                        ))
+                })
+                .collect::<
+                    ::std::result::Result<
+                        ::std::vec::Vec<::lago_audit_client::filters::HttpStatusFilter>,
+                        _,
+                    >,
+                >()
+                .map(Some);
             self
         }
         pub fn page<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<i64>,
+            V: ::std::convert::TryInto<i64> + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.page = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| "conversion to `i64` for page failed".to_string());
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "page",
+                    &shown,
+                    &e,
+                ));
             self
         }
         pub fn per_page<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<i64>,
+            V: ::std::convert::TryInto<i64> + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.per_page = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| "conversion to `i64` for per_page failed".to_string());
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "per_page",
+                    &shown,
+                    &e,
+                ));
             self
         }
         pub fn request_paths<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            V: ::std::iter::IntoIterator,
+            V::Item: ::std::convert::TryInto<::std::string::String> + ::std::fmt::Debug,
+            <V::Item as ::std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.request_paths = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for request_paths failed"
-                        .to_string()
-                });
+                .into_iter()
+                .map(|item| {
+                    let shown = ::std::format!("{item:?}");
+                    item.try_into()
+                        .map_err(|e| ::lago_audit_client::error::invalid_value(
+                            "request_paths",
+                            &shown,
+                            &e,
+                        ))
+                })
+                .collect::<
+                    ::std::result::Result<::std::vec::Vec<::std::string::String>, _>,
+                >()
+                .map(Some);
             self
         }
         pub fn to_date<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::lago_audit_client::filters::DateFilter>,
+            V: ::std::convert::TryInto<::lago_audit_client::filters::DateFilter>
+                + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.to_date = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: lago_audit_client :: filters :: DateFilter` for to_date failed"
-                        .to_string()
-                });
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "to_date",
+                    &shown,
+                    &e,
+                ));
             self
         }
         ///Sends a `GET` request to `/api_logs`
-        pub async fn send(
+        async fn send_unconverted(
             self,
         ) -> Result<ResponseValue<types::ApiLogsPaginated>, Error<ByteStream>> {
             let Self {
@@ -2707,6 +2896,16 @@ pub mod builder {
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
+        ///Sends a `GET` request to `/api_logs`
+        /// Sends the request. A failure is a [`lago_audit_client::Error`]:
+        /// Lago's status, code and details, or where and after how many attempts the transport
+        /// failed.
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ApiLogsPaginated>, ::lago_audit_client::Error> {
+            let client = self.client;
+            ::lago_audit_client::error::attempted(client, self.send_unconverted()).await
+        }
     }
     /**Builder for [`Client::find_api_log`]
 
@@ -2725,24 +2924,28 @@ pub mod builder {
         }
         pub fn request_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: ::std::convert::TryInto<::std::string::String> + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.request_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for request_id failed"
-                        .to_string()
-                });
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "request_id",
+                    &shown,
+                    &e,
+                ));
             self
         }
         ///Sends a `GET` request to `/api_logs/{request_id}`
-        pub async fn send(
+        async fn send_unconverted(
             self,
         ) -> Result<ResponseValue<types::ApiLog>, Error<ByteStream>> {
             let Self { client, request_id } = self;
             let request_id = request_id.map_err(Error::InvalidRequest)?;
             let url = format!(
-                "{}/api_logs/{}", client.baseurl, encode_path(& request_id.to_string()),
+                "{}/api_logs/{}", client.baseurl,
+                ::lago_audit_client::path::encode_segment(& request_id.to_string()),
             );
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
             header_map
@@ -2776,6 +2979,16 @@ pub mod builder {
                 404u16 => Err(Error::ErrorResponse(ResponseValue::stream(response))),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
+        }
+        ///Sends a `GET` request to `/api_logs/{request_id}`
+        /// Sends the request. A failure is a [`lago_audit_client::Error`]:
+        /// Lago's status, code and details, or where and after how many attempts the transport
+        /// failed.
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ApiLog>, ::lago_audit_client::Error> {
+            let client = self.client;
+            ::lago_audit_client::error::attempted(client, self.send_unconverted()).await
         }
     }
     /**Builder for [`Client::find_all_security_logs`]
@@ -2812,105 +3025,176 @@ pub mod builder {
         }
         pub fn api_key_ids<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            V: ::std::iter::IntoIterator,
+            V::Item: ::std::convert::TryInto<::std::string::String> + ::std::fmt::Debug,
+            <V::Item as ::std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.api_key_ids = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for api_key_ids failed"
-                        .to_string()
-                });
+                .into_iter()
+                .map(|item| {
+                    let shown = ::std::format!("{item:?}");
+                    item.try_into()
+                        .map_err(|e| ::lago_audit_client::error::invalid_value(
+                            "api_key_ids",
+                            &shown,
+                            &e,
+                        ))
+                })
+                .collect::<
+                    ::std::result::Result<::std::vec::Vec<::std::string::String>, _>,
+                >()
+                .map(Some);
             self
         }
         pub fn from_date<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::lago_audit_client::filters::DateFilter>,
+            V: ::std::convert::TryInto<::lago_audit_client::filters::DateFilter>
+                + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.from_date = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: lago_audit_client :: filters :: DateFilter` for from_date failed"
-                        .to_string()
-                });
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "from_date",
+                    &shown,
+                    &e,
+                ));
             self
         }
         pub fn log_events<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            V: ::std::iter::IntoIterator,
+            V::Item: ::std::convert::TryInto<::std::string::String> + ::std::fmt::Debug,
+            <V::Item as ::std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.log_events = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for log_events failed"
-                        .to_string()
-                });
+                .into_iter()
+                .map(|item| {
+                    let shown = ::std::format!("{item:?}");
+                    item.try_into()
+                        .map_err(|e| ::lago_audit_client::error::invalid_value(
+                            "log_events",
+                            &shown,
+                            &e,
+                        ))
+                })
+                .collect::<
+                    ::std::result::Result<::std::vec::Vec<::std::string::String>, _>,
+                >()
+                .map(Some);
             self
         }
         pub fn log_types<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<
-                ::std::vec::Vec<::lago_audit_client::open_enum::SecurityLogType>,
-            >,
+            V: ::std::iter::IntoIterator,
+            V::Item: ::std::convert::TryInto<
+                    ::lago_audit_client::open_enum::SecurityLogType,
+                > + ::std::fmt::Debug,
+            <V::Item as ::std::convert::TryInto<
+                ::lago_audit_client::open_enum::SecurityLogType,
+            >>::Error: ::std::fmt::Display,
         {
             self.log_types = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: lago_audit_client :: open_enum :: SecurityLogType >` for log_types failed"
-                        .to_string()
-                });
+                .into_iter()
+                .map(|item| {
+                    let shown = ::std::format!("{item:?}");
+                    item.try_into()
+                        .map_err(|e| ::lago_audit_client::error::invalid_value(
+                            "log_types",
+                            &shown,
+                            &e,
+                        ))
+                })
+                .collect::<
+                    ::std::result::Result<
+                        ::std::vec::Vec<::lago_audit_client::open_enum::SecurityLogType>,
+                        _,
+                    >,
+                >()
+                .map(Some);
             self
         }
         pub fn page<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<i64>,
+            V: ::std::convert::TryInto<i64> + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.page = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| "conversion to `i64` for page failed".to_string());
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "page",
+                    &shown,
+                    &e,
+                ));
             self
         }
         pub fn per_page<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<i64>,
+            V: ::std::convert::TryInto<i64> + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.per_page = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| "conversion to `i64` for per_page failed".to_string());
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "per_page",
+                    &shown,
+                    &e,
+                ));
             self
         }
         pub fn to_date<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::lago_audit_client::filters::DateFilter>,
+            V: ::std::convert::TryInto<::lago_audit_client::filters::DateFilter>
+                + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.to_date = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: lago_audit_client :: filters :: DateFilter` for to_date failed"
-                        .to_string()
-                });
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "to_date",
+                    &shown,
+                    &e,
+                ));
             self
         }
         pub fn user_ids<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            V: ::std::iter::IntoIterator,
+            V::Item: ::std::convert::TryInto<::std::string::String> + ::std::fmt::Debug,
+            <V::Item as ::std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.user_ids = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for user_ids failed"
-                        .to_string()
-                });
+                .into_iter()
+                .map(|item| {
+                    let shown = ::std::format!("{item:?}");
+                    item.try_into()
+                        .map_err(|e| ::lago_audit_client::error::invalid_value(
+                            "user_ids",
+                            &shown,
+                            &e,
+                        ))
+                })
+                .collect::<
+                    ::std::result::Result<::std::vec::Vec<::std::string::String>, _>,
+                >()
+                .map(Some);
             self
         }
         ///Sends a `GET` request to `/security_logs`
-        pub async fn send(
+        async fn send_unconverted(
             self,
         ) -> Result<ResponseValue<types::SecurityLogsPaginated>, Error<ByteStream>> {
             let Self {
@@ -2976,6 +3260,19 @@ pub mod builder {
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
+        ///Sends a `GET` request to `/security_logs`
+        /// Sends the request. A failure is a [`lago_audit_client::Error`]:
+        /// Lago's status, code and details, or where and after how many attempts the transport
+        /// failed.
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::SecurityLogsPaginated>,
+            ::lago_audit_client::Error,
+        > {
+            let client = self.client;
+            ::lago_audit_client::error::attempted(client, self.send_unconverted()).await
+        }
     }
     /**Builder for [`Client::find_security_log`]
 
@@ -2994,24 +3291,28 @@ pub mod builder {
         }
         pub fn log_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: ::std::convert::TryInto<::std::string::String> + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.log_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for log_id failed"
-                        .to_string()
-                });
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "log_id",
+                    &shown,
+                    &e,
+                ));
             self
         }
         ///Sends a `GET` request to `/security_logs/{log_id}`
-        pub async fn send(
+        async fn send_unconverted(
             self,
         ) -> Result<ResponseValue<types::SecurityLog>, Error<ByteStream>> {
             let Self { client, log_id } = self;
             let log_id = log_id.map_err(Error::InvalidRequest)?;
             let url = format!(
-                "{}/security_logs/{}", client.baseurl, encode_path(& log_id.to_string()),
+                "{}/security_logs/{}", client.baseurl,
+                ::lago_audit_client::path::encode_segment(& log_id.to_string()),
             );
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
             header_map
@@ -3045,6 +3346,16 @@ pub mod builder {
                 404u16 => Err(Error::ErrorResponse(ResponseValue::stream(response))),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
+        }
+        ///Sends a `GET` request to `/security_logs/{log_id}`
+        /// Sends the request. A failure is a [`lago_audit_client::Error`]:
+        /// Lago's status, code and details, or where and after how many attempts the transport
+        /// failed.
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::SecurityLog>, ::lago_audit_client::Error> {
+            let client = self.client;
+            ::lago_audit_client::error::attempted(client, self.send_unconverted()).await
         }
     }
 }

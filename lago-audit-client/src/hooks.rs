@@ -73,6 +73,7 @@ impl ClientHooks<Inner> for Client {
                     .expect("the request is kept until the last attempt"),
             };
             let last = request.is_none();
+            crate::error::note_attempt();
             let response = match self.client().execute(attempt).await {
                 Ok(response) => response,
                 Err(e) if !last && is_transient(&e) => {

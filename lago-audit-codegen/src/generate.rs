@@ -179,10 +179,9 @@ pub fn client(prepared: &Value, file: &Path) -> Result<String, SpecError> {
     let mut tokens =
         catch_generator_panic(file, || Generator::new(&settings()).generate_tokens(&spec))?;
     tokens.extend(operation_paths(prepared));
-    Ok(format!(
-        "{HEADER}{}",
-        prettyplease::unparse(&pretty(tokens, file)?)
-    ))
+    let mut ast = pretty(tokens, file)?;
+    crate::postprocess::client(&mut ast);
+    Ok(format!("{HEADER}{}", prettyplease::unparse(&ast)))
 }
 
 /// A table of each operation's path template, keyed by the id progenitor passes to the hooks

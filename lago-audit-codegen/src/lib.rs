@@ -9,7 +9,8 @@
 //!    reach, so Lago's whole published spec can be dropped in;
 //! 4. [`downgrade::to_openapi_30`] rewrites OpenAPI 3.1 constructs into the 3.0 that progenitor reads;
 //! 5. [`generate`] adapts the document to progenitor's limits, runs it (turning its panics into
-//!    errors) and pretty-prints the result.
+//!    errors), applies [`postprocess`] to the client (the crate's own error type from `send()`,
+//!    iterator-taking array setters, strict path encoding) and pretty-prints the result.
 //!
 //! Every failure is a [`SpecError`] that names the file, the JSON pointer and the problem.
 
@@ -19,6 +20,7 @@ pub mod downgrade;
 pub mod filter;
 pub mod generate;
 pub mod overlay;
+pub mod postprocess;
 
 use serde_json::Value;
 use std::fmt;
