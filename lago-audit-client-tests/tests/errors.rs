@@ -13,6 +13,7 @@ fn fast_retries(max: u32) -> RetryPolicy {
         base_delay: Duration::from_millis(1),
         max_delay: Duration::from_millis(5),
         max_wait: Duration::from_secs(2),
+        ..RetryPolicy::default()
     }
 }
 

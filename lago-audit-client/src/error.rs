@@ -191,11 +191,12 @@ impl Error {
         }
     }
 
-    /// Whether the same request may succeed later (transport failures, 408, 429, 500, 502, 503,
-    /// 504). The client has already retried these per its [`RetryPolicy`](crate::RetryPolicy).
+    /// Whether the same request may succeed later (transport failures other than TLS and
+    /// certificate ones, 408, 429, 500, 502, 503, 504). The client has already retried these per its [`RetryPolicy`](crate::RetryPolicy).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Transport(_) => true,
+            // A refused certificate or TLS handshake fails the same way again.
+            Error::Transport(t) => crate::hooks::is_transient(&t.source),
             Error::Api(e) => crate::retry::RetryPolicy::retries_status(e.status),
             Error::Decode { .. } | Error::InvalidRequest(_) => false,
         }
