@@ -188,9 +188,11 @@ pub fn shape(doc: &Value, schema: &Value) -> Shape {
             };
         }
     }
+    let mut item_values = None;
     if ty == "array" {
-        let item = s.get("items").map(|i| shape(doc, i).ty).unwrap_or_default();
-        ty = format!("array<{item}>");
+        let item = s.get("items").map(|i| shape(doc, i));
+        item_values = item.as_ref().and_then(|i| i.values.clone());
+        ty = format!("array<{}>", item.map(|i| i.ty).unwrap_or_default());
     } else if ty == "object" {
         if let Some(ap) = s.get("additionalProperties").filter(|a| a.is_object()) {
             ty = format!("map<{}>", shape(doc, ap).ty);
@@ -203,12 +205,16 @@ pub fn shape(doc: &Value, schema: &Value) -> Shape {
             ty = format!("object {name}");
         }
     }
-    let values = s.get("enum").and_then(Value::as_array).map(|vs| {
-        vs.iter()
-            .filter(|v| !v.is_null())
-            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
-            .collect()
-    });
+    let values = s
+        .get("enum")
+        .and_then(Value::as_array)
+        .map(|vs| {
+            vs.iter()
+                .filter(|v| !v.is_null())
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                .collect()
+        })
+        .or(item_values);
     Shape {
         ty,
         nullable,
@@ -529,12 +535,29 @@ pub fn compare(old: &Model, new: &Model) -> Vec<Change> {
 /// Overlay actions whose removal changes nothing: corrections upstream made redundant. An action
 /// that removes something and the update right after it that re-adds it are judged as a pair.
 pub fn redundant_actions(spec: &Path, overlay_file: &Path) -> Result<Vec<String>, SpecError> {
-    let upstream = crate::read_document(spec)?;
+    let mut upstream = crate::read_document(spec)?;
     let overlay_doc = crate::read_document(overlay_file)?;
     let actions = overlay_doc["actions"]
         .as_array()
         .cloned()
         .unwrap_or_default();
+    // Lago's whole spec has ~200 operations: keep only what the audit client reaches, so that
+    // applying the overlay once per action stays fast.
+    let loaded = crate::load(spec, overlay_file)?;
+    let audit = crate::audit_document(&loaded)?;
+    if let Some(paths) = upstream.get_mut("paths").and_then(Value::as_object_mut) {
+        paths.retain(|p, _| audit["paths"].get(p).is_some());
+    }
+    if let Some(components) = upstream
+        .get_mut("components")
+        .and_then(Value::as_object_mut)
+    {
+        for (kind, entries) in components.iter_mut() {
+            if let Some(entries) = entries.as_object_mut() {
+                entries.retain(|name, _| audit["components"][kind.as_str()].get(name).is_some());
+            }
+        }
+    }
     let apply_without = |skip: &[usize]| -> Result<Value, SpecError> {
         let mut doc = upstream.clone();
         let mut o = overlay_doc.clone();
@@ -564,7 +587,8 @@ pub fn redundant_actions(spec: &Path, overlay_file: &Path) -> Result<Vec<String>
                         .is_some_and(|t| target.starts_with(t) && t != target)
             });
         let group: Vec<usize> = if pair { vec![i, i + 1] } else { vec![i] };
-        if apply_without(&group)? == full {
+        // Without an action the overlay needs, the result may not even load: not redundant.
+        if apply_without(&group).is_ok_and(|doc| doc == full) {
             let names: Vec<String> = group.iter().map(|g| format!("actions[{g}]")).collect();
             out.push(format!(
                 "{} ({}) changes nothing: upstream already says this",
@@ -715,4 +739,323 @@ pub fn api_surface(code: &str) -> Result<String, String> {
     let mut file: syn::File = syn::parse2(strip_docs(tokens)).map_err(|e| e.to_string())?;
     Version.visit_file_mut(&mut file);
     Ok(prettyplease::unparse(&file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A small spec in Lago's shape: one list operation with filters, a record with a closed enum,
+    /// an open (replaced) enum and a nullable field.
+    fn base() -> Value {
+        json!({
+            "paths": {"/logs": {"get": {
+                "operationId": "findAllLogs",
+                "parameters": [
+                    {"name": "page", "in": "query", "schema": {"type": "integer"}},
+                    {"name": "kinds[]", "in": "query", "schema": {"type": "array",
+                        "items": {"type": "string", "enum": ["a", "b"]}}}
+                ],
+                "responses": {"200": {"content": {"application/json": {"schema":
+                    {"$ref": "#/components/schemas/Page"}}}}}
+            }}},
+            "components": {"schemas": {
+                "Page": {"type": "object", "required": ["logs"], "properties": {
+                    "logs": {"type": "array", "items": {"$ref": "#/components/schemas/Log"}}}},
+                "Log": {"type": "object", "required": ["id", "level"], "properties": {
+                    "id": {"type": "string", "format": "uuid"},
+                    "level": {"type": "string", "enum": ["info", "error"]},
+                    "source": {"$ref": "#/components/schemas/ActivitySource"},
+                    "user_email": {"type": ["string", "null"], "format": "email"}
+                }},
+                "ActivitySource": {"type": "string", "enum": ["api", "front"]}
+            }}
+        })
+    }
+
+    fn changes(edit: impl FnOnce(&mut Value)) -> Vec<String> {
+        let old = base();
+        let mut new = base();
+        edit(&mut new);
+        compare(&model(&old), &model(&new))
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    fn log(doc: &mut Value) -> &mut Value {
+        &mut doc["components"]["schemas"]["Log"]
+    }
+
+    fn one(found: Vec<String>, expected: &str) {
+        assert_eq!(found, vec![expected.to_owned()]);
+    }
+
+    #[test]
+    fn the_same_spec_has_no_changes() {
+        assert!(changes(|_| {}).is_empty());
+    }
+
+    #[test]
+    fn a_removed_response_field_is_breaking() {
+        one(
+            changes(|d| {
+                log(d)["properties"].as_object_mut().unwrap().remove("user_email");
+            }),
+            "[BREAKING] findAllLogs: response field logs[].user_email removed (string(email) or null)",
+        );
+    }
+
+    #[test]
+    fn an_added_response_field_is_not_breaking() {
+        one(
+            changes(|d| {
+                log(d)["properties"]["tags"] = json!({"type": "array", "items": {"type": "string"}})
+            }),
+            "[non-breaking] findAllLogs: response field logs[].tags (array<string>) added",
+        );
+    }
+
+    #[test]
+    fn required_ness_of_response_fields_changes_the_rust_type() {
+        one(
+            changes(|d| log(d)["required"] = json!(["id"])),
+            "[BREAKING] findAllLogs: response field logs[].level became optional (T becomes Option<T>)",
+        );
+        one(
+            changes(|d| log(d)["required"] = json!(["id", "level", "user_email"])),
+            "[BREAKING] findAllLogs: response field logs[].user_email became required (Option<T> becomes T)",
+        );
+    }
+
+    #[test]
+    fn a_field_that_may_become_null_is_breaking() {
+        one(
+            changes(|d| log(d)["properties"]["id"]["type"] = json!(["string", "null"])),
+            "[BREAKING] findAllLogs: response field logs[].id may now be null (T becomes Option<T>)",
+        );
+    }
+
+    #[test]
+    fn a_type_change_is_breaking() {
+        one(
+            changes(|d| log(d)["properties"]["id"] = json!({"type": "integer"})),
+            "[BREAKING] findAllLogs: response field logs[].id: type string(uuid) became integer",
+        );
+    }
+
+    #[test]
+    fn closed_response_enums_break_on_any_value_change() {
+        one(
+            changes(|d| log(d)["properties"]["level"]["enum"] = json!(["info", "error", "debug"])),
+            "[BREAKING] findAllLogs: response field logs[].level: enum value \"debug\" added (older clients cannot decode it (closed enum))",
+        );
+        one(
+            changes(|d| log(d)["properties"]["level"]["enum"] = json!(["info"])),
+            "[BREAKING] findAllLogs: response field logs[].level: enum value \"error\" removed",
+        );
+    }
+
+    #[test]
+    fn open_enums_keep_unknown_values_so_their_values_do_not_matter() {
+        assert!(changes(|d| {
+            d["components"]["schemas"]["ActivitySource"]["enum"] = json!(["api", "front", "ai"]);
+        })
+        .is_empty());
+    }
+
+    #[test]
+    fn parameter_changes() {
+        fn kinds(d: &mut Value) -> &mut Value {
+            &mut d["paths"]["/logs"]["get"]["parameters"][1]
+        }
+        one(
+            changes(|d| kinds(d)["schema"]["items"]["enum"] = json!(["a", "b", "c"])),
+            "[non-breaking] findAllLogs: parameter kinds[]: enum value \"c\" added (a new value to filter by)",
+        );
+        one(
+            changes(|d| kinds(d)["schema"]["items"]["enum"] = json!(["a"])),
+            "[BREAKING] findAllLogs: parameter kinds[]: enum value \"b\" removed",
+        );
+        one(
+            changes(|d| kinds(d)["required"] = json!(true)),
+            "[BREAKING] findAllLogs: parameter kinds[] became required",
+        );
+        // A rename is a removal plus an addition.
+        assert_eq!(
+            changes(|d| kinds(d)["name"] = json!("kinds")),
+            vec![
+                "[BREAKING] findAllLogs: parameter kinds[] removed".to_owned(),
+                "[non-breaking] findAllLogs: optional parameter kinds (array<string>) added"
+                    .to_owned()
+            ]
+        );
+    }
+
+    #[test]
+    fn added_parameters_break_only_when_required() {
+        let add = |required: bool| {
+            changes(move |d| {
+                d["paths"]["/logs"]["get"]["parameters"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"name": "q", "in": "query", "required": required,
+                                 "schema": {"type": "string"}}));
+            })
+        };
+        one(
+            add(false),
+            "[non-breaking] findAllLogs: optional parameter q (string) added",
+        );
+        one(
+            add(true),
+            "[BREAKING] findAllLogs: required parameter q (string) added",
+        );
+    }
+
+    #[test]
+    fn operations_removed_and_added() {
+        let found = changes(|d| {
+            let op = d["paths"]["/logs"]["get"].take();
+            d["paths"] = json!({"/v2/logs": {"get": op}});
+            d["paths"]["/v2/logs"]["get"]["operationId"] = json!("listLogs");
+        });
+        assert_eq!(
+            found,
+            vec![
+                "[BREAKING] findAllLogs: operation removed (GET /logs)".to_owned(),
+                "[non-breaking] listLogs: operation added (GET /v2/logs)".to_owned(),
+            ]
+        );
+    }
+
+    #[test]
+    fn surfaces_ignore_docs_and_version_only() {
+        let a = "impl Client { /// Docs.\n pub fn api_version(&self) -> &'static str { \"1.0.0\" } }\n/// A.\npub struct A { /// x\n pub x: i64 }";
+        let b = "impl Client { pub fn api_version(&self) -> &'static str { \"2.0.0\" } }\npub struct A { pub x: i64 }";
+        let c = "impl Client { pub fn api_version(&self) -> &'static str { \"2.0.0\" } }\npub struct A { pub x: String }";
+        assert_eq!(api_surface(a).unwrap(), api_surface(b).unwrap());
+        assert_ne!(api_surface(b).unwrap(), api_surface(c).unwrap());
+    }
+
+    #[test]
+    fn unified_diffs_show_the_changed_lines() {
+        let d = unified_diff("a\nb\nc\n", "a\nB\nc\n", "old", "new");
+        assert!(d.contains("--- old") && d.contains("+++ new"), "{d}");
+        assert!(d.contains("-b\n+B\n"), "{d}");
+        assert!(unified_diff("same", "same", "a", "b").is_empty());
+    }
+
+    fn write(dir: &Path, name: &str, doc: &Value) -> std::path::PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, serde_json::to_string_pretty(doc).unwrap()).unwrap();
+        p
+    }
+
+    /// End to end on our own spec: upstream drops `user_email` and fixes `organization_id`.
+    #[test]
+    fn the_report_on_our_spec_shows_breaking_changes_obsolete_corrections_and_the_code_diff() {
+        let (spec, overlay) = crate::test_paths();
+        let old = crate::read_document(&spec).unwrap();
+        let mut new = old.clone();
+        let record = &mut new["components"]["schemas"]["ActivityLogObject"];
+        record["properties"]
+            .as_object_mut()
+            .unwrap()
+            .remove("user_email");
+        let required: Vec<Value> = record["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| *r != "organization_id")
+            .cloned()
+            .collect();
+        record["required"] = Value::Array(required);
+        let dir = std::env::temp_dir().join(format!("lago-report-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (old_p, new_p) = (write(&dir, "old.json", &old), write(&dir, "new.json", &new));
+
+        let r = report(&old_p, &new_p, &overlay).unwrap();
+        let text = r.to_string();
+        assert!(r.needs_attention());
+        assert!(
+            text.contains(
+                "[BREAKING] findAllActivityLogs: response field activity_logs[].user_email removed"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "[BREAKING] findActivityLog: response field activity_log.user_email removed"
+            ),
+            "{text}"
+        );
+        // Upstream now agrees that organization_id is optional: our correction changes nothing.
+        assert!(
+            r.redundant
+                .iter()
+                .any(|a| a.contains("ActivityLogObject.required")),
+            "{:?}",
+            r.redundant
+        );
+        assert!(text.contains("-        pub user_email:"), "{text}");
+
+        let same = report(&old_p, &old_p, &overlay).unwrap();
+        assert!(!same.needs_attention(), "{same}");
+        assert!(same.code_diff.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A Lago-shaped variant of our spec (other wording, version and component order) generates the
+    /// same API; one that loses a correction's target fails the build, naming it.
+    #[test]
+    fn a_reworded_spec_drops_in_and_a_moved_parameter_is_named() {
+        let (spec, overlay) = crate::test_paths();
+        let mut doc = crate::read_document(&spec).unwrap();
+        doc["info"]["version"] = json!("9.9.9");
+        doc["paths"]["/activity_logs"]["get"]["description"] = json!("Reworded.");
+        let schemas = doc["components"]["schemas"].as_object().unwrap().clone();
+        let reversed: serde_json::Map<String, Value> = schemas.into_iter().rev().collect();
+        doc["components"]["schemas"] = Value::Object(reversed);
+        let dir = std::env::temp_dir().join(format!("lago-dropin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let variant = write(&dir, "variant.json", &doc);
+        let surface = |p: &Path| {
+            api_surface(
+                &crate::build_from(crate::Target::Client, p, &overlay)
+                    .unwrap()
+                    .code,
+            )
+            .unwrap()
+        };
+        assert_eq!(surface(&spec), surface(&variant));
+
+        // Lago moves from_date of the activity-log list into a shared component.
+        let params = doc["paths"]["/activity_logs"]["get"]["parameters"]
+            .as_array_mut()
+            .unwrap();
+        let i = params
+            .iter()
+            .position(|p| p["name"] == "from_date")
+            .unwrap();
+        let moved = std::mem::replace(
+            &mut params[i],
+            json!({"$ref": "#/components/parameters/from_date"}),
+        );
+        doc["components"]["parameters"]["from_date"] = moved;
+        let moved_spec = write(&dir, "moved.json", &doc);
+        let err = crate::build_from(crate::Target::Client, &moved_spec, &overlay).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("the parameter from_date of GET /activity_logs (findAllActivityLogs) is now the shared component #/components/parameters/from_date"),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("\n  - ").count(),
+            1,
+            "one upstream change: {text}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
