@@ -4,6 +4,7 @@
 //! cargo run -p lago-audit-codegen -- diff OLD.yaml NEW.yaml      # what users of the client would feel
 //! cargo run -p lago-audit-codegen -- same-client A.yaml B.yaml   # do A and B generate the same API?
 //! cargo run -p lago-audit-codegen -- generate SPEC.yaml          # the client code, or the one error
+//! cargo run -p lago-audit-codegen -- overlaid SPEC.yaml          # the audit part after the overlay (YAML)
 //! ```
 //!
 //! Every command applies the overlay (`--overlay FILE`, else `LAGO_AUDIT_OPENAPI_OVERLAY`, else
@@ -48,6 +49,15 @@ fn main() -> ExitCode {
             print!("{}", out.code);
             !out.warnings.is_empty()
         }),
+        ["overlaid", spec] => lago_audit_codegen::load(spec.as_ref(), &overlay)
+            .and_then(|loaded| lago_audit_codegen::audit_document(&loaded))
+            .map(|doc| {
+                print!(
+                    "{}",
+                    serde_norway::to_string(&doc).expect("a JSON value serialises as YAML")
+                );
+                false
+            }),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(1);
