@@ -1,7 +1,6 @@
 //! Applying our corrections (an OpenAPI Overlay 1.0 document) to Lago's spec.
 
 use crate::SpecError;
-use roas_overlay::apply::Apply;
 use roas_overlay::v1_0::Overlay;
 use serde_json::Value;
 use std::fmt;
@@ -279,7 +278,7 @@ pub fn apply(
     overlay: Value,
     overlay_file: &Path,
 ) -> Result<Outcome, SpecError> {
-    let overlay: Overlay = serde_path_to_error::deserialize(overlay).map_err(|e| {
+    let mut overlay: Overlay = serde_path_to_error::deserialize(overlay).map_err(|e| {
         SpecError::new(
             overlay_file,
             pointer_from_serde_path(&e.path().to_string()),
@@ -287,7 +286,9 @@ pub fn apply(
         )
     })?;
     let mut outcome = Outcome::default();
-    for (index, action) in overlay.actions.iter().enumerate() {
+    // One action at a time, so each is checked against the document as the earlier ones left it.
+    let actions = std::mem::take(&mut overlay.actions);
+    for (index, action) in actions.into_iter().enumerate() {
         if let Some(anchor) = anchor(&action.target) {
             let update = if action.is_remove() {
                 None
@@ -305,31 +306,65 @@ pub fn apply(
                 continue;
             }
         }
-        let mut single = overlay.clone();
-        single.actions = vec![action.clone()];
-        let report = single
-            .apply(document, enumset::EnumSet::empty())
-            .map_err(|e| {
-                SpecError::new(
-                    overlay_file,
-                    format!("/actions/{index}"),
-                    format!("cannot apply (target {}): {}", e.target, e.kind),
-                )
-            })?;
-        if report.actions.iter().all(|a| a.matched == 0) {
+        // Applied in place with roas-overlay's own primitives (its `Apply` clones the whole
+        // document per call, which is slow on Lago's whole spec when done per action).
+        let matched = apply_one(document, &action).map_err(|problem| {
+            SpecError::new(
+                overlay_file,
+                format!("/actions/{index}"),
+                format!("cannot apply (target {}): {problem}", action.target),
+            )
+        })?;
+        if matched == 0 {
             outcome.stale.push(StaleAction {
                 index,
-                target: action.target.clone(),
                 operation: if action.is_remove() {
                     "remove"
                 } else {
                     "update"
                 }
                 .to_owned(),
+                target: action.target,
             });
         }
     }
     Ok(outcome)
+}
+
+/// Applies one Overlay 1.0 action as the specification says (§4.4): `remove` deletes every
+/// selected node; `update` merges into each selected object, or appends to each selected array.
+/// Returns how many nodes it changed.
+fn apply_one(document: &mut Value, action: &roas_overlay::v1_0::Action) -> Result<usize, String> {
+    use roas_overlay::common::apply::{compile_path, locate, merge_json, remove_at};
+    let path = compile_path(&action.target)?;
+    let pointers = locate(document, &path);
+    if pointers.iter().any(|p| {
+        !matches!(
+            document.pointer(p),
+            Some(Value::Object(_) | Value::Array(_))
+        )
+    }) {
+        return Err("the target selects a primitive value (only objects and arrays)".to_owned());
+    }
+    if action.is_remove() {
+        // In reverse, so earlier siblings in one array keep their indices.
+        return Ok(pointers
+            .iter()
+            .rev()
+            .filter(|p| remove_at(document, p))
+            .count());
+    }
+    let Some(update) = &action.update else {
+        return Ok(0);
+    };
+    for p in &pointers {
+        match document.pointer_mut(p) {
+            Some(Value::Array(items)) => items.push(update.clone()),
+            Some(node) => merge_json(node, update),
+            None => {}
+        }
+    }
+    Ok(pointers.len())
 }
 
 fn dedup(items: Vec<&str>) -> Vec<&str> {
