@@ -128,6 +128,7 @@ pub mod types {
         schemars::JsonSchema
     )]
     pub struct ApiErrorNotFound {
+        ///`activity_log_not_found`, `api_log_not_found` or `security_log_not_found`; an unknown route gives `resource_not_found`.
         pub code: ::std::string::String,
         pub error: ::std::string::String,
         pub status: i32,
@@ -167,6 +168,7 @@ pub mod types {
     pub struct ApiErrorUnprocessableEntity {
         pub code: ::std::string::String,
         pub error: ::std::string::String,
+        ///Each invalid field, with the list of its error codes (e.g. `to_date`, `[value_is_mandatory]`).
         pub error_details: ::std::collections::HashMap<
             ::std::string::String,
             ::std::vec::Vec<::std::string::String>,
@@ -225,7 +227,7 @@ pub mod types {
         pub request_id: ::std::string::String,
         ///The origin of the request.
         pub request_origin: ::std::string::String,
-        ///The path of the request.
+        ///The path of the request, including the `/api/v1` prefix.
         pub request_path: ::std::string::String,
         ///The body of the response, as a flat string-valued map.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1961,21 +1963,21 @@ const _: () = {
 impl Client {
     /**List all activity logs
 
-This endpoint retrieves all existing activity logs that represent actions performed on application resources.
+Lists activity logs, newest first (by `logged_at`). Only logs within the organization's retention window (30 days by default) are listed; a single log can be fetched beyond it.
 
 Sends a `GET` request to `/activity_logs`
 
 Arguments:
 - `activity_sources`: Filter activity logs by activity source.
 - `activity_types`: Filter activity logs by activity type.
-- `external_customer_id`: Filter activity logs by the external customer id.
-- `external_subscription_id`: Filter activity logs by the external subscription id.
-- `from_date`: Filter logs from this date.
+- `external_customer_id`: The customer's external unique identifier (from your own application).
+- `external_subscription_id`: The subscription's external unique identifier (from your own application).
+- `from_date`: Return activity logs from this date or date-time on (inclusive).
 - `page`: Page number.
-- `per_page`: Number of records per page.
+- `per_page`: Number of records per page. Defaults to 100; there is no maximum.
 - `resource_ids`: Filter activity logs by the id of the resource the action was applied to.
 - `resource_types`: Filter activity logs by resource type.
-- `to_date`: Filter logs up to this date.
+- `to_date`: Return activity logs up to this date or date-time (inclusive; a date means 00:00:00 UTC).
 - `user_emails`: Filter activity logs by the e-mail of the user who performed the action.
 ```ignore
 let response = client.find_all_activity_logs()
@@ -2015,20 +2017,20 @@ let response = client.find_activity_log()
     }
     /**List all API logs
 
-This endpoint retrieves all existing API logs that represent requests performed to Lago's API.
+Lists API logs (non-GET calls), newest first (by `logged_at`). Only logs within the organization's retention window (30 days by default) are listed; a single log can be fetched beyond it.
 
 Sends a `GET` request to `/api_logs`
 
 Arguments:
 - `api_version`: Filter API logs by API version.
 - `clients`: Filter API logs by client (exact user-agent match).
-- `from_date`: Filter logs from this date.
+- `from_date`: Return API logs from this date or date-time on (inclusive).
 - `http_methods`: Filter API logs by HTTP method.
 - `http_statuses`: Filter API logs by HTTP status, either an outcome (succeeded, failed) or a status code.
 - `page`: Page number.
-- `per_page`: Number of records per page.
+- `per_page`: Number of records per page. Defaults to 100; there is no maximum.
 - `request_paths`: Filter API logs by request path. A value containing `*` is a wildcard. Stored paths include the `/api/v1` prefix.
-- `to_date`: Filter logs up to this date.
+- `to_date`: Return API logs up to this date or date-time (inclusive; a date means 00:00:00 UTC).
 ```ignore
 let response = client.find_all_api_logs()
     .api_version(api_version)
@@ -2071,11 +2073,11 @@ Sends a `GET` request to `/security_logs`
 
 Arguments:
 - `api_key_ids`: Filter security logs by API key id.
-- `from_date`: Filter logs from this date.
+- `from_date`: Return logs from this date or date-time on (inclusive).
 - `log_events`: Filter security logs by event.
 - `log_types`: Filter security logs by type.
 - `page`: Page number.
-- `per_page`: Number of records per page.
+- `per_page`: Number of records per page. Defaults to 100; there is no maximum.
 - `to_date`: Return logs up to this date or date-time (inclusive). Mandatory.
 - `user_ids`: Filter security logs by user id.
 ```ignore
