@@ -60,7 +60,7 @@ impl ClientHooks<Inner> for Client {
     }
 
     /// Sends the request and reads its body, retrying per the client's
-    /// [`RetryPolicy`](crate::RetryPolicy). See [`send_with_retries`].
+    /// [`RetryPolicy`](crate::RetryPolicy). See `send_with_retries` in this module.
     async fn exec(
         &self,
         request: reqwest::Request,
