@@ -74,11 +74,80 @@ impl RecordKey for ActivityLogObject {
 }
 /// An API log has no id of its own: `request_id` is a caller's `X-Request-Id` when one was sent,
 /// and callers reuse it (a retried call, a fixed header), so it does not tell two calls apart.
-/// The identity is therefore the whole record (its JSON text); two records equal in every field,
-/// to the second, cannot be told apart by anyone.
+/// The identity is therefore the whole record, as canonical JSON text (object keys sorted); two
+/// records equal in every field, to the second, cannot be told apart by anyone.
 impl RecordKey for ApiLogObject {
     fn record_key(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|_| self.request_id.clone())
+        match serde_json::to_value(self) {
+            Ok(value) => {
+                let mut out = String::new();
+                canonical_json(&value, &mut out);
+                out
+            }
+            Err(_) => self.request_id.clone(),
+        }
+    }
+}
+
+/// Writes `value` as JSON with every object's keys in sorted order, whatever map type produced
+/// it.
+fn canonical_json(value: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                canonical_json(v, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical_json(v, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_log_keys_do_not_depend_on_map_order() {
+        let json = |body: &str| {
+            serde_json::json!({"request_id": "same", "api_version": "v1", "client": "c",
+                "http_method": "post", "http_status": 200, "request_origin": "o",
+                "request_path": "/p", "logged_at": "2025-04-01T12:00:00Z",
+                "created_at": "2025-04-01T12:00:00Z",
+                "request_body": serde_json::from_str::<serde_json::Value>(body).unwrap()})
+        };
+        let a: ApiLogObject =
+            serde_json::from_value(json(r#"{"a":"1","b":"2","c":"3","d":"4"}"#)).unwrap();
+        let b: ApiLogObject =
+            serde_json::from_value(json(r#"{"d":"4","c":"3","b":"2","a":"1"}"#)).unwrap();
+        let c: ApiLogObject = serde_json::from_value(json(r#"{"a":"1"}"#)).unwrap();
+        for _ in 0..20 {
+            assert_eq!(a.record_key(), b.record_key());
+        }
+        assert_ne!(
+            a.record_key(),
+            c.record_key(),
+            "same request_id, other call"
+        );
     }
 }
 impl RecordKey for SecurityLogObject {
@@ -175,14 +244,17 @@ pub trait Paginate: Clone + Send + Sync + Sized {
                     }
                     Some(Ok(page)) => {
                         let items = page.into_items();
-                        let keys: HashSet<String> =
-                            items.iter().map(RecordKey::record_key).collect();
-                        let previous = std::mem::replace(&mut st.previous, keys);
-                        st.buffer.extend(
-                            items
-                                .into_iter()
-                                .filter(|i| !previous.contains(&i.record_key())),
-                        );
+                        // Each key is computed once: checked against the previous page, then
+                        // kept for the next one.
+                        let mut keys = HashSet::with_capacity(items.len());
+                        for item in items {
+                            let key = item.record_key();
+                            if !st.previous.contains(&key) {
+                                st.buffer.push_back(item);
+                            }
+                            keys.insert(key);
+                        }
+                        st.previous = keys;
                     }
                 }
             }

@@ -4,9 +4,12 @@
 //! get by id) on a loopback address, with the semantics of Lago's real server: bearer auth, the
 //! premium gate, every filter, `page`/`per_page` with Lago's `meta`, newest first with ties in
 //! `logged_at`, and the response shapes the server really sends. Data is generated lazily from a
-//! seed, so a million records cost no memory. Faults (latency, rate limits, 5xx, connection
-//! resets, truncated bodies, inserts while a client pages, reordered ties) are off by default
-//! and counted when on.
+//! seed, so a million records cost no memory. Faults (latency, rate limits, 429 bursts, 5xx,
+//! connection resets, truncated bodies, inserts while a client pages, reordered ties) are off by
+//! default and counted when on. For exactly-once tests it also knows its ground truth
+//! ([`FakeLago::ground_truth`]), adds late-arriving records ([`FakeLago::insert`]), lays records
+//! out along any timeline ([`FakeLagoBuilder::groups`]: huge tie groups, gaps), and, like Lago,
+//! has API logs that share a caller's reused request id.
 //!
 //! ```no_run
 //! # async fn run() {
