@@ -65,15 +65,23 @@ pub fn layout(columns: &[Column], width: usize) -> Vec<(usize, usize)> {
         };
         keep.remove(pos);
     }
+    // Share what is left one character at a time, so every column gets closer to its widest.
     let mut spare = width.saturating_sub(need(&keep));
-    keep.iter()
-        .map(|&i| {
-            let c = columns[i];
-            let grow = spare.min(c.max - c.min);
-            spare -= grow;
-            (i, c.min + grow)
-        })
-        .collect()
+    let mut widths: Vec<(usize, usize)> = keep.iter().map(|&i| (i, columns[i].min)).collect();
+    while spare > 0 {
+        let mut grew = false;
+        for (i, w) in widths.iter_mut() {
+            if spare > 0 && *w < columns[*i].max {
+                *w += 1;
+                spare -= 1;
+                grew = true;
+            }
+        }
+        if !grew {
+            break;
+        }
+    }
+    widths
 }
 
 /// `text` cut or padded to exactly `width` characters, control characters shown as spaces.
