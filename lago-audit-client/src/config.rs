@@ -101,6 +101,10 @@ pub struct Inner {
     pub(crate) retry: RetryPolicy,
     /// The path of the base URL (`/api/v1` for Lago Cloud), used to check request paths.
     pub(crate) base_path: String,
+    /// The client's rate limiter, shared by every request (`None`: off).
+    pub(crate) rate_limiter: Option<std::sync::Arc<crate::ratelimit::RateLimiter>>,
+    /// The longest one call may take, all attempts and waits included (`None`: no limit).
+    pub(crate) max_elapsed: Option<Duration>,
 }
 
 impl Inner {
@@ -120,6 +124,8 @@ pub struct ClientBuilder {
     user_agent: String,
     allow_insecure_http: bool,
     retry: RetryPolicy,
+    rate_limit: u32,
+    max_elapsed: Option<Duration>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -132,6 +138,8 @@ impl fmt::Debug for ClientBuilder {
             .field("user_agent", &self.user_agent)
             .field("allow_insecure_http", &self.allow_insecure_http)
             .field("retry", &self.retry)
+            .field("rate_limit", &self.rate_limit)
+            .field("max_elapsed", &self.max_elapsed)
             .finish()
     }
 }
@@ -148,6 +156,8 @@ impl ClientBuilder {
             user_agent: USER_AGENT.to_owned(),
             allow_insecure_http: false,
             retry: RetryPolicy::default(),
+            rate_limit: crate::ratelimit::DEFAULT_RATE_LIMIT,
+            max_elapsed: Some(Duration::from_secs(300)),
         }
     }
 
@@ -219,6 +229,23 @@ impl ClientBuilder {
         self
     }
 
+    /// Limits this client to `per_second` requests per second on average (default
+    /// [`DEFAULT_RATE_LIMIT`](crate::ratelimit::DEFAULT_RATE_LIMIT), 40, under Lago Cloud's 50);
+    /// 0 turns the limiter off. Every request of the client, from every stream and task, shares
+    /// one budget; see [`ratelimit`](crate::ratelimit).
+    pub fn rate_limit(mut self, per_second: u32) -> Self {
+        self.rate_limit = per_second;
+        self
+    }
+
+    /// The longest one call may take, all attempts, backoffs and rate-limit waits included
+    /// (default 300 s; `None`: no limit). When the next wait would cross it, the last error is
+    /// returned. Each attempt is also bounded by [`request_timeout`](Self::request_timeout).
+    pub fn max_elapsed(mut self, limit: Option<Duration>) -> Self {
+        self.max_elapsed = limit;
+        self
+    }
+
     /// The base URL requests will go to, normalised to end in `/api/v1`.
     pub fn resolved_base_url(&self) -> Result<Url, ConfigError> {
         normalize_base_url(self.region.base_url(), self.allow_insecure_http)
@@ -250,6 +277,9 @@ impl ClientBuilder {
         let inner = Inner {
             retry: self.retry,
             base_path: base.path().trim_end_matches('/').to_owned(),
+            rate_limiter: (self.rate_limit > 0)
+                .then(|| std::sync::Arc::new(crate::ratelimit::RateLimiter::new(self.rate_limit))),
+            max_elapsed: self.max_elapsed,
         };
         Ok(Client::new_with_client(&base_str, http, inner))
     }

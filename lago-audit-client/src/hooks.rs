@@ -1,11 +1,19 @@
 //! The hooks the generated client calls around every request: a path check before sending, a
-//! transport that retries and reads bodies into memory, and a content-type check on success.
+//! transport that waits for the rate limiter, retries and reads bodies into memory, and a
+//! content-type check on success.
+//!
+//! The transport also emits `tracing` data: a `lago.request` span per attempt (operation, page,
+//! per_page, from_date, to_date, attempt, status, wait_ms, records) and events for retries and
+//! rate-limit waits. Filter values, the URL, the API key and bodies are never recorded.
 
 use crate::config::Inner;
 use crate::error::MAX_ERROR_BODY;
 use crate::generated::OPERATION_PATHS;
 use crate::Client;
 use progenitor_client::{ClientHooks, ClientInfo, Error, OperationInfo};
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 impl ClientHooks<Inner> for Client {
     /// Refuses a request whose path does not have the shape of its operation's path template:
@@ -52,53 +60,16 @@ impl ClientHooks<Inner> for Client {
     }
 
     /// Sends the request and reads its body, retrying per the client's
-    /// [`RetryPolicy`](crate::RetryPolicy) after a failed connect, a timeout, a connection cut
-    /// mid-body or a retryable status. An error response's body is kept (at most
-    /// [`MAX_ERROR_BODY`] bytes), so the error conversion can report it without another `await`.
+    /// [`RetryPolicy`](crate::RetryPolicy). See [`send_with_retries`].
     async fn exec(
         &self,
         request: reqwest::Request,
-        _info: &OperationInfo,
+        info: &OperationInfo,
     ) -> reqwest::Result<reqwest::Response> {
-        let policy = &self.inner().retry;
-        let mut retry = 0u32;
-        let mut request = Some(request);
-        loop {
-            // A GET has no body, so it can always be cloned; if it cannot, it is sent once.
-            let copy = request.as_ref().and_then(reqwest::Request::try_clone);
-            let attempt = match copy {
-                Some(copy) if retry < policy.max_retries => copy,
-                _ => request
-                    .take()
-                    .expect("the request is kept until the last attempt"),
-            };
-            let last = request.is_none();
-            let response = match self.client().execute(attempt).await {
-                Ok(response) => response,
-                Err(e) if !last && is_transient(&e) => {
-                    tokio::time::sleep(policy.backoff(retry)).await;
-                    retry += 1;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let wait = policy.delay_after_response(retry, response.status(), response.headers());
-            if let (Some(wait), false) = (wait, last) {
-                drop(response);
-                tokio::time::sleep(wait).await;
-                retry += 1;
-                continue;
-            }
-            // Reading the body here means a connection cut mid-body is retried like a failed
-            // connect, instead of surfacing later from the generated code.
-            match buffer_body(response).await {
-                Err(e) if !last && is_transient(&e) => {
-                    tokio::time::sleep(policy.backoff(retry)).await;
-                    retry += 1;
-                }
-                result => return result,
-            }
+        if let Some(response) = capture_instead_of_sending(&request) {
+            return Ok(response);
         }
+        send_with_retries(self, request, info).await
     }
 }
 
@@ -114,13 +85,401 @@ fn is_json(content_type: &str) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
+/// A failure worth another attempt: a connect error, a timeout, a connection cut. A failed TLS
+/// handshake or a certificate the client does not trust is not: it fails the same way again.
 fn is_transient(e: &reqwest::Error) -> bool {
+    if is_tls_failure(e) {
+        return false;
+    }
     e.is_connect() || e.is_timeout() || e.is_request() || e.is_body()
 }
 
-/// Reads the whole body (an error body up to [`MAX_ERROR_BODY`] bytes) and rebuilds the response
-/// around the bytes. The generated code reads the whole body anyway, so this adds no peak memory.
-async fn buffer_body(mut response: reqwest::Response) -> reqwest::Result<reqwest::Response> {
+/// Whether an error comes from TLS (handshake, certificate), judged from its causes: TLS stacks
+/// (OpenSSL, Schannel, Security.framework, rustls) do not share an error type.
+fn is_tls_failure(e: &reqwest::Error) -> bool {
+    if !e.is_connect() {
+        return false;
+    }
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let text = c.to_string().to_ascii_lowercase();
+        if ["certificate", "ssl", "tls", "handshake"]
+            .iter()
+            .any(|w| text.contains(w))
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+tokio::task_local! {
+    /// Set while [`capture_query`] runs a request's `send()`: the transport records the query
+    /// string here instead of sending anything.
+    static CAPTURE: RefCell<Option<String>>;
+    /// Counters of the export a request belongs to, if any.
+    static PROGRESS: crate::export::ExportProgress;
+}
+
+/// Runs `send` (a generated request's `send()`) without sending anything, and returns the query
+/// string it would have sent. Used to learn the filters of a request builder, whose fields are
+/// private to the generated code.
+pub(crate) async fn capture_query<F: std::future::Future>(send: F) -> Option<String> {
+    CAPTURE
+        .scope(RefCell::new(None), async {
+            let _ = send.await;
+            CAPTURE.with(|c| c.borrow_mut().take())
+        })
+        .await
+}
+
+/// Runs `future` with its requests counted in `progress`.
+pub(crate) async fn with_progress<F: std::future::Future>(
+    progress: crate::export::ExportProgress,
+    future: F,
+) -> F::Output {
+    PROGRESS.scope(progress, future).await
+}
+
+fn progress(update: impl FnOnce(&crate::export::ExportProgress)) {
+    let _ = PROGRESS.try_with(update);
+}
+
+fn capture_instead_of_sending(request: &reqwest::Request) -> Option<reqwest::Response> {
+    CAPTURE
+        .try_with(|c| {
+            *c.borrow_mut() = Some(request.url().query().unwrap_or("").to_owned());
+        })
+        .ok()?;
+    let response = http::Response::builder()
+        .status(http::StatusCode::NO_CONTENT)
+        .body(bytes::Bytes::new())
+        .expect("a constant response");
+    Some(reqwest::Response::from(response))
+}
+
+/// The paging and window parameters of a request, the only query values that are logged.
+#[derive(Default)]
+struct Window {
+    page: Option<String>,
+    per_page: Option<String>,
+    from_date: Option<String>,
+    to_date: Option<String>,
+}
+
+impl Window {
+    fn of(url: &reqwest::Url) -> Self {
+        let mut w = Window::default();
+        for (k, v) in url.query_pairs() {
+            let slot = match k.as_ref() {
+                "page" => &mut w.page,
+                "per_page" => &mut w.per_page,
+                "from_date" => &mut w.from_date,
+                "to_date" => &mut w.to_date,
+                _ => continue,
+            };
+            *slot = Some(v.into_owned());
+        }
+        w
+    }
+}
+
+/// What the transport does with one attempt's outcome.
+enum Next {
+    Return(reqwest::Result<reqwest::Response>),
+    Retry {
+        wait: Duration,
+        reason: &'static str,
+        throttled: bool,
+        last: reqwest::Result<reqwest::Response>,
+    },
+}
+
+/// How many 429 answers one call waits out at most; each wait is bounded by
+/// [`RetryPolicy::max_wait`](crate::RetryPolicy::max_wait) and the whole call by the client's
+/// `max_elapsed`.
+const MAX_RATE_LIMITED: u32 = 20;
+
+/// Sends a request, retrying per the client's [`RetryPolicy`](crate::RetryPolicy):
+///
+/// - every attempt first waits for the client's rate limiter;
+/// - a failed connect (not a TLS failure), a timeout, a connection cut mid-body, a retryable
+///   status, or a 200 whose body is not complete JSON (cut short, garbled) is retried up to
+///   `max_retries` times with jittered backoff (or the server's `Retry-After`);
+/// - a 429 is waited out (the server's hint plus jitter) without using that budget, at most
+///   [`MAX_RATE_LIMITED`] times;
+/// - no wait starts that would end after the client's `max_elapsed`: the last outcome is
+///   returned instead.
+///
+/// An error response's body is kept (at most [`MAX_ERROR_BODY`] bytes), so the error conversion
+/// can report it without another `await`. A complete JSON body that does not match the spec is
+/// returned as is: the generated code reports it as a decode error at once.
+async fn send_with_retries(
+    client: &Client,
+    request: reqwest::Request,
+    info: &OperationInfo,
+) -> reqwest::Result<reqwest::Response> {
+    let inner = client.inner();
+    let policy = &inner.retry;
+    let deadline = inner.max_elapsed.map(|d| Instant::now() + d);
+    let window = Window::of(request.url());
+    let (mut faults, mut throttled) = (0u32, 0u32);
+    for attempt in 1u32.. {
+        // A GET has no body, so it can always be cloned; if it cannot, it is sent once.
+        let Some(copy) = request.try_clone() else {
+            return client.client().execute(request).await;
+        };
+        let span = tracing::debug_span!(
+            "lago.request",
+            operation = info.operation_id,
+            page = window.page.as_deref(),
+            per_page = window.per_page.as_deref(),
+            from_date = window.from_date.as_deref(),
+            to_date = window.to_date.as_deref(),
+            attempt,
+            status = tracing::field::Empty,
+            wait_ms = tracing::field::Empty,
+            records = tracing::field::Empty,
+        );
+        let next = attempt_once(client, copy, policy, faults, throttled)
+            .instrument(span.clone())
+            .await;
+        match next {
+            Next::Return(result) => return result,
+            Next::Retry {
+                wait,
+                reason,
+                throttled: is_429,
+                last,
+            } => {
+                if deadline.is_some_and(|d| Instant::now() + wait > d) {
+                    tracing::warn!(parent: &span, reason, "no retry: the call's max_elapsed would pass");
+                    return last;
+                }
+                drop(last);
+                span.record("wait_ms", wait.as_millis() as u64);
+                if is_429 {
+                    throttled += 1;
+                    progress(|p| p.add_rate_limit_wait());
+                } else {
+                    faults += 1;
+                }
+                progress(|p| p.add_retry());
+                tracing::info!(parent: &span, reason, wait_ms = wait.as_millis() as u64, "retrying");
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+    unreachable!("the attempt loop only ends by returning")
+}
+
+async fn attempt_once(
+    client: &Client,
+    request: reqwest::Request,
+    policy: &crate::RetryPolicy,
+    faults: u32,
+    throttled: u32,
+) -> Next {
+    let span = tracing::Span::current();
+    if let Some(limiter) = &client.inner().rate_limiter {
+        let waited = limiter.acquire().await;
+        if !waited.is_zero() {
+            progress(|p| p.add_rate_limit_wait());
+            tracing::debug!(wait_ms = waited.as_millis() as u64, "rate limiter wait");
+        }
+    }
+    progress(|p| p.add_request());
+    let can_retry = faults < policy.max_retries;
+    let response = match client.client().execute(request).await {
+        Ok(response) => response,
+        Err(e) if can_retry && is_transient(&e) => {
+            return Next::Retry {
+                wait: policy.backoff(faults),
+                reason: "transport",
+                throttled: false,
+                last: Err(e),
+            }
+        }
+        Err(e) => return Next::Return(Err(e)),
+    };
+    let status = response.status();
+    span.record("status", status.as_u16());
+    if let Some(limiter) = &client.inner().rate_limiter {
+        limiter.observe(response.headers());
+    }
+    if status == reqwest::StatusCode::TOO_MANY_REQUESTS && throttled < MAX_RATE_LIMITED {
+        if let Some(wait) = policy.rate_limited_wait(throttled, response.headers()) {
+            return Next::Retry {
+                wait,
+                reason: "rate limited (429)",
+                throttled: true,
+                last: buffer_body(response).await,
+            };
+        }
+    }
+    if status != reqwest::StatusCode::TOO_MANY_REQUESTS {
+        if let Some(wait) = policy.delay_after_response(faults, status, response.headers()) {
+            return Next::Retry {
+                wait,
+                reason: "retryable status",
+                throttled: false,
+                last: buffer_body(response).await,
+            };
+        }
+    }
+    // Reading the body here means a connection cut mid-body is retried like a failed connect,
+    // instead of surfacing later from the generated code.
+    let body = match read_body(response).await {
+        Err(e) if can_retry && is_transient(&e) => {
+            return Next::Retry {
+                wait: policy.backoff(faults),
+                reason: "body cut short",
+                throttled: false,
+                last: Err(e),
+            }
+        }
+        Err(e) => return Next::Return(Err(e)),
+        Ok(body) => body,
+    };
+    if status.is_success() {
+        match json_shape(&body.headers, &body.body) {
+            Ok(Some(n)) => {
+                span.record("records", n);
+            }
+            Ok(None) => {}
+            Err(()) if can_retry => {
+                return Next::Retry {
+                    wait: policy.backoff(faults),
+                    reason: "incomplete JSON body",
+                    throttled: false,
+                    last: Ok(body.rebuild()),
+                }
+            }
+            Err(()) => {}
+        }
+    }
+    Next::Return(Ok(body.rebuild()))
+}
+
+/// Checks that a success body is complete JSON (`Err` if it is cut short or garbled) and counts
+/// the records of a list response. A body whose content type is not JSON is left to the response
+/// hook, which refuses it.
+fn json_shape(headers: &reqwest::header::HeaderMap, body: &[u8]) -> Result<Option<u64>, ()> {
+    if let Some(ct) = headers.get(reqwest::header::CONTENT_TYPE) {
+        if !is_json(&String::from_utf8_lossy(ct.as_bytes())) {
+            return Ok(None);
+        }
+    }
+    match serde_json::from_slice::<Shape>(body) {
+        Ok(shape) => Ok(shape.records),
+        Err(e) => match e.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => Err(()),
+            serde_json::error::Category::Data | serde_json::error::Category::Io => Ok(None),
+        },
+    }
+}
+
+/// Any JSON value; for an object, the length of its first array member ending in `_logs` (the
+/// records of a list response). Parsing it checks the body is complete JSON without building it.
+struct Shape {
+    records: Option<u64>,
+}
+
+impl<'de> serde::Deserialize<'de> for Shape {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct Count(u64);
+        impl<'de> serde::Deserialize<'de> for Count {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = Count;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("an array")
+                    }
+                    fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Count, A::Error> {
+                        let mut n = 0;
+                        while a.next_element::<IgnoredAny>()?.is_some() {
+                            n += 1;
+                        }
+                        Ok(Count(n))
+                    }
+                }
+                d.deserialize_seq(V)
+            }
+        }
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Shape;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Shape, A::Error> {
+                let mut records = None;
+                while let Some(key) = a.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if records.is_none() && key.ends_with("_logs") {
+                        records = a.next_value::<Option<Count>>()?.map(|c| c.0);
+                    } else {
+                        a.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(Shape { records })
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Shape, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Shape { records: None })
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Shape, E> {
+                Ok(Shape { records: None })
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Shape, E> {
+                Ok(Shape { records: None })
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Shape, E> {
+                Ok(Shape { records: None })
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Shape, E> {
+                Ok(Shape { records: None })
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Shape, E> {
+                Ok(Shape { records: None })
+            }
+            fn visit_unit<E>(self) -> Result<Shape, E> {
+                Ok(Shape { records: None })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A response read into memory.
+struct Buffered {
+    status: reqwest::StatusCode,
+    version: http::Version,
+    headers: reqwest::header::HeaderMap,
+    body: bytes::Bytes,
+}
+
+impl Buffered {
+    /// Rebuilds a response around the bytes.
+    fn rebuild(self) -> reqwest::Response {
+        let mut rebuilt = http::Response::builder()
+            .status(self.status)
+            .version(self.version);
+        if let Some(h) = rebuilt.headers_mut() {
+            *h = self.headers;
+        }
+        let rebuilt = rebuilt
+            .body(self.body)
+            .expect("status and headers come from a valid response");
+        reqwest::Response::from(rebuilt)
+    }
+}
+
+/// Reads the whole body (an error body up to [`MAX_ERROR_BODY`] bytes). The generated code reads
+/// the whole body anyway, so this adds no peak memory.
+async fn read_body(mut response: reqwest::Response) -> reqwest::Result<Buffered> {
     let status = response.status();
     let version = response.version();
     let headers = response.headers().clone();
@@ -137,14 +496,16 @@ async fn buffer_body(mut response: reqwest::Response) -> reqwest::Result<reqwest
         }
         body.into()
     };
-    let mut rebuilt = http::Response::builder().status(status).version(version);
-    if let Some(h) = rebuilt.headers_mut() {
-        *h = headers;
-    }
-    let rebuilt = rebuilt
-        .body(body)
-        .expect("status and headers come from a valid response");
-    Ok(reqwest::Response::from(rebuilt))
+    Ok(Buffered {
+        status,
+        version,
+        headers,
+        body,
+    })
+}
+
+async fn buffer_body(response: reqwest::Response) -> reqwest::Result<reqwest::Response> {
+    read_body(response).await.map(Buffered::rebuild)
 }
 
 /// Checks `path` (the request's URL path) against the template of `operation_id`.

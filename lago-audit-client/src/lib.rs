@@ -11,7 +11,9 @@
 //!   user agent and retries, also from `LAGO_API_KEY` / `LAGO_REGION` / `LAGO_API_URL`;
 //! - [`error`]: errors with the HTTP status, Lago's `code` and `error_details`;
 //! - [`retry`]: capped, jittered retries that honour the server's wait hints;
-//! - [`pagination`]: streams over all pages;
+//! - [`pagination`]: streams over the pages of one query (simple, not exactly-once);
+//! - [`export`]: reading a whole window exactly once, with read-ahead, checkpoints and follow;
+//! - [`ratelimit`]: the client-side rate limiter shared by every request of a client;
 //! - [`open_enum`]: enums that keep values Lago adds later;
 //! - [`filters`]: date-or-date-time bounds and HTTP status filters;
 //! - [`records`]: decoding the JSON text Lago stores inside activity objects and changes.
@@ -40,10 +42,12 @@ extern crate self as lago_audit_client;
 
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod filters;
 mod hooks;
 pub mod open_enum;
 pub mod pagination;
+pub mod ratelimit;
 pub mod records;
 pub mod retry;
 
@@ -63,6 +67,7 @@ pub mod generated {
 
 pub use config::{ClientBuilder, ConfigError, Region};
 pub use error::{ApiError, Error};
+pub use export::{Checkpoint, Export, ExportEvent, ExportOptions, ExportProgress};
 pub use filters::{DateFilter, HttpStatusFilter};
 pub use generated::{builder, types, Client, OPERATION_PATHS};
 pub use open_enum::{ActivitySource, HttpMethod, SecurityLogType};

@@ -7,6 +7,17 @@
 //! unless the server says how long to wait (`Retry-After`, or `X-RateLimit-Reset` on a 429), in
 //! which case the client waits that long; a hint longer than [`RetryPolicy::max_wait`] is not
 //! waited out, and the error is returned at once.
+//!
+//! The client's transport applies this policy with three refinements:
+//!
+//! - a 200 whose body is not complete JSON (cut short, garbled) is retried like a transport
+//!   failure; a complete JSON body that does not match the spec is an error at once;
+//! - a 429 does not use up [`max_retries`](RetryPolicy::max_retries): it is waited out
+//!   ([`RetryPolicy::rate_limited_wait`], the server's hint plus jitter) up to 20 times, so a
+//!   burst of rate limiting cannot exhaust the budget meant for real faults;
+//! - a failed TLS handshake or an untrusted certificate is never retried;
+//! - one call, all attempts and waits included, ends within the client's
+//!   [`max_elapsed`](crate::ClientBuilder::max_elapsed).
 
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
@@ -51,13 +62,17 @@ impl RetryPolicy {
         matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
     }
 
-    /// The backoff before retry number `retry` (0-based), with full jitter: a uniformly random
-    /// duration between zero and `min(max_delay, base_delay * 2^retry)`.
-    pub fn backoff(&self, retry: u32) -> Duration {
-        let cap = self
-            .base_delay
+    /// The backoff step before jitter: `min(max_delay, base_delay * 2^retry)`.
+    pub fn step(&self, retry: u32) -> Duration {
+        self.base_delay
             .saturating_mul(2u32.saturating_pow(retry.min(30)))
-            .min(self.max_delay);
+            .min(self.max_delay)
+    }
+
+    /// The backoff before retry number `retry` (0-based), with full jitter: a uniformly random
+    /// duration between zero and [`step(retry)`](Self::step).
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let cap = self.step(retry);
         let nanos = u64::try_from(cap.as_nanos()).unwrap_or(u64::MAX);
         Duration::from_nanos(if nanos == 0 {
             0
@@ -83,6 +98,24 @@ impl RetryPolicy {
             Some(hint) => Some(hint),
             None => Some(self.backoff(retry)),
         }
+    }
+}
+
+impl RetryPolicy {
+    /// How long to wait after the `waits`-th 429 in a row (0-based): the server's hint
+    /// (`Retry-After`, or `X-RateLimit-Reset`), else [`step(waits)`](Self::step), plus a random
+    /// share of up to half of it (at least up to `base_delay`), so that readers throttled together
+    /// do not come back together. `None` when the hint is longer than
+    /// [`max_wait`](Self::max_wait).
+    pub fn rate_limited_wait(&self, waits: u32, headers: &HeaderMap) -> Option<Duration> {
+        let base = match server_wait_hint(StatusCode::TOO_MANY_REQUESTS, headers) {
+            Some(hint) if hint > self.max_wait => return None,
+            Some(hint) => hint,
+            None => self.step(waits),
+        };
+        let spread = (base / 2).max(self.base_delay);
+        let nanos = u64::try_from(spread.as_nanos()).unwrap_or(u64::MAX);
+        Some(base + Duration::from_nanos(fastrand::u64(0..=nanos)))
     }
 }
 
@@ -127,14 +160,66 @@ mod tests {
         h
     }
 
+    /// Mean and extremes of `n` draws, in seconds.
+    fn sample(n: usize, mut draw: impl FnMut() -> Duration) -> (f64, f64, f64) {
+        let xs: Vec<f64> = (0..n).map(|_| draw().as_secs_f64()).collect();
+        let mean = xs.iter().sum::<f64>() / n as f64;
+        let min = xs.iter().cloned().fold(f64::INFINITY, f64::min);
+        let max = xs.iter().cloned().fold(0.0, f64::max);
+        (mean, min, max)
+    }
+
     #[test]
-    fn backoff_is_capped_and_jittered() {
-        let p = RetryPolicy::default();
-        for retry in 0..40 {
-            let d = p.backoff(retry);
-            assert!(d <= p.max_delay, "{d:?}");
-            assert!(d <= p.base_delay * 2u32.saturating_pow(retry.min(30)));
+    fn backoff_grows_then_caps_with_full_jitter() {
+        let p = RetryPolicy::default(); // 250 ms doubling to 8 s
+        assert_eq!(p.step(0), Duration::from_millis(250));
+        assert_eq!(p.step(1), Duration::from_millis(500));
+        assert_eq!(p.step(4), Duration::from_secs(4));
+        assert_eq!(p.step(5), Duration::from_secs(8));
+        assert_eq!(p.step(40), Duration::from_secs(8), "capped, no overflow");
+        // Full jitter: uniform on [0, step]. With 4,000 draws the mean is within 3% of step / 2
+        // (its standard error is about 0.5%), and draws reach both ends of the range.
+        for retry in [0u32, 1, 3, 5, 9] {
+            let step = p.step(retry).as_secs_f64();
+            let (mean, min, max) = sample(4000, || p.backoff(retry));
+            assert!(
+                (mean / step - 0.5).abs() < 0.03,
+                "retry {retry}: mean {mean} step {step}"
+            );
+            assert!(
+                min < 0.02 * step,
+                "retry {retry}: jitter reaches down to zero ({min})"
+            );
+            assert!(
+                max > 0.98 * step && max <= step,
+                "retry {retry}: up to the step ({max})"
+            );
         }
+        // Growth: each mean doubles until the cap.
+        let (m0, _, _) = sample(4000, || p.backoff(0));
+        let (m2, _, _) = sample(4000, || p.backoff(2));
+        assert!((m2 / m0 - 4.0).abs() < 0.4, "{m0} -> {m2}");
+        let zero = RetryPolicy {
+            base_delay: Duration::ZERO,
+            ..RetryPolicy::default()
+        };
+        assert_eq!(zero.backoff(3), Duration::ZERO);
+    }
+
+    #[test]
+    fn rate_limited_waits_are_the_hint_plus_bounded_jitter() {
+        let p = RetryPolicy::default();
+        let h = headers(&[("x-ratelimit-reset", "2")]);
+        let (mean, min, max) = sample(2000, || p.rate_limited_wait(0, &h).unwrap());
+        assert!(min >= 2.0 && max <= 3.0, "{min}..{max}");
+        assert!(max - min > 0.9, "jittered: {min}..{max}");
+        assert!((mean - 2.5).abs() < 0.05, "{mean}");
+        // Without a hint: the backoff step plus up to half of it, never zero.
+        let (_, min, max) = sample(2000, || p.rate_limited_wait(2, &HeaderMap::new()).unwrap());
+        assert!(min >= 1.0 && max <= 1.5 + 1e-9, "{min}..{max}");
+        // A hint past max_wait is not waited out.
+        let h = headers(&[("retry-after", "3600")]);
+        assert_eq!(p.rate_limited_wait(0, &h), None);
     }
 
     #[test]

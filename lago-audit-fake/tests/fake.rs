@@ -495,11 +495,31 @@ async fn rate_limits_answer_429_with_headers_and_the_client_waits() {
         assert!(raw.headers().contains_key(h), "{h}");
     }
     assert_eq!(raw.headers()["x-ratelimit-limit"], "3");
-    let c = client(&fake, fast_retries(5));
+    // Without its own limiter, the client runs into 429s and waits them out (they do not use up
+    // the 0 retries it has for other faults).
+    let unlimited = ClientBuilder::new(fake.api_key())
+        .base_url(fake.base_url())
+        .retry_policy(fast_retries(0))
+        .rate_limit(0)
+        .build()
+        .unwrap();
+    for _ in 0..8 {
+        unlimited
+            .find_all_activity_logs()
+            .per_page(1)
+            .send()
+            .await
+            .unwrap();
+    }
+    let throttled = fake.counts().rate_limited;
+    assert!(throttled > 0, "{:?}", fake.counts());
+    // With its limiter, the client slows down when X-RateLimit-Remaining runs low: no 429 at all.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let c = client(&fake, fast_retries(0));
     for _ in 0..8 {
         c.find_all_activity_logs().per_page(1).send().await.unwrap();
     }
-    assert!(fake.counts().rate_limited > 0, "{:?}", fake.counts());
+    assert_eq!(fake.counts().rate_limited, throttled, "{:?}", fake.counts());
 }
 
 #[tokio::test]
