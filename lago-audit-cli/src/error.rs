@@ -228,7 +228,7 @@ pub fn explain(e: &LagoError, cx: &Context) -> CliError {
                 }
                 429 => CliError::new(
                     Exit::RateLimited,
-                    format!("Lago at {host} still answered 429 (rate limited) after {} attempts", cx.attempts),
+                    format!("Lago at {host} still answered 429 (rate limited) after the client waited and retried"),
                 )
                 .hint("another program may share the organisation's limit; try again later, or with a lower --rate-limit / --read-ahead"),
                 500..=599 => CliError::new(
