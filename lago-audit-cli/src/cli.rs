@@ -50,6 +50,11 @@ pub struct Global {
     #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub timeout: Duration,
 
+    /// Most requests per second, shared by every request (0: no limit) [default: 40, under
+    /// Lago Cloud's 50 per organisation].
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub rate_limit: Option<u32>,
+
     /// Start a built-in fake Lago with seeded data and read from it (no account needed).
     #[arg(long, global = true, conflicts_with_all = ["api_key", "api_url", "region"])]
     pub demo: bool,
@@ -136,7 +141,7 @@ command_enum!(ApiCommand, ApiFilters, "REQUEST_ID");
 command_enum!(SecurityCommand, SecurityFilters, "LOG_ID");
 
 /// `--from` / `--to`, common to every list.
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone, Default, serde::Serialize)]
 pub struct Window {
     /// Oldest logged_at to include: a date (00:00:00 UTC) or an RFC 3339 date-time. Inclusive.
     #[arg(long, value_name = "DATE", value_parser = parse_date)]
@@ -148,7 +153,7 @@ pub struct Window {
 }
 
 /// Filters of `/activity_logs`.
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone, Default, serde::Serialize)]
 pub struct ActivityFilters {
     /// Only this activity type, e.g. invoice.voided (repeat for several).
     #[arg(long = "activity-type", value_name = "TYPE", value_parser = non_blank)]
@@ -177,7 +182,7 @@ pub struct ActivityFilters {
 }
 
 /// Filters of `/api_logs`.
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone, Default, serde::Serialize)]
 pub struct ApiFilters {
     /// Only this HTTP method: post, put or delete, any case (repeat for several).
     #[arg(long = "http-method", value_name = "METHOD", value_parser = parse_http_method)]
@@ -201,7 +206,7 @@ pub struct ApiFilters {
 }
 
 /// Filters of `/security_logs`.
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone, Default, serde::Serialize)]
 pub struct SecurityFilters {
     /// Only this user, a uuid (repeat for several).
     #[arg(long = "user-id", value_name = "UUID", value_parser = parse_uuid_text)]
@@ -251,9 +256,6 @@ pub struct ExportArgs {
     /// missed (default: the library's).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub settle: Option<Duration>,
-    /// Most requests per second (default: the library's, under Lago Cloud's 50/s).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pub rate_limit: Option<u32>,
 }
 
 /// `tail` settings.

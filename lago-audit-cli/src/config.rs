@@ -17,9 +17,11 @@ pub struct Connection {
     pub host: String,
     /// Attempts per request.
     pub attempts: u32,
-    /// The demo server, kept alive as long as the client.
+    /// The demo server, kept alive as long as the client (it serves from a background task).
     #[allow(dead_code)]
     pub demo: Option<FakeLago>,
+    /// In the demo, where `tail` starts: the first record the demo adds while it runs.
+    pub demo_tail_from: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Reads a variable; empty counts as unset.
@@ -29,13 +31,24 @@ fn env(name: &str) -> Option<String> {
 
 /// The fake Lago that `--demo` starts: seeded data whose newest record is from a minute ago, and
 /// with `--demo-faults` every fault the fake can inject.
-pub async fn start_demo(g: &Global) -> Result<FakeLago, CliError> {
-    let now = chrono::Utc::now() - chrono::Duration::seconds(60);
+pub async fn start_demo(g: &Global, tail: bool) -> Result<FakeLago, CliError> {
+    // The demo's data ends at the last midnight (UTC), so two runs on one day serve the same
+    // records and an interrupted demo export resumes exactly. For `tail`, records keep arriving:
+    // each poll adds one second's worth, from one second ago on.
+    let real = chrono::Utc::now();
+    let now = if tail {
+        real - chrono::Duration::seconds(1)
+    } else {
+        real.date_naive().and_time(chrono::NaiveTime::MIN).and_utc()
+    };
     let now = chrono::DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
     let mut builder = FakeLago::builder()
         .seed(42)
         .records(g.demo_records)
         .now(now);
+    if tail {
+        builder = builder.insert_per_request(3);
+    }
     if g.demo_faults {
         builder = builder.faults(Faults {
             latency: Duration::from_millis(5),
@@ -43,7 +56,8 @@ pub async fn start_demo(g: &Global) -> Result<FakeLago, CliError> {
             error_rate: 0.05,
             reset_rate: 0.01,
             truncate_rate: 0.01,
-            insert_per_request: 2,
+            // Whole seconds at a time while tailing, as Lago's store shows them.
+            insert_per_request: if tail { 3 } else { 2 },
             shuffle_ties: true,
         });
     }
@@ -54,9 +68,10 @@ pub async fn start_demo(g: &Global) -> Result<FakeLago, CliError> {
 }
 
 /// Builds the client from flags and the environment, or starts the demo.
-pub async fn connect(g: &Global) -> Result<Connection, CliError> {
+/// `tail` says whether the command is `tail` (the demo then keeps adding records).
+pub async fn connect(g: &Global, tail: bool) -> Result<Connection, CliError> {
     let (key, key_source, region, demo) = if g.demo {
-        let fake = start_demo(g).await?;
+        let fake = start_demo(g, tail).await?;
         if !g.quiet {
             crate::note(&format!(
                 "demo: a built-in fake Lago at {} with {} activity logs{}",
@@ -101,12 +116,15 @@ pub async fn connect(g: &Global) -> Result<Connection, CliError> {
         max_retries: g.retries,
         ..RetryPolicy::default()
     };
-    let builder = ClientBuilder::new(key)
+    let mut builder = ClientBuilder::new(key)
         .region(region)
         .allow_insecure_http(g.allow_insecure_http)
         .request_timeout(g.timeout)
         .user_agent(concat!("lago-audit/", env!("CARGO_PKG_VERSION")))
         .retry_policy(retry);
+    if let Some(per_second) = g.rate_limit {
+        builder = builder.rate_limit(per_second);
+    }
     let host = builder
         .resolved_base_url()
         .ok()
@@ -123,6 +141,10 @@ pub async fn connect(g: &Global) -> Result<Connection, CliError> {
         key_source,
         host,
         attempts: g.retries + 1,
+        demo_tail_from: demo.as_ref().filter(|_| tail).map(|f| {
+            f.generator()
+                .logged_at(lago_audit_fake::data::Slot::Inserted(0))
+        }),
         demo,
     })
 }

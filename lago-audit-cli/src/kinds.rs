@@ -5,7 +5,7 @@ use crate::records::Record;
 use lago_audit_client::builder::{FindAllActivityLogs, FindAllApiLogs, FindAllSecurityLogs};
 use lago_audit_client::pagination::Page;
 use lago_audit_client::types::{ActivityLogObject, ApiLogObject, SecurityLogObject};
-use lago_audit_client::{Client, DateFilter, Error, Paginate};
+use lago_audit_client::{Client, DateFilter, Error, Export, Paginate};
 use std::future::Future;
 
 /// One kind of audit log: its filters, its list request, its lookup by id.
@@ -13,9 +13,13 @@ pub trait LogKind {
     /// The record type.
     type Record: Record + Clone;
     /// The filter flags.
-    type Filters: Clone + Send + Sync;
+    type Filters: Clone + Send + Sync + serde::Serialize;
     /// The list request.
-    type List<'a>: Paginate<Page: Page<Item = Self::Record>> + 'a;
+    type List<'a>: Paginate<Page: Page<Item = Self::Record>>
+        + Export<'a, Record = Self::Record>
+        + 'a;
+    /// The subcommand's name (`activity-logs`).
+    const NAME: &'static str;
 
     /// The list request with every filter set (no page, no page size).
     fn list<'a>(client: &'a Client, filters: &Self::Filters) -> Self::List<'a>;
@@ -26,6 +30,8 @@ pub trait LogKind {
         -> impl Future<Output = Result<Self::Record, Error>> + Send;
     /// The date bounds of the filters.
     fn window(filters: &Self::Filters) -> &Window;
+    /// The date bounds of the filters, to change.
+    fn window_mut(filters: &mut Self::Filters) -> &mut Window;
 }
 
 /// Activity logs.
@@ -51,6 +57,7 @@ fn set_window<B>(
 }
 
 impl LogKind for Activity {
+    const NAME: &'static str = "activity-logs";
     type Record = ActivityLogObject;
     type Filters = ActivityFilters;
     type List<'a> = FindAllActivityLogs<'a>;
@@ -90,9 +97,13 @@ impl LogKind for Activity {
     fn window(f: &ActivityFilters) -> &Window {
         &f.window
     }
+    fn window_mut(f: &mut ActivityFilters) -> &mut Window {
+        &mut f.window
+    }
 }
 
 impl LogKind for Api {
+    const NAME: &'static str = "api-logs";
     type Record = ApiLogObject;
     type Filters = ApiFilters;
     type List<'a> = FindAllApiLogs<'a>;
@@ -126,9 +137,13 @@ impl LogKind for Api {
     fn window(f: &ApiFilters) -> &Window {
         &f.window
     }
+    fn window_mut(f: &mut ApiFilters) -> &mut Window {
+        &mut f.window
+    }
 }
 
 impl LogKind for Security {
+    const NAME: &'static str = "security-logs";
     type Record = SecurityLogObject;
     type Filters = SecurityFilters;
     type List<'a> = FindAllSecurityLogs<'a>;
@@ -165,5 +180,8 @@ impl LogKind for Security {
     }
     fn window(f: &SecurityFilters) -> &Window {
         &f.window
+    }
+    fn window_mut(f: &mut SecurityFilters) -> &mut Window {
+        &mut f.window
     }
 }

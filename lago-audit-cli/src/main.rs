@@ -7,15 +7,11 @@
 
 mod cli;
 mod config;
-#[allow(dead_code)]
 mod error;
 mod export;
 mod kinds;
-#[allow(dead_code)]
 mod output;
 mod records;
-// The export machinery is wired to the library's export when that lands.
-#[allow(dead_code)]
 mod resume;
 mod run;
 

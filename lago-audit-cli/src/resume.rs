@@ -40,8 +40,10 @@ pub struct Saved<C> {
     pub checkpoint: Option<C>,
 }
 
-const TOOL: &str = "lago-audit export";
-const VERSION: u32 = 1;
+/// Marks a checkpoint file as this tool's.
+pub const TOOL: &str = "lago-audit export";
+/// The layout of the checkpoint file.
+pub const VERSION: u32 = 1;
 /// The longest time between two saved checkpoints while records flow.
 const SAVE_EVERY: Duration = Duration::from_millis(250);
 
@@ -76,7 +78,7 @@ pub struct ExportFiles {
     dest: PathBuf,
     part: PathBuf,
     checkpoint: PathBuf,
-    last_save: Instant,
+    last_save: Option<Instant>,
 }
 
 fn beside(dest: &Path, suffix: &str) -> PathBuf {
@@ -123,7 +125,7 @@ impl ExportFiles {
             dest: dest.to_owned(),
             part,
             checkpoint,
-            last_save: Instant::now(),
+            last_save: None,
         })
     }
 
@@ -195,15 +197,15 @@ impl ExportFiles {
                 dest: dest.to_owned(),
                 part,
                 checkpoint,
-                last_save: Instant::now(),
+                last_save: None,
             },
             saved,
         ))
     }
 
-    /// Whether enough time passed since the last save to save again.
+    /// Whether to save now: at the first safe point, then when enough time has passed.
     pub fn due(&self) -> bool {
-        self.last_save.elapsed() >= SAVE_EVERY
+        self.last_save.is_none_or(|t| t.elapsed() >= SAVE_EVERY)
     }
 
     /// Makes the data durable, then records `saved` (whose `bytes` must be the current length).
@@ -224,31 +226,8 @@ impl ExportFiles {
             std::fs::rename(&tmp, &self.checkpoint)
         })()
         .map_err(|e| io_err(&self.checkpoint, &e))?;
-        self.last_save = Instant::now();
+        self.last_save = Some(Instant::now());
         Ok(())
-    }
-
-    /// A checkpoint record for this export.
-    pub fn saved<C>(
-        &self,
-        kind: &str,
-        format: Format,
-        filters: serde_json::Value,
-        records: u64,
-        started: bool,
-        checkpoint: Option<C>,
-    ) -> Saved<C> {
-        Saved {
-            tool: TOOL.into(),
-            version: VERSION,
-            kind: kind.into(),
-            format,
-            filters,
-            bytes: self.data.bytes,
-            records,
-            started,
-            checkpoint,
-        }
     }
 
     /// Completes the export: the data file becomes `dest`, the checkpoint goes.
@@ -278,14 +257,17 @@ mod tests {
         let dest = dir.path().join("out.ndjson");
         let mut f = ExportFiles::create(&dest, false).unwrap();
         f.data.write_all(b"one\ntwo\n").unwrap();
-        let saved = f.saved(
-            "activity-logs",
-            Format::Ndjson,
-            serde_json::json!({}),
-            2,
-            true,
-            Some(7u32),
-        );
+        let saved = Saved {
+            tool: TOOL.into(),
+            version: VERSION,
+            kind: "activity-logs".into(),
+            format: Format::Ndjson,
+            filters: serde_json::json!({}),
+            bytes: f.data.bytes(),
+            records: 2,
+            started: true,
+            checkpoint: Some(7u32),
+        };
         f.save(&saved).unwrap();
         // Written after the checkpoint, then the process dies.
         f.data.write_all(b"three\nfou").unwrap();

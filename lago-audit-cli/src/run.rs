@@ -49,7 +49,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         .global
         .format
         .unwrap_or_else(|| Format::default_for(cli.global.output.is_some()));
-    let conn = connect(&cli.global).await?;
+    let tail = matches!(
+        cli.resource,
+        Resource::ActivityLogs(ActivityCommand::Tail { .. })
+            | Resource::ApiLogs(ApiCommand::Tail { .. })
+            | Resource::SecurityLogs(SecurityCommand::Tail { .. })
+    );
+    let conn = connect(&cli.global, tail).await?;
     let env = Env {
         conn,
         global: cli.global,
