@@ -74,14 +74,10 @@ pub async fn connect(g: &Global, tail: bool) -> Result<Connection, CliError> {
         let fake = start_demo(g, tail).await?;
         if !g.quiet {
             crate::note(&format!(
-                "demo: a built-in fake Lago at {} with {} activity logs{}",
-                fake.base_url(),
+                "demo: a fake Lago at {} ({} activity logs{})",
+                fake.addr(),
                 g.demo_records,
-                if g.demo_faults {
-                    ", injecting faults"
-                } else {
-                    ""
-                }
+                if g.demo_faults { ", with faults" } else { "" }
             ));
         }
         (

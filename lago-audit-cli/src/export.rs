@@ -32,31 +32,37 @@ impl Progress {
         let visible =
             !env.global.quiet && env.global.verbose == 0 && std::io::stderr().is_terminal();
         let target = if visible {
-            ProgressDrawTarget::stderr_with_hz(10)
+            ProgressDrawTarget::term_like_with_hz(Box::new(Narrow(console::Term::stderr())), 10)
         } else {
             ProgressDrawTarget::hidden()
         };
         let bar = ProgressBar::with_draw_target(None, target);
+        // `wide_bar` takes what the rest leaves, so the line fits any terminal width.
         bar.set_style(
             ProgressStyle::with_template(
-                "{spinner} {human_pos}/{human_len} records [{bar:20}] {per_sec:.bold} · {msg} · ETA {eta}",
+                "{spinner} {human_pos}/{human_len} records [{wide_bar}] {msg} ETA {eta}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
         );
         bar.set_position(before);
         let (b, c) = (bar.clone(), counters.clone());
+        let started = Instant::now();
         let ticker = tokio::spawn(async move {
             loop {
                 if let Some(total) = c.expected_total() {
                     b.set_length(before + total.max(c.records()));
                 }
                 b.set_position(before + c.records());
+                let rate = c.records() as f64 / started.elapsed().as_secs_f64().max(1e-3);
+                let waits = match c.rate_limit_waits() {
+                    0 => String::new(),
+                    n => format!(" {n} waits"),
+                };
                 b.set_message(format!(
-                    "{} requests, {} retries, {} waits",
+                    "{rate:.0}/s {} req {} retries{waits}",
                     c.requests(),
-                    c.retries(),
-                    c.rate_limit_waits()
+                    c.retries()
                 ));
                 b.tick();
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -72,27 +78,70 @@ impl Progress {
     }
 
     /// Removes the bar; with `summary`, says what was done (only to a person at a terminal).
-    fn finish(self, env: &Env, noun: &str, dest: Option<&Path>, summary: bool) {
+    async fn finish(self, env: &Env, noun: &str, dest: Option<&Path>, summary: bool) {
+        // Stop the ticker first: it runs on another thread and would draw the bar again.
         self.ticker.abort();
+        let _ = self.ticker.await;
         self.bar.finish_and_clear();
         if summary && env.chatty() {
             let c = &self.counters;
             let secs = self.started.elapsed().as_secs_f64();
             let rate = c.records() as f64 / secs.max(1e-3);
             let resumed = if self.before > 0 {
-                format!(" (plus {} before the resume)", self.before)
+                format!(" (+{} before the resume)", self.before)
             } else {
                 String::new()
             };
+            crate::note(&format!(
+                "exported {} {noun}s{resumed} in {secs:.1} s, {rate:.0}/s",
+                c.records()
+            ));
             let to = dest.map_or(String::new(), |d| format!(" into {}", d.display()));
             crate::note(&format!(
-                "exported {} {noun}s{resumed}{to} in {secs:.1} s ({rate:.0}/s), {} requests, {} retries, {} rate-limit waits",
-                c.records(),
+                "  {} requests, {} retries, {} rate-limit waits{to}",
                 c.requests(),
                 c.retries(),
                 c.rate_limit_waits()
             ));
         }
+    }
+}
+
+/// stderr as a terminal three columns narrower than it is, so the `^C` a terminal echoes on
+/// Ctrl-C still fits on the bar's line: were it to wrap, the bar could no longer be cleared.
+#[derive(Debug)]
+struct Narrow(console::Term);
+
+impl indicatif::TermLike for Narrow {
+    fn width(&self) -> u16 {
+        self.0.size().1.saturating_sub(3).max(20)
+    }
+    fn height(&self) -> u16 {
+        self.0.size().0
+    }
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_up(n)
+    }
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_down(n)
+    }
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_right(n)
+    }
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_left(n)
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.0.write_line(s)
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.0.write_str(s)
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.0.clear_line()
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        self.0.flush()
     }
 }
 
@@ -171,7 +220,9 @@ async fn export_to_stdout<K: LogKind>(
         out.flush().map_err(|e| write_error(&e, None))
     }
     .await;
-    progress.finish(env, <K::Record as Record>::NOUN, None, outcome.is_ok());
+    progress
+        .finish(env, <K::Record as Record>::NOUN, None, outcome.is_ok())
+        .await;
     outcome
 }
 
@@ -303,7 +354,9 @@ async fn export_to_file<K: LogKind>(
         Ok(())
     }
     .await;
-    progress.finish(env, noun, Some(dest), outcome.is_ok());
+    progress
+        .finish(env, noun, Some(dest), outcome.is_ok())
+        .await;
     outcome?;
     files.finish()
 }
