@@ -108,3 +108,65 @@ async fn a_server_that_does_not_advance_is_an_error_not_a_loop() {
     );
     assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn streams_start_at_the_page_the_request_names() {
+    let fake = FakeLago::builder()
+        .api_key(TEST_KEY)
+        .records_per_kind(250, 0, 0)
+        .start()
+        .await
+        .unwrap();
+    let c = client_for(&fake.base_url());
+    let all: Vec<_> = c
+        .find_all_activity_logs()
+        .per_page(100)
+        .items()
+        .try_collect()
+        .await
+        .unwrap();
+    let from_two: Vec<_> = c
+        .find_all_activity_logs()
+        .per_page(100)
+        .page(2)
+        .items()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(from_two.len(), 150);
+    assert_eq!(from_two, all[100..]);
+    let pages: Vec<_> = c
+        .find_all_activity_logs()
+        .per_page(100)
+        .page(3)
+        .pages()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(pages.len(), 1);
+    assert_eq!(pages[0].meta.current_page, 3);
+}
+
+#[tokio::test]
+async fn items_keeps_api_logs_that_share_a_request_id() {
+    // The fake's API logs reuse callers' request ids, often within one second: items() must not
+    // take two calls with one X-Request-Id for one record.
+    let fake = FakeLago::builder()
+        .api_key(TEST_KEY)
+        .seed(12)
+        .records_per_kind(0, 2000, 0)
+        .start()
+        .await
+        .unwrap();
+    let c = client_for(&fake.base_url());
+    let items: Vec<_> = c
+        .find_all_api_logs()
+        .per_page(25)
+        .items()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(items.len(), 2000);
+    let request_ids: std::collections::HashSet<_> = items.iter().map(|l| &l.request_id).collect();
+    assert!(request_ids.len() < 1950, "the data has shared request ids");
+}

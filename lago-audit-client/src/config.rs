@@ -230,7 +230,8 @@ impl ClientBuilder {
     }
 
     /// Limits this client to `per_second` requests per second on average (default
-    /// [`DEFAULT_RATE_LIMIT`](crate::ratelimit::DEFAULT_RATE_LIMIT), 40, under Lago Cloud's 50);
+    /// [`DEFAULT_RATE_LIMIT`](crate::ratelimit::DEFAULT_RATE_LIMIT), 45 with bursts of 3, so at most
+    /// 48 in a second, under Lago Cloud's 50);
     /// 0 turns the limiter off. Every request of the client, from every stream and task, shares
     /// one budget; see [`ratelimit`](crate::ratelimit).
     pub fn rate_limit(mut self, per_second: u32) -> Self {

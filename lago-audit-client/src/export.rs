@@ -72,7 +72,10 @@
 //!   than `settle` has the same effect as a late arrival.
 //! - Records leaving the retention window (30 days; 90 for security logs) while an export runs
 //!   are not read if their slice had not been reached.
-//! - Timestamps are assumed whole seconds, as Lago sends them.
+//! - Timestamps are assumed whole seconds, as Lago sends them; a record outside the slice it was
+//!   asked for ends the export with an error rather than risk a duplicate.
+//! - A `to_date` later than now − settle is cut to now − settle: the export ends there, and its
+//!   last checkpoint lets a later run (or [`Export::follow`]) continue.
 //! - An error (after the client's retries) ends the stream; resume from the last checkpoint.
 
 use crate::pagination::{Page, Paginate};
@@ -212,7 +215,7 @@ impl ExportProgress {
     }
 }
 
-/// Options of an export. `ExportOptions::default()` reads 4 slices ahead, 1,000 records per
+/// Options of an export. `ExportOptions::default()` reads 8 slices ahead, 1,000 records per
 /// request, with a 60 s settle margin and (for [`Export::follow`]) a 10 s poll interval.
 #[derive(Clone, Debug)]
 pub struct ExportOptions {
@@ -225,7 +228,10 @@ pub struct ExportOptions {
 }
 
 /// The default number of requests in flight, chosen from the measurements in `BENCHMARKS.md`.
-pub const DEFAULT_READ_AHEAD: usize = 4;
+/// Eight: with 20 ms of latency it reads 5.8 times as fast as one request at a time, and at the
+/// latencies of Lago Cloud (hundreds of ms for a 1,000-record page) it takes about this many to
+/// use the 45 requests/s the rate limiter allows; memory stays near nine pages.
+pub const DEFAULT_READ_AHEAD: usize = 8;
 /// The default page size of an export.
 pub const DEFAULT_MAX_PER_PAGE: u32 = 1000;
 
@@ -784,6 +790,21 @@ where
         let Some(index) = self.queue.iter().position(|e| e.id == id) else {
             return Ok(());
         };
+        if let Some(r) = records.iter().find(|r| {
+            let t = r.logged_at().timestamp();
+            t < job.from || t > job.to
+        }) {
+            return Err(Error::Decode {
+                status: reqwest::StatusCode::OK,
+                message: format!(
+                    "a record logged at {} is outside the requested window {}..={}",
+                    r.logged_at(),
+                    at(job.from),
+                    at(job.to)
+                ),
+                body_snippet: String::new(),
+            });
+        }
         self.learn_density(&job, total);
         let n = records.len() as u64;
         if n >= total {

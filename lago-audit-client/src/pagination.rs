@@ -1,8 +1,9 @@
-//! Streams over every page of a list operation.
+//! Streams over the pages of one list query: **one query, page by page, not exactly-once**.
 //!
 //! Lago pages with `page`/`per_page` and reports `meta.next_page`; progenitor only generates
 //! streams for another pagination shape, so these are written here. Import [`Paginate`] and call
-//! [`pages`](Paginate::pages) or [`items`](Paginate::items) on a list request:
+//! [`pages`](Paginate::pages) or [`items`](Paginate::items) on a list request; the stream starts
+//! at the request's own `page` (1 when unset):
 //!
 //! ```no_run
 //! # async fn run(client: lago_audit_client::Client) -> Result<(), lago_audit_client::Error> {
@@ -16,10 +17,13 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Lago orders by `logged_at`, newest first, with no tie-breaker, and new records go to the front
-//! while you page. [`items`](Paginate::items) therefore drops a record already seen on the
-//! previous page (a record pushed across a page boundary by an insert). For a stable snapshot, set
-//! `to_date` so that records created while paging fall outside the query.
+//! These streams send the same query for page 1, 2, 3… Lago orders by `logged_at`, newest first,
+//! at second precision, with **no tie-breaker**: records sharing a second come back in another
+//! order on each query, and new records go to the front while you page. So across page
+//! boundaries a record can be **missed** (ties reordered) or **seen twice** (pushed down by
+//! inserts), and no setting of `to_date` prevents the first. [`items`](Paginate::items) drops a
+//! record already seen on the previous page, which helps with inserts but cannot bring back a
+//! missed record. To read a whole window exactly once, use [`Export`](crate::Export).
 
 use crate::types::{
     ActivityLogObject, ActivityLogsPaginated, ApiLogObject, ApiLogsPaginated, PaginationMeta,
@@ -57,9 +61,9 @@ page!(ActivityLogsPaginated, ActivityLogObject, activity_logs);
 page!(ApiLogsPaginated, ApiLogObject, api_logs);
 page!(SecurityLogsPaginated, SecurityLogObject, security_logs);
 
-/// The text form of a record's id, used to drop duplicates across a page boundary.
+/// What identifies a record, as text, used to drop duplicates across a page boundary.
 pub trait RecordKey {
-    /// The record's id as text.
+    /// The record's identity as text.
     fn record_key(&self) -> String;
 }
 
@@ -68,9 +72,82 @@ impl RecordKey for ActivityLogObject {
         self.activity_id.to_string()
     }
 }
+/// An API log has no id of its own: `request_id` is a caller's `X-Request-Id` when one was sent,
+/// and callers reuse it (a retried call, a fixed header), so it does not tell two calls apart.
+/// The identity is therefore the whole record, as canonical JSON text (object keys sorted); two
+/// records equal in every field, to the second, cannot be told apart by anyone.
 impl RecordKey for ApiLogObject {
     fn record_key(&self) -> String {
-        self.request_id.clone()
+        match serde_json::to_value(self) {
+            Ok(value) => {
+                let mut out = String::new();
+                canonical_json(&value, &mut out);
+                out
+            }
+            Err(_) => self.request_id.clone(),
+        }
+    }
+}
+
+/// Writes `value` as JSON with every object's keys in sorted order, whatever map type produced
+/// it.
+fn canonical_json(value: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                canonical_json(v, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical_json(v, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_log_keys_do_not_depend_on_map_order() {
+        let json = |body: &str| {
+            serde_json::json!({"request_id": "same", "api_version": "v1", "client": "c",
+                "http_method": "post", "http_status": 200, "request_origin": "o",
+                "request_path": "/p", "logged_at": "2025-04-01T12:00:00Z",
+                "created_at": "2025-04-01T12:00:00Z",
+                "request_body": serde_json::from_str::<serde_json::Value>(body).unwrap()})
+        };
+        let a: ApiLogObject =
+            serde_json::from_value(json(r#"{"a":"1","b":"2","c":"3","d":"4"}"#)).unwrap();
+        let b: ApiLogObject =
+            serde_json::from_value(json(r#"{"d":"4","c":"3","b":"2","a":"1"}"#)).unwrap();
+        let c: ApiLogObject = serde_json::from_value(json(r#"{"a":"1"}"#)).unwrap();
+        for _ in 0..20 {
+            assert_eq!(a.record_key(), b.record_key());
+        }
+        assert_ne!(
+            a.record_key(),
+            c.record_key(),
+            "same request_id, other call"
+        );
     }
 }
 impl RecordKey for SecurityLogObject {
@@ -88,17 +165,26 @@ pub trait Paginate: Clone + Send + Sync + Sized {
     /// Sends this request for page `page` (1-based).
     fn fetch_page(&self, page: i64) -> impl Future<Output = Result<Self::Page, Error>> + Send;
 
-    /// Every page from the first, stopping after the last page or the first error. A server
-    /// whose `next_page` does not move forward ends the stream with an error after that page.
+    /// The `page` this request was given (1 when unset), read without sending anything.
+    fn start_page(&self) -> impl Future<Output = i64> + Send;
+
+    /// Every page from the request's own `page` (1 when unset), stopping after the last page or
+    /// the first error. A server whose `next_page` does not move forward ends the stream with an
+    /// error after that page. One query, page by page: see the [module documentation](self).
     fn pages(self) -> impl Stream<Item = Result<Self::Page, Error>> + Send + Unpin {
         enum Step<R> {
+            Start(R),
             Fetch(R, i64),
             Fail(Error),
         }
         Box::pin(stream::unfold(
-            Some(Step::Fetch(self, 1i64)),
+            Some(Step::Start(self)),
             |state| async move {
                 let (request, page) = match state? {
+                    Step::Start(request) => {
+                        let page = request.start_page().await;
+                        (request, page)
+                    }
                     Step::Fetch(request, page) => (request, page),
                     Step::Fail(e) => return Some((Err(e), None)),
                 };
@@ -123,7 +209,8 @@ pub trait Paginate: Clone + Send + Sync + Sized {
         ))
     }
 
-    /// Every record of every page, dropping a record that was already on the previous page.
+    /// Every record of every page, dropping a record that was already on the previous page
+    /// (by [`RecordKey`]). Not exactly-once: see the [module documentation](self).
     fn items(self) -> impl Stream<Item = Result<<Self::Page as Page>::Item, Error>> + Send + Unpin
     where
         <Self::Page as Page>::Item: RecordKey + Send,
@@ -179,6 +266,21 @@ macro_rules! paginate {
             fn fetch_page(&self, page: i64) -> impl Future<Output = Result<$page, Error>> + Send {
                 let request = self.clone().page(page);
                 async move { Ok(request.send().await?.into_inner()) }
+            }
+            fn start_page(&self) -> impl Future<Output = i64> + Send {
+                let request = self.clone();
+                async move {
+                    let query = crate::hooks::capture_query(async {
+                        let _ = request.send().await;
+                    })
+                    .await
+                    .unwrap_or_default();
+                    url::form_urlencoded::parse(query.as_bytes())
+                        .find(|(k, _)| k == "page")
+                        .and_then(|(_, v)| v.parse::<i64>().ok())
+                        .filter(|p| *p >= 1)
+                        .unwrap_or(1)
+                }
             }
         }
     };

@@ -1,50 +1,465 @@
-//! Exactly-once exports against the fake Lago.
+//! Exactly-once exports against the fake Lago, compared with its ground truth: every fault at
+//! once, resume after a kill, follow with late arrivals, and random data layouts.
 
-use futures::TryStreamExt;
-use lago_audit_client::{ClientBuilder, Export, ExportEvent, ExportOptions, RetryPolicy};
-use lago_audit_fake::data::{Kind, Slot};
-use lago_audit_fake::FakeLago;
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use lago_audit_client::pagination::RecordKey;
+use lago_audit_client::types::{ActivityLogObject, ApiLogObject};
+use lago_audit_client::{
+    Checkpoint, Client, ClientBuilder, Error, Export, ExportEvent, ExportOptions, ExportProgress,
+    RetryPolicy,
+};
+use lago_audit_fake::data::Kind;
+use lago_audit_fake::{FakeLago, FakeLagoBuilder};
+use std::collections::HashMap;
+use std::time::Duration;
 
-#[tokio::test]
-async fn smoke_export_with_ties_and_inserts() {
-    let fake = FakeLago::builder()
-        .seed(3)
-        .records_per_kind(3000, 0, 0)
-        .shuffle_ties(true)
-        .insert_per_request(2)
-        .start()
-        .await
-        .unwrap();
-    let client = ClientBuilder::new(fake.api_key())
+fn client(fake: &FakeLago) -> Client {
+    ClientBuilder::new(fake.api_key())
         .base_url(fake.base_url())
-        .retry_policy(RetryPolicy::none())
+        .retry_policy(RetryPolicy {
+            max_retries: 12,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(4),
+            max_wait: Duration::from_secs(2),
+        })
         .rate_limit(0)
         .build()
-        .unwrap();
-    let events: Vec<_> = client
+        .unwrap()
+}
+
+/// Every fault at once: 5% 5xx, 1% resets, 1% truncated bodies, 429 bursts, 2 inserts per
+/// request, shuffled ties.
+fn hostile(seed: u64) -> FakeLagoBuilder {
+    FakeLago::builder()
+        .seed(seed)
+        .error_rate(0.05)
+        .reset_rate(0.01)
+        .truncate_rate(0.01)
+        .throttle_rate(0.004)
+        .insert_per_request(2)
+        .shuffle_ties(true)
+}
+
+/// Asserts `got` and `want` hold the same keys the same number of times, reporting losses and
+/// duplicates by count rather than printing 100,000 keys.
+fn assert_exactly_once(got: &[String], want: &[String], context: &str) {
+    let mut counts: HashMap<&str, i64> = HashMap::new();
+    for k in want {
+        *counts.entry(k).or_default() += 1;
+    }
+    for k in got {
+        *counts.entry(k).or_default() -= 1;
+    }
+    let lost: i64 = counts.values().filter(|c| **c > 0).sum();
+    let duplicated: i64 = -counts.values().filter(|c| **c < 0).sum::<i64>();
+    assert!(
+        lost == 0 && duplicated == 0 && got.len() == want.len(),
+        "{context}: {lost} lost, {duplicated} duplicated ({} read, {} expected)",
+        got.len(),
+        want.len()
+    );
+}
+
+fn records<T>(events: Vec<ExportEvent<T>>) -> Vec<T> {
+    events
+        .into_iter()
+        .filter_map(|e| match e {
+            ExportEvent::Record(r) => Some(r),
+            ExportEvent::Checkpoint(_) => None,
+        })
+        .collect()
+}
+
+fn activity_truth(fake: &FakeLago, from: Option<DateTime<Utc>>, to: DateTime<Utc>) -> Vec<String> {
+    fake.ground_truth(Kind::Activity, from, Some(to))
+        .iter()
+        .map(|id| id.to_string())
+        .collect()
+}
+
+/// API logs have no id of their own: the key is the record's content, computed the same way on
+/// both sides (the fake's JSON decoded into the client's type).
+fn api_truth(fake: &FakeLago, to: DateTime<Utc>) -> Vec<String> {
+    fake.ground_truth(Kind::Api, None, Some(to))
+        .iter()
+        .map(|id| {
+            let json = fake.record_json(Kind::Api, id).unwrap();
+            serde_json::from_value::<ApiLogObject>(json)
+                .unwrap()
+                .record_key()
+        })
+        .collect()
+}
+
+async fn export_activity(
+    fake: &FakeLago,
+    per_page: u32,
+    read_ahead: usize,
+) -> (Vec<ActivityLogObject>, ExportProgress) {
+    let progress = ExportProgress::default();
+    let events: Vec<_> = client(fake)
         .find_all_activity_logs()
-        .to_date(lago_audit_fake::DEFAULT_NOW)
-        .export(ExportOptions::default().max_per_page(100).read_ahead(4))
+        .to_date(fake.generator().now())
+        .export(
+            ExportOptions::default()
+                .max_per_page(per_page)
+                .read_ahead(read_ahead)
+                .progress(progress.clone()),
+        )
         .try_collect()
         .await
         .unwrap();
-    let mut got: Vec<String> = events
+    (records(events), progress)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activity_logs_export_exactly_once_under_every_fault() {
+    for (seed, per_page, read_ahead) in [(7u64, 10u32, 8usize), (8, 100, 4), (9, 1000, 2)] {
+        let fake = hostile(seed)
+            .records_per_kind(100_000, 0, 0)
+            .start()
+            .await
+            .unwrap();
+        let (logs, progress) = export_activity(&fake, per_page, read_ahead).await;
+        let got: Vec<String> = logs.iter().map(|l| l.activity_id.to_string()).collect();
+        let want = activity_truth(&fake, None, fake.generator().now());
+        assert_eq!(want.len(), 100_000);
+        assert_exactly_once(&got, &want, &format!("seed {seed}, per_page {per_page}"));
+        // Oldest first, across slices.
+        assert!(logs.windows(2).all(|w| w[0].logged_at <= w[1].logged_at));
+        let counts = fake.counts();
+        assert!(
+            counts.server_errors > 0 && counts.rate_limited > 0 && counts.inserted > 0,
+            "{counts:?}"
+        );
+        if per_page <= 100 {
+            assert!(counts.resets > 0 && counts.truncations > 0, "{counts:?}");
+        }
+        assert_eq!(progress.records(), 100_000);
+        assert_eq!(progress.requests(), counts.requests);
+        assert!(progress.retries() > 0);
+        assert_eq!(progress.expected_total(), Some(100_000));
+        // The request budget: pages are nearly full (two probes, and a few re-reads).
+        let ideal = 100_000u64.div_ceil(u64::from(per_page));
+        let sent = counts.requests
+            - counts.server_errors
+            - counts.rate_limited
+            - counts.resets
+            - counts.truncations;
+        assert!(
+            (sent as f64) < ideal as f64 * 1.12 + 4.0,
+            "{sent} successful requests for {ideal} full pages"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_logs_with_reused_request_ids_export_exactly_once_under_every_fault() {
+    for (seed, per_page, read_ahead) in [(21u64, 10u32, 4usize), (22, 250, 8)] {
+        let fake = hostile(seed)
+            .records_per_kind(0, 100_000, 0)
+            .start()
+            .await
+            .unwrap();
+        let to = fake.generator().now();
+        let events: Vec<_> = client(&fake)
+            .find_all_api_logs()
+            .to_date(to)
+            .export(
+                ExportOptions::default()
+                    .max_per_page(per_page)
+                    .read_ahead(read_ahead),
+            )
+            .try_collect()
+            .await
+            .unwrap();
+        let logs = records(events);
+        let got: Vec<String> = logs.iter().map(RecordKey::record_key).collect();
+        let want = api_truth(&fake, to);
+        // The data reuses request ids: a request_id is not an identity.
+        let mut ids: Vec<&str> = logs.iter().map(|l| l.request_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert!(ids.len() < 99_000, "{} distinct request ids", ids.len());
+        assert_exactly_once(&got, &want, &format!("seed {seed}, per_page {per_page}"));
+    }
+}
+
+#[tokio::test]
+async fn a_window_with_filters_exports_only_what_matches() {
+    let fake = hostile(5)
+        .records_per_kind(6_000, 0, 0)
+        .start()
+        .await
+        .unwrap();
+    let now = fake.generator().now();
+    let from = now - chrono::Duration::seconds(1500);
+    let to = now - chrono::Duration::seconds(100);
+    let events: Vec<_> = client(&fake)
+        .find_all_activity_logs()
+        .from_date(from)
+        .to_date(to)
+        .activity_sources(vec![lago_audit_client::ActivitySource::Front])
+        .export(ExportOptions::default().max_per_page(20))
+        .try_collect()
+        .await
+        .unwrap();
+    let got: Vec<String> = records(events)
         .iter()
-        .filter_map(|e| match e {
-            ExportEvent::Record(r) => Some(r.activity_id.to_string()),
-            ExportEvent::Checkpoint(_) => None,
-        })
+        .map(|l| l.activity_id.to_string())
         .collect();
-    got.sort();
-    let mut want: Vec<String> = (0..3000)
-        .map(|i| {
-            fake.generator()
-                .id(Kind::Activity, Slot::Base(i))
-                .to_string()
-        })
+    let want: Vec<String> = fake
+        .ground_truth(Kind::Activity, Some(from), Some(to))
+        .into_iter()
+        .filter(|id| fake.record_json(Kind::Activity, id).unwrap()["activity_source"] == "front")
+        .map(|id| id.to_string())
         .collect();
-    want.sort();
-    assert_eq!(got.len(), want.len());
-    assert_eq!(got, want);
-    println!("{:?}", fake.counts());
+    assert!(want.len() > 1000, "{}", want.len());
+    assert_exactly_once(&got, &want, "filtered window");
+}
+
+/// A consumer that commits its records together with each checkpoint, killed at random points
+/// (including in the middle of a slice), and restarted from its last checkpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_killed_anywhere_resumes_with_nothing_lost_or_repeated() {
+    let fake = hostile(31)
+        .records_per_kind(20_000, 0, 0)
+        .start()
+        .await
+        .unwrap();
+    let c = client(&fake);
+    let to = fake.generator().now();
+    let mut committed: Vec<String> = Vec::new();
+    let mut checkpoint: Option<Checkpoint> = None;
+    let mut rng = 0x5EED_u64;
+    let mut sessions = 0;
+    loop {
+        sessions += 1;
+        assert!(sessions < 500, "the export does not progress");
+        rng = lago_audit_fake::data::mix(rng);
+        // Stop after 1..=1,500 events: often mid-slice, sometimes right after a checkpoint.
+        let kill_after = 1 + (rng % 1500) as usize;
+        let mut options = ExportOptions::default().max_per_page(100).read_ahead(3);
+        if let Some(cp) = checkpoint.clone() {
+            // Through JSON, as a real consumer would store it.
+            let stored = serde_json::to_string(&cp).unwrap();
+            options = options.resume_from(serde_json::from_str(&stored).unwrap());
+        }
+        let mut stream = c.find_all_activity_logs().to_date(to).export(options);
+        let mut pending: Vec<String> = Vec::new();
+        let mut seen = 0;
+        let mut finished = true;
+        while let Some(event) = stream.next().await {
+            match event.unwrap() {
+                ExportEvent::Record(r) => pending.push(r.activity_id.to_string()),
+                ExportEvent::Checkpoint(cp) => {
+                    committed.append(&mut pending);
+                    checkpoint = Some(cp);
+                }
+            }
+            seen += 1;
+            if seen == kill_after {
+                finished = false;
+                break;
+            }
+        }
+        drop(stream);
+        if finished {
+            assert!(pending.is_empty(), "an export ends with a checkpoint");
+            break;
+        }
+    }
+    assert!(sessions > 5, "only {sessions} sessions");
+    assert_exactly_once(
+        &committed,
+        &activity_truth(&fake, None, to),
+        &format!("{sessions} sessions"),
+    );
+}
+
+#[tokio::test]
+async fn a_checkpoint_is_refused_by_another_query() {
+    let fake = FakeLago::builder()
+        .records_per_kind(300, 300, 0)
+        .start()
+        .await
+        .unwrap();
+    let c = client(&fake);
+    let events: Vec<_> = c
+        .find_all_activity_logs()
+        .to_date(fake.generator().now())
+        .activity_types(vec!["plan.created".into()])
+        .export(ExportOptions::default())
+        .try_collect()
+        .await
+        .unwrap();
+    let Some(ExportEvent::Checkpoint(cp)) = events.last().cloned() else {
+        panic!("an export ends with a checkpoint");
+    };
+    let other_filters = c
+        .find_all_activity_logs()
+        .activity_types(vec!["plan.deleted".into()])
+        .export(ExportOptions::default().resume_from(cp.clone()))
+        .next()
+        .await
+        .unwrap();
+    assert!(
+        matches!(&other_filters, Err(Error::InvalidRequest(m)) if m.contains("other filters")),
+        "{other_filters:?}"
+    );
+    let other_operation = c
+        .find_all_api_logs()
+        .export(ExportOptions::default().resume_from(cp.clone()))
+        .next()
+        .await
+        .unwrap();
+    assert!(matches!(other_operation, Err(Error::InvalidRequest(_))));
+    // The same filters in another order resume fine, with nothing left to read.
+    let same: Vec<_> = c
+        .find_all_activity_logs()
+        .activity_types(vec!["plan.created".into()])
+        .to_date(fake.generator().now())
+        .export(ExportOptions::default().resume_from(cp))
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(records(same).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follow_sees_new_and_late_records_exactly_once() {
+    let start = Utc::now();
+    let start =
+        DateTime::from_timestamp(start.timestamp(), 0).unwrap() - chrono::Duration::seconds(20);
+    let fake = std::sync::Arc::new(
+        FakeLago::builder()
+            .now(start)
+            .records_per_kind(600, 0, 0)
+            .shuffle_ties(true)
+            .start()
+            .await
+            .unwrap(),
+    );
+    let c = client(&fake);
+    // A record is late by up to 2.5 s here: logged_at is cut to the second (up to 1 s earlier),
+    // logged a second back, visible 0.5 s later. The settle margin must cover that.
+    let settle = Duration::from_secs(3);
+    let mut stream = c.find_all_activity_logs().follow(
+        ExportOptions::default()
+            .max_per_page(50)
+            .settle(settle)
+            .poll_interval(Duration::from_millis(100)),
+    );
+    // While following: records logged now, and late ones logged a second ago that only become
+    // visible half a second later.
+    let mut writer = Some({
+        let fake = fake.clone();
+        tokio::spawn(async move {
+            let mut last = Utc::now();
+            for i in 0..30u32 {
+                let now = Utc::now();
+                fake.insert(Kind::Activity, now, Duration::ZERO);
+                if i % 3 == 0 {
+                    fake.insert(
+                        Kind::Activity,
+                        now - chrono::Duration::seconds(1),
+                        Duration::from_millis(500),
+                    );
+                }
+                last = now;
+                tokio::time::sleep(Duration::from_millis(60)).await;
+            }
+            last
+        })
+    });
+    let mut committed = Vec::new();
+    let mut pending = Vec::new();
+    let mut last_inserted: Option<DateTime<Utc>> = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let event = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .expect("follow keeps up")
+            .unwrap()
+            .unwrap();
+        match event {
+            ExportEvent::Record(r) => pending.push(r.activity_id.to_string()),
+            ExportEvent::Checkpoint(cp) => {
+                committed.append(&mut pending);
+                if writer.as_ref().is_some_and(|w| w.is_finished()) {
+                    last_inserted = Some(writer.take().unwrap().await.unwrap());
+                    continue;
+                }
+                if let Some(last) = last_inserted {
+                    if cp.resume_at().timestamp() > last.timestamp() + 1 {
+                        let truth = activity_truth(
+                            &fake,
+                            None,
+                            cp.resume_at() - chrono::Duration::seconds(1),
+                        );
+                        assert_eq!(truth.len(), 600 + 40);
+                        assert_exactly_once(&committed, &truth, "follow");
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+mod random_layouts {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn layout() -> impl Strategy<Value = Vec<(i64, u64)>> {
+        // Groups newest first: gaps of 1 s to a day (retention cut-offs fall inside), sizes from
+        // empty-ish to thousands in one second.
+        prop::collection::vec(
+            (
+                prop_oneof![1i64..5, 5i64..600, 3_000i64..40_000],
+                prop_oneof![8 => 1u64..6, 3 => 6u64..80, 1 => 1_000u64..3_000],
+            ),
+            0..40,
+        )
+        .prop_map(|groups| {
+            let mut offset = 0;
+            groups
+                .into_iter()
+                .map(|(gap, n)| {
+                    offset += gap;
+                    (offset, n)
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
+        #[test]
+        fn any_layout_exports_exactly_once(
+            groups in layout(),
+            per_page in 1u32..60,
+            read_ahead in 1usize..5,
+            retention in 0i64..3,
+            seed in 0u64..1000,
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let fake = FakeLago::builder()
+                    .seed(seed)
+                    .groups(groups)
+                    .retention_days(retention, 0, 0)
+                    .shuffle_ties(true)
+                    .insert_per_request(1)
+                    .start()
+                    .await
+                    .unwrap();
+                let (logs, _) = export_activity(&fake, per_page, read_ahead).await;
+                let got: Vec<String> = logs.iter().map(|l| l.activity_id.to_string()).collect();
+                let want = activity_truth(&fake, None, fake.generator().now());
+                assert_exactly_once(&got, &want, "random layout");
+            });
+        }
+    }
 }

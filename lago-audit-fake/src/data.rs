@@ -1,9 +1,10 @@
 //! Deterministic, lazily generated audit records.
 //!
 //! Record `i` of a kind is a pure function of the seed and `i`, so a million records cost no
-//! memory: a list request generates only the records it looks at. Record 0 is the newest; records
-//! come in groups of [`TIE_GROUP`] that share a `logged_at` second (Lago's timestamps have second
-//! precision, and its ordering has no tie-breaker).
+//! memory: a list request generates only the records it looks at. Record 0 is the newest; by
+//! default records come in groups of [`TIE_GROUP`] that share a `logged_at` second (Lago's
+//! timestamps have second precision, and its ordering has no tie-breaker); a [`Timeline`] can lay
+//! them out in groups of any size with gaps between them.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -177,13 +178,92 @@ impl Kind {
     }
 }
 
-/// Where a record lives: the base data set, or the records inserted while the server runs.
+/// Where a record lives: the base data set, the records inserted while the server runs, or the
+/// records a test added one by one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Slot {
     /// Base record `i` (0 is the newest).
     Base(u64),
     /// The `k`-th record inserted after start (0 is the oldest insert).
     Inserted(u64),
+    /// The `j`-th record added with `FakeLago::insert` (any `logged_at`, possibly visible late).
+    Extra(u64),
+}
+
+impl Slot {
+    fn tag(self) -> (u8, u64) {
+        match self {
+            Slot::Base(i) => (0, i),
+            Slot::Inserted(k) => (1, k),
+            Slot::Extra(j) => (2, j),
+        }
+    }
+}
+
+/// How base records spread over time: record 0 is the newest, and `logged_at` never increases
+/// with the index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Timeline {
+    /// [`TIE_GROUP`] records per second, one second after another, back from `now`.
+    Uniform,
+    /// Groups of records sharing one second: `(seconds before now, count)`, newest first
+    /// (offsets strictly increasing). Empty seconds between groups are gaps.
+    Groups(Vec<(i64, u64)>),
+}
+
+#[derive(Debug)]
+struct Layout {
+    timeline: Timeline,
+    /// For `Groups`: the index one past each group's last record.
+    ends: Vec<u64>,
+}
+
+impl Layout {
+    fn new(timeline: Timeline) -> Self {
+        let ends = match &timeline {
+            Timeline::Uniform => Vec::new(),
+            Timeline::Groups(groups) => groups
+                .iter()
+                .scan(0u64, |end, (_, n)| {
+                    *end += n;
+                    Some(*end)
+                })
+                .collect(),
+        };
+        Self { timeline, ends }
+    }
+
+    /// Seconds before `now` of base record `i`, and the index range of its second.
+    fn group(&self, i: u64) -> (i64, u64, u64) {
+        match &self.timeline {
+            Timeline::Uniform => {
+                let g = i / TIE_GROUP;
+                (g as i64, g * TIE_GROUP, (g + 1) * TIE_GROUP)
+            }
+            Timeline::Groups(groups) => {
+                let g = self.ends.partition_point(|end| *end <= i);
+                match groups.get(g) {
+                    Some((offset, _)) => {
+                        let start = if g == 0 { 0 } else { self.ends[g - 1] };
+                        (*offset, start, self.ends[g])
+                    }
+                    // Past the last group: one record per second after it.
+                    None => {
+                        let last = groups.last().map_or(0, |(o, _)| *o);
+                        let past = i - self.ends.last().copied().unwrap_or(0);
+                        (last + 1 + past as i64, i, i + 1)
+                    }
+                }
+            }
+        }
+    }
+
+    fn total(&self) -> Option<u64> {
+        match &self.timeline {
+            Timeline::Uniform => None,
+            Timeline::Groups(_) => Some(self.ends.last().copied().unwrap_or(0)),
+        }
+    }
 }
 
 /// Generates records of every kind for one seed.
@@ -191,19 +271,52 @@ pub enum Slot {
 pub struct Generator {
     seed: u64,
     now: DateTime<Utc>,
+    layout: std::sync::Arc<Layout>,
+    extras: std::sync::Arc<std::sync::Mutex<Vec<DateTime<Utc>>>>,
 }
 
 impl Generator {
-    /// A generator whose newest base record is logged at `now`.
+    /// A generator whose newest base record is logged at `now`, [`TIE_GROUP`] records a second.
     pub fn new(seed: u64, now: DateTime<Utc>) -> Self {
-        Self { seed, now }
+        Self::with_timeline(seed, now, Timeline::Uniform)
+    }
+
+    /// A generator whose base records follow `timeline`.
+    pub fn with_timeline(seed: u64, now: DateTime<Utc>, timeline: Timeline) -> Self {
+        Self {
+            seed,
+            now,
+            layout: std::sync::Arc::new(Layout::new(timeline)),
+            extras: Default::default(),
+        }
+    }
+
+    /// The number of base records the timeline holds (`None`: unbounded).
+    pub fn timeline_len(&self) -> Option<u64> {
+        self.layout.total()
+    }
+
+    /// The index range `[start, end)` of the base records sharing record `i`'s second.
+    pub fn tie_group(&self, i: u64) -> (u64, u64) {
+        let (_, start, end) = self.layout.group(i);
+        (start, end)
+    }
+
+    /// Adds an [`Slot::Extra`] record logged at `at` and returns its slot.
+    pub fn add_extra(&self, at: DateTime<Utc>) -> Slot {
+        let mut extras = self.extras.lock().unwrap_or_else(|p| p.into_inner());
+        extras.push(at);
+        Slot::Extra(extras.len() as u64 - 1)
+    }
+
+    /// How many [`Slot::Extra`] records exist.
+    pub fn extras(&self) -> u64 {
+        self.extras.lock().unwrap_or_else(|p| p.into_inner()).len() as u64
     }
 
     fn rnd(&self, kind: Kind, slot: Slot, field: u64) -> u64 {
-        let (tag, n) = match slot {
-            Slot::Base(i) => (0u64, i),
-            Slot::Inserted(k) => (1u64, k),
-        };
+        let (tag, n) = slot.tag();
+        let tag = u64::from(tag);
         mix(self.seed
             ^ kind.salt()
             ^ mix(n.wrapping_mul(4).wrapping_add(tag))
@@ -217,10 +330,7 @@ impl Generator {
     /// The id of a record: a version-4-shaped uuid that encodes its slot, so a lookup by id needs
     /// no index.
     pub fn id(&self, kind: Kind, slot: Slot) -> Uuid {
-        let (tag, n) = match slot {
-            Slot::Base(i) => (0u8, i),
-            Slot::Inserted(k) => (1u8, k),
-        };
+        let (tag, n) = slot.tag();
         let mask = mix(self.seed ^ kind.salt());
         let mut bytes = [0u8; 16];
         bytes[..8].copy_from_slice(&self.rnd(kind, slot, 0).to_be_bytes());
@@ -241,18 +351,29 @@ impl Generator {
         let slot = match b[9] {
             0 => Slot::Base(n),
             1 => Slot::Inserted(n),
+            2 => Slot::Extra(n),
             _ => return None,
         };
         (self.id(kind, slot) == uuid).then_some(slot)
     }
 
-    /// When a record was logged. Base records go back in time from `now`, [`TIE_GROUP`] to a
-    /// second; inserted records go forward from `now`.
+    /// When a record was logged. Base records go back in time from `now` along the timeline;
+    /// inserted records go forward from `now`, [`TIE_GROUP`] to a second; extra records were
+    /// given theirs.
     pub fn logged_at(&self, slot: Slot) -> DateTime<Utc> {
         match slot {
-            Slot::Base(i) => self.now - Duration::seconds((i / TIE_GROUP) as i64),
+            Slot::Base(i) => self.now - Duration::seconds(self.layout.group(i).0),
             Slot::Inserted(k) => self.now + Duration::seconds(1 + (k / TIE_GROUP) as i64),
+            Slot::Extra(j) => {
+                let extras = self.extras.lock().unwrap_or_else(|p| p.into_inner());
+                extras.get(j as usize).copied().unwrap_or(self.now)
+            }
         }
+    }
+
+    /// The `logged_at` of the newest base record.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
     }
 
     /// An activity log as Lago's server sends it.
@@ -292,19 +413,27 @@ impl Generator {
             3,
             &[200u16, 200, 200, 200, 201, 400, 404, 422, 422, 500],
         );
-        let own_request_id = self.rnd(k, slot, 4).is_multiple_of(10);
-        let code = format!("code_{}", self.rnd(k, slot, 5) % 1000);
+        let request_id_kind = self.rnd(k, slot, 4) % 10;
+        let code = format!("code_{}", self.rnd(k, slot, 5) % 1_000_000);
         let path = match method {
             "post" => format!("/api/v1/{resource}"),
             _ => format!("/api/v1/{resource}/{code}"),
         };
         let id = self.id(k, slot);
         ApiFacts {
-            request_id: if own_request_id {
+            request_id: match request_id_kind {
                 // Callers may send their own X-Request-Id; Lago keeps it (it is looked up like any id).
-                format!("req-{}", id.simple())
-            } else {
-                id.to_string()
+                0 => format!("req-{}", id.simple()),
+                // A caller that reuses its X-Request-Id (a retried call, a fixed header): several
+                // records, often in the same second, share it. Their content still differs.
+                1 | 2 => {
+                    let (tag, n) = slot.tag();
+                    format!(
+                        "retry-{:012x}",
+                        mix(self.seed ^ u64::from(tag) ^ (n / 6)) >> 16
+                    )
+                }
+                _ => id.to_string(),
             },
             id,
             client: self.pick(k, slot, 6, CLIENTS),

@@ -4,9 +4,12 @@
 //! get by id) on a loopback address, with the semantics of Lago's real server: bearer auth, the
 //! premium gate, every filter, `page`/`per_page` with Lago's `meta`, newest first with ties in
 //! `logged_at`, and the response shapes the server really sends. Data is generated lazily from a
-//! seed, so a million records cost no memory. Faults (latency, rate limits, 5xx, connection
-//! resets, truncated bodies, inserts while a client pages, reordered ties) are off by default
-//! and counted when on.
+//! seed, so a million records cost no memory. Faults (latency, rate limits, 429 bursts, 5xx,
+//! connection resets, truncated bodies, inserts while a client pages, reordered ties) are off by
+//! default and counted when on. For exactly-once tests it also knows its ground truth
+//! ([`FakeLago::ground_truth`]), adds late-arriving records ([`FakeLago::insert`]), lays records
+//! out along any timeline ([`FakeLagoBuilder::groups`]: huge tie groups, gaps), and, like Lago,
+//! has API logs that share a caller's reused request id.
 //!
 //! ```no_run
 //! # async fn run() {
@@ -36,11 +39,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use data::{Generator, Kind, Slot, TIE_GROUP};
+use data::{Generator, Kind, Slot, Timeline, TIE_GROUP};
 use query::{ListQuery, QueryError};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -118,6 +121,9 @@ pub struct FakeLagoBuilder {
     retention_days: [i64; 3],
     port: u16,
     faults: Faults,
+    timeline: Timeline,
+    rate_limit_window: Duration,
+    throttle_rate: f64,
 }
 
 impl Default for FakeLagoBuilder {
@@ -132,6 +138,9 @@ impl Default for FakeLagoBuilder {
             retention_days: [30, 30, 90],
             port: 0,
             faults: Faults::default(),
+            timeline: Timeline::Uniform,
+            rate_limit_window: Duration::from_secs(1),
+            throttle_rate: 0.0,
         }
     }
 }
@@ -224,18 +233,40 @@ impl FakeLagoBuilder {
         self.faults.shuffle_ties = on;
         self
     }
+    /// The length of the rate limit's window (default 1 s, as Lago). A shorter window lets tests
+    /// run into the limit without waiting seconds; `X-RateLimit-Reset` then has a fraction.
+    pub fn rate_limit_window(mut self, window: Duration) -> Self {
+        self.rate_limit_window = window.max(Duration::from_millis(1));
+        self
+    }
+    /// Starts a burst of 429 answers (this request and the next 3, `X-RateLimit-Reset: 0`) on
+    /// this share of requests, whatever the rate.
+    pub fn throttle_rate(mut self, share: f64) -> Self {
+        self.throttle_rate = share;
+        self
+    }
+    /// Lays the base records out along `groups`: `(seconds before now, count)` pairs, newest
+    /// first, offsets strictly increasing. Every kind gets this many records.
+    pub fn groups(mut self, groups: Vec<(i64, u64)>) -> Self {
+        let total: u64 = groups.iter().map(|(_, n)| n).sum();
+        self.records = [total, total, total];
+        self.timeline = Timeline::Groups(groups);
+        self
+    }
 
     /// Binds `127.0.0.1:<port>` and serves in the background until the [`FakeLago`] is dropped.
     pub async fn start(self) -> std::io::Result<FakeLago> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(Shared {
-            generator: Generator::new(self.seed, self.now),
+            generator: Generator::with_timeline(self.seed, self.now, self.timeline.clone()),
             config: self.clone(),
             counters: Counters::default(),
             inserted: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
             rng: Mutex::new(data::mix(self.seed ^ 0xFA17)),
             window: Mutex::new((Instant::now(), 0)),
+            extras: Mutex::new(Vec::new()),
+            burst_left: AtomicU32::new(0),
         });
         let app = axum::Router::new()
             .fallback(handle)
@@ -263,9 +294,130 @@ struct Shared {
     inserted: [AtomicU64; 3],
     rng: Mutex<u64>,
     window: Mutex<(Instant, u32)>,
+    extras: Mutex<Vec<Extra>>,
+    burst_left: AtomicU32,
+}
+
+/// A record added with [`FakeLago::insert`].
+#[derive(Clone, Copy, Debug)]
+struct Extra {
+    kind: Kind,
+    slot: Slot,
+    logged_at: DateTime<Utc>,
+    visible_at: Instant,
+}
+
+/// The records a list query covers before non-date filters: index ranges of auto-inserted and
+/// base records, and the visible extra records, newest first.
+struct Ranges {
+    auto: std::ops::Range<u64>,
+    base: std::ops::Range<u64>,
+    extras: Vec<Extra>,
+}
+
+/// The first index in `[lo, hi)` where `pred` holds (`pred` is false, then true), else `hi`.
+fn first(mut lo: u64, mut hi: u64, pred: impl Fn(u64) -> bool) -> u64 {
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if pred(mid) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    lo
 }
 
 impl Shared {
+    /// How many base records of a kind exist.
+    fn base_len(&self, k: usize) -> u64 {
+        let n = self.config.records[k];
+        self.generator.timeline_len().map_or(n, |t| n.min(t))
+    }
+
+    /// What a list query over `[from, to]` covers, with `inserted` auto-inserted records.
+    fn ranges(
+        &self,
+        kind: Kind,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        inserted: u64,
+    ) -> Ranges {
+        let k = kind_index(kind);
+        let g = &self.generator;
+        // Records older than the retention window are not listed (they can still be fetched by id).
+        let cutoff = g.now() - chrono::Duration::days(self.config.retention_days[k].max(0));
+        let from = from.map_or(cutoff, |f| f.max(cutoff));
+        let at = |slot| g.logged_at(slot);
+        let n = self.base_len(k);
+        let base_start = to.map_or(0, |to| first(0, n, |i| at(Slot::Base(i)) <= to));
+        let base_end = first(base_start, n, |i| at(Slot::Base(i)) < from);
+        let auto_start = first(0, inserted, |j| at(Slot::Inserted(j)) >= from);
+        let auto_end = to.map_or(inserted, |to| {
+            first(auto_start, inserted, |j| at(Slot::Inserted(j)) > to)
+        });
+        let now = Instant::now();
+        let mut extras: Vec<Extra> = self
+            .extras
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|e| {
+                e.kind == kind
+                    && e.visible_at <= now
+                    && e.logged_at >= from
+                    && to.is_none_or(|to| e.logged_at <= to)
+            })
+            .copied()
+            .collect();
+        extras.sort_by_key(|e| std::cmp::Reverse(e.logged_at));
+        Ranges {
+            auto: auto_start..auto_end.max(auto_start),
+            base: base_start..base_end.max(base_start),
+            extras,
+        }
+    }
+
+    /// The slots of `r` newest first, one second at a time (each second's records rotated by
+    /// `nonce` when ties are shuffled), until `visit` returns false.
+    fn walk(&self, r: &Ranges, nonce: Option<u64>, mut visit: impl FnMut(Slot) -> bool) {
+        let g = &self.generator;
+        let (mut auto, mut base, mut extra) = (r.auto.end, r.base.start, 0usize);
+        let mut group = Vec::new();
+        loop {
+            let heads = [
+                (auto > r.auto.start).then(|| g.logged_at(Slot::Inserted(auto - 1))),
+                (base < r.base.end).then(|| g.logged_at(Slot::Base(base))),
+                r.extras.get(extra).map(|e| e.logged_at),
+            ];
+            let Some(t) = heads.iter().flatten().max().copied() else {
+                return;
+            };
+            group.clear();
+            while auto > r.auto.start && g.logged_at(Slot::Inserted(auto - 1)) == t {
+                group.push(Slot::Inserted(auto - 1));
+                auto -= 1;
+            }
+            while base < r.base.end && g.logged_at(Slot::Base(base)) == t {
+                group.push(Slot::Base(base));
+                base += 1;
+            }
+            while extra < r.extras.len() && r.extras[extra].logged_at == t {
+                group.push(r.extras[extra].slot);
+                extra += 1;
+            }
+            if let Some(nonce) = nonce {
+                let len = group.len();
+                group.rotate_left((data::mix(nonce ^ t.timestamp() as u64) % len as u64) as usize);
+            }
+            for slot in &group {
+                if !visit(*slot) {
+                    return;
+                }
+            }
+        }
+    }
+
     /// A uniform draw in [0, 1) from the fault RNG (seeded, so a run is repeatable).
     fn draw(&self) -> f64 {
         let mut s = self.rng.lock().unwrap_or_else(|p| p.into_inner());
@@ -333,6 +485,58 @@ impl FakeLago {
         }
     }
 
+    /// Adds one record of `kind` logged at `at` (whole seconds), which lists and lookups only
+    /// show once `visible_after` has passed: a late arrival, as when Lago's log queue lags.
+    /// Returns the record's id (for API logs, the fake's internal id; see
+    /// [`record_json`](Self::record_json)).
+    pub fn insert(&self, kind: Kind, at: DateTime<Utc>, visible_after: Duration) -> uuid::Uuid {
+        let at = DateTime::from_timestamp(at.timestamp(), 0).unwrap_or(at);
+        let slot = self.state.generator.add_extra(at);
+        self.state
+            .extras
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Extra {
+                kind,
+                slot,
+                logged_at: at,
+                visible_at: Instant::now() + visible_after,
+            });
+        self.state.generator.id(kind, slot)
+    }
+
+    /// The ground truth: the ids of every record a list query of `kind` over `[from, to]` (both
+    /// inclusive) would cover now, with no other filter, whatever the page size: base records,
+    /// records inserted so far, visible extra records, inside the retention window. Ids are the
+    /// fake's own (for API logs, not the `request_id`, which several records may share).
+    pub fn ground_truth(
+        &self,
+        kind: Kind,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Vec<uuid::Uuid> {
+        let inserted = self.state.inserted[kind_index(kind)].load(Ordering::Relaxed);
+        let ranges = self.state.ranges(kind, from, to, inserted);
+        let mut ids = Vec::new();
+        self.state.walk(&ranges, None, |slot| {
+            ids.push(self.state.generator.id(kind, slot));
+            true
+        });
+        ids
+    }
+
+    /// The record with this fake id (from [`ground_truth`](Self::ground_truth) or
+    /// [`insert`](Self::insert)) as the server sends it in a list.
+    pub fn record_json(&self, kind: Kind, id: &uuid::Uuid) -> Option<Value> {
+        let g = &self.state.generator;
+        let slot = g.slot_of(kind, &id.to_string())?;
+        Some(match kind {
+            Kind::Activity => g.activity_log(slot).to_json(),
+            Kind::Api => g.api_log(slot).to_json(),
+            Kind::Security => g.security_log(slot).to_json(),
+        })
+    }
+
     /// Stops serving and waits for the server task to end.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -390,21 +594,46 @@ async fn handle(
     if !faults.latency.is_zero() {
         tokio::time::sleep(faults.latency).await;
     }
+    let window = state.config.rate_limit_window;
     let limit = faults.rate_limit.map(|limit| {
         let mut w = state.window.lock().unwrap_or_else(|p| p.into_inner());
-        if w.0.elapsed() >= Duration::from_secs(1) {
+        if w.0.elapsed() >= window {
             *w = (Instant::now(), 0);
         }
         w.1 += 1;
-        // The window is one second long and less than a second old: it resets within 1 s.
-        (limit, w.1, 1u64)
+        (limit, w.1, window.saturating_sub(w.0.elapsed()))
     });
+    if state.config.throttle_rate > 0.0 {
+        let burst = state
+            .burst_left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok();
+        if burst || state.draw() < state.config.throttle_rate {
+            if !burst {
+                state.burst_left.store(3, Ordering::Relaxed);
+            }
+            bump(&state.counters.rate_limited);
+            let mut r = error(StatusCode::TOO_MANY_REQUESTS, None);
+            let h = r.headers_mut();
+            h.insert("x-ratelimit-limit", 50.into());
+            h.insert("x-ratelimit-remaining", 0.into());
+            h.insert("x-ratelimit-reset", 0.into());
+            return r;
+        }
+    }
     let mut response = respond(&state, &method, &uri, &headers, limit).await;
     if let Some((limit, used, reset)) = limit {
         let h = response.headers_mut();
         h.insert("x-ratelimit-limit", limit.into());
         h.insert("x-ratelimit-remaining", limit.saturating_sub(used).into());
-        h.insert("x-ratelimit-reset", reset.into());
+        // Lago sends whole seconds; a window shorter than a second needs a fraction.
+        let reset = if window.subsec_nanos() == 0 {
+            HeaderValue::from(reset.as_secs() + u64::from(reset.subsec_nanos() > 0))
+        } else {
+            HeaderValue::from_str(&format!("{:.3}", reset.as_secs_f64()))
+                .unwrap_or(HeaderValue::from_static("1"))
+        };
+        h.insert("x-ratelimit-reset", reset);
     }
     response
 }
@@ -414,7 +643,7 @@ async fn respond(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
-    limit: Option<(u32, u32, u64)>,
+    limit: Option<(u32, u32, Duration)>,
 ) -> Response {
     let c = &state.counters;
     if let Some((limit, used, _)) = limit {
@@ -531,12 +760,23 @@ fn body_with_faults(state: &Shared, body: Vec<u8>) -> Response {
 
 fn show(state: &Shared, kind: Kind, id: &str) -> Option<Value> {
     let g = &state.generator;
-    let inserted = state.inserted[kind_index(kind)].load(Ordering::Relaxed);
-    let uuid_text = id.strip_prefix("req-").unwrap_or(id);
+    let k = kind_index(kind);
+    let inserted = state.inserted[k].load(Ordering::Relaxed);
+    // Only API logs carry a caller's own `req-…` request id.
+    let uuid_text = match kind {
+        Kind::Api => id.strip_prefix("req-").unwrap_or(id),
+        _ => id,
+    };
     let slot = g.slot_of(kind, uuid_text)?;
     let exists = match slot {
-        Slot::Base(i) => i < state.config.records[kind_index(kind)],
-        Slot::Inserted(k) => k < inserted,
+        Slot::Base(i) => i < state.base_len(k),
+        Slot::Inserted(j) => j < inserted,
+        Slot::Extra(_) => state
+            .extras
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|e| e.slot == slot && e.kind == kind && e.visible_at <= Instant::now()),
     };
     if !exists {
         return None;
@@ -554,20 +794,15 @@ fn show(state: &Shared, kind: Kind, id: &str) -> Option<Value> {
     })
 }
 
-/// Maps a position in the newest-first order to a record slot, reordering complete tie groups
-/// of base records by `nonce` when ties are shuffled.
-fn slot_at(position: u64, inserted: u64, base_len: u64, nonce: Option<u64>) -> Slot {
-    if position < inserted {
-        return Slot::Inserted(inserted - 1 - position);
-    }
-    let b = position - inserted;
+/// Maps a position in one tie group `[start, end)` to a record index, rotating the group by
+/// `nonce` when ties are shuffled.
+fn shuffled(index: u64, start: u64, end: u64, nonce: Option<u64>) -> u64 {
     match nonce {
-        Some(nonce) if (b / TIE_GROUP + 1) * TIE_GROUP <= base_len => {
-            let group = b / TIE_GROUP;
-            let shift = data::mix(nonce ^ group) % TIE_GROUP;
-            Slot::Base(group * TIE_GROUP + (b % TIE_GROUP + shift) % TIE_GROUP)
+        Some(nonce) if end > start + 1 => {
+            let len = end - start;
+            start + (index - start + data::mix(nonce ^ start) % len) % len
         }
-        _ => Slot::Base(b),
+        _ => index,
     }
 }
 
@@ -590,13 +825,7 @@ fn list(state: &Shared, kind: Kind, raw_query: &str) -> Result<Vec<u8>, QueryErr
         bump(&state.counters.shuffled_queries);
         data::mix(state.draw().to_bits())
     });
-    // Records older than the retention window are not listed (they can still be fetched by id).
-    // Base record i is i / TIE_GROUP seconds older than the newest, so the window keeps the
-    // first (window seconds + 1) groups.
-    let window_secs = (state.config.retention_days[k].max(0) as u64).saturating_mul(86_400);
-    let retained_base =
-        state.config.records[k].min(window_secs.saturating_add(1).saturating_mul(TIE_GROUP));
-    let total_positions = inserted + retained_base;
+    let ranges = state.ranges(kind, q.from(), q.to(), inserted);
     let per_page = q.per_page;
     let first = (q.page - 1).saturating_mul(per_page);
     // The page is written straight into the response body, one record at a time.
@@ -638,27 +867,37 @@ fn list(state: &Shared, kind: Kind, raw_query: &str) -> Result<Vec<u8>, QueryErr
             }
         }
     };
-    let total_count = if q.is_unfiltered() {
-        let end = first.saturating_add(per_page).min(total_positions);
+    let total_count = if !q.has_record_filters() && ranges.extras.is_empty() {
+        // Positions are arithmetic: newest inserts first, then base records.
+        let autos = ranges.auto.end - ranges.auto.start;
+        let total = autos + (ranges.base.end - ranges.base.start);
+        let end = first.saturating_add(per_page).min(total);
         for p in first.min(end)..end {
-            emit(slot_at(p, inserted, retained_base, nonce), Some(&mut out));
+            let slot = if p < autos {
+                let j = ranges.auto.end - 1 - p;
+                let start = (j / TIE_GROUP * TIE_GROUP).max(ranges.auto.start);
+                let stop = (j / TIE_GROUP * TIE_GROUP + TIE_GROUP).min(ranges.auto.end);
+                Slot::Inserted(shuffled(j, start, stop, nonce))
+            } else {
+                let i = ranges.base.start + (p - autos);
+                let (start, stop) = g.tie_group(i);
+                let (start, stop) = (start.max(ranges.base.start), stop.min(ranges.base.end));
+                Slot::Base(shuffled(i, start, stop, nonce))
+            };
+            emit(slot, Some(&mut out));
         }
-        total_positions
+        total
     } else {
         let mut count = 0u64;
         let mut written = 0u64;
-        for p in 0..total_positions {
-            let slot = slot_at(p, inserted, retained_base, nonce);
-            // Dates are cheap to check and prune most of a large scan.
-            if !q.in_date_range(g.logged_at(slot)) {
-                continue;
-            }
+        state.walk(&ranges, nonce, |slot| {
             let in_page = count >= first && written < per_page;
             if emit(slot, in_page.then_some(&mut out)) {
                 count += 1;
                 written += u64::from(in_page);
             }
-        }
+            true
+        });
         count
     };
     let meta = if total_count == 0 {
@@ -694,19 +933,14 @@ mod tests {
     #[test]
     fn shuffled_positions_stay_a_permutation_within_tie_groups() {
         for nonce in [1u64, 2, 99] {
-            let mut seen: Vec<u64> = (0..30)
-                .map(|p| match slot_at(p, 0, 30, Some(nonce)) {
-                    Slot::Base(b) => {
-                        assert_eq!(b / TIE_GROUP, p / TIE_GROUP);
-                        b
-                    }
-                    Slot::Inserted(_) => unreachable!(),
-                })
-                .collect();
+            let mut seen: Vec<u64> = (10..17).map(|i| shuffled(i, 10, 17, Some(nonce))).collect();
             seen.sort_unstable();
-            assert_eq!(seen, (0..30).collect::<Vec<_>>());
+            assert_eq!(seen, (10..17).collect::<Vec<_>>());
         }
-        assert_eq!(slot_at(0, 2, 30, None), Slot::Inserted(1));
-        assert_eq!(slot_at(2, 2, 30, None), Slot::Base(0));
+        assert_eq!(shuffled(12, 10, 17, None), 12);
+        assert_eq!(shuffled(5, 5, 6, Some(3)), 5);
+        assert_eq!(first(0, 100, |i| i >= 37), 37);
+        assert_eq!(first(0, 100, |_| false), 100);
+        assert_eq!(first(5, 5, |_| true), 5);
     }
 }

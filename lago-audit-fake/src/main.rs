@@ -47,6 +47,12 @@ struct Args {
     /// Reorder records with equal logged_at on each query.
     #[arg(long)]
     shuffle_ties: bool,
+    /// Length of the rate limit's window, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    rate_limit_window_ms: u64,
+    /// Share of requests that start a burst of four 429 answers.
+    #[arg(long, default_value_t = 0.0)]
+    throttle_rate: f64,
 }
 
 #[tokio::main]
@@ -56,6 +62,7 @@ async fn main() -> std::io::Result<()> {
         ("--error-rate", args.error_rate),
         ("--reset-rate", args.reset_rate),
         ("--truncate-rate", args.truncate_rate),
+        ("--throttle-rate", args.throttle_rate),
     ] {
         if !(0.0..=1.0).contains(&share) {
             eprintln!("error: {name} must be between 0 and 1, got {share}");
@@ -78,6 +85,8 @@ async fn main() -> std::io::Result<()> {
             insert_per_request: args.insert_per_request,
             shuffle_ties: args.shuffle_ties,
         })
+        .rate_limit_window(Duration::from_millis(args.rate_limit_window_ms))
+        .throttle_rate(args.throttle_rate)
         .start()
         .await?;
     println!("LAGO_API_URL={}", fake.base_url());

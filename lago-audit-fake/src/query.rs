@@ -157,11 +157,19 @@ impl ListQuery {
         Ok(q)
     }
 
-    /// No filter that needs a scan (dates included).
-    pub fn is_unfiltered(&self) -> bool {
-        self.from.is_none()
-            && self.to.is_none()
-            && self.activity_types.is_empty()
+    /// The inclusive lower date bound.
+    pub fn from(&self) -> Option<DateTime<Utc>> {
+        self.from
+    }
+
+    /// The inclusive upper date bound.
+    pub fn to(&self) -> Option<DateTime<Utc>> {
+        self.to
+    }
+
+    /// Any filter other than the dates (which are answered from the timeline, without a scan).
+    pub fn has_record_filters(&self) -> bool {
+        !(self.activity_types.is_empty()
             && self.activity_sources.is_empty()
             && self.user_emails.is_empty()
             && self.external_customer_id.is_none()
@@ -176,12 +184,7 @@ impl ListQuery {
             && self.user_ids.is_empty()
             && self.api_key_ids.is_empty()
             && self.log_types.is_empty()
-            && self.log_events.is_empty()
-    }
-
-    /// Both bounds inclusive.
-    pub fn in_date_range(&self, at: DateTime<Utc>) -> bool {
-        self.from.is_none_or(|f| at >= f) && self.to.is_none_or(|t| at <= t)
+            && self.log_events.is_empty())
     }
 
     pub fn matches_activity(&self, f: &ActivityFacts) -> bool {

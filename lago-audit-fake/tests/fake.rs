@@ -12,6 +12,7 @@ use lago_audit_client::{
     ActivitySource, Client, ClientBuilder, DateFilter, Error, HttpMethod, HttpStatusFilter,
     Paginate, RetryPolicy,
 };
+use lago_audit_fake::data::Kind;
 use lago_audit_fake::{FakeLago, FakeLagoBuilder};
 use std::time::Duration;
 
@@ -258,9 +259,10 @@ async fn security_logs_need_to_date_and_filter() {
     let want: Vec<_> = all
         .iter()
         .filter(|l| l.log_event == "api_key.rotated")
+        .map(|l| l.log_id)
         .collect();
     assert!(!want.is_empty());
-    assert_eq!(rotated.len(), want.len());
+    assert_eq!(rotated.iter().map(|l| l.log_id).collect::<Vec<_>>(), want);
     let one = c
         .find_security_log()
         .log_id(all[3].log_id.to_string())
@@ -605,10 +607,146 @@ async fn inserts_while_paging_shift_pages_and_items_drops_the_repeats() {
     );
     assert!(fake.counts().inserted >= 30);
 
-    let items: Vec<_> = every(c.find_all_activity_logs().per_page(10)).await;
-    let ids: Vec<String> = items.iter().map(|l| l.activity_id.to_string()).collect();
-    let unique: std::collections::HashSet<_> = ids.iter().collect();
-    assert_eq!(unique.len(), ids.len(), "items() yields each record once");
+    // With to_date pinned, inserts (all newer) stay out of the query, and without shuffled ties
+    // items() reads exactly the base records, in order.
+    let to = fake.generator().now();
+    let items: Vec<_> = every(c.find_all_activity_logs().to_date(to).per_page(10)).await;
+    let ids: Vec<uuid::Uuid> = items.iter().map(|l| l.activity_id).collect();
+    assert_eq!(ids, fake.ground_truth(Kind::Activity, None, Some(to)));
+    assert_eq!(ids.len(), 100);
+}
+
+#[tokio::test]
+async fn ground_truth_lists_base_inserted_and_visible_late_records() {
+    let fake = start(
+        FakeLago::builder()
+            .records_per_kind(30, 30, 0)
+            .insert_per_request(2),
+    )
+    .await;
+    let c = no_retry(&fake);
+    let now = fake.generator().now();
+    let base = fake.ground_truth(Kind::Activity, None, None);
+    assert_eq!(base.len(), 30);
+    c.find_all_activity_logs().send().await.unwrap();
+    let late = fake.insert(
+        Kind::Activity,
+        now - chrono::Duration::seconds(5),
+        Duration::from_millis(300),
+    );
+    let truth = fake.ground_truth(Kind::Activity, None, None);
+    assert_eq!(
+        truth.len(),
+        32,
+        "two inserts, the late record not visible yet"
+    );
+    assert!(!truth.contains(&late));
+    let listed: Vec<uuid::Uuid> = every(c.find_all_activity_logs().per_page(100))
+        .await
+        .iter()
+        .map(|l| l.activity_id)
+        .collect();
+    // Listing inserted two more (newest): the ground truth now holds them too.
+    assert_eq!(listed, fake.ground_truth(Kind::Activity, None, None));
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let page = c
+        .find_all_activity_logs()
+        .from_date(now - chrono::Duration::seconds(5))
+        .to_date(now - chrono::Duration::seconds(5))
+        .send()
+        .await
+        .unwrap();
+    let ids: Vec<_> = page.activity_logs.iter().map(|l| l.activity_id).collect();
+    assert!(ids.contains(&late), "visible once its delay passed");
+    assert_eq!(
+        page.meta.total_count, 4,
+        "three base records share that second"
+    );
+    assert_eq!(
+        c.find_activity_log()
+            .activity_id(late.to_string())
+            .send()
+            .await
+            .unwrap()
+            .activity_log
+            .logged_at,
+        now - chrono::Duration::seconds(5)
+    );
+}
+
+#[tokio::test]
+async fn api_logs_reuse_request_ids_with_different_content() {
+    let fake = start(FakeLago::builder().seed(4).records_per_kind(0, 3000, 0)).await;
+    let all = all_api(&no_retry(&fake)).await;
+    let mut by_id: std::collections::HashMap<&str, Vec<&ApiLogObject>> = Default::default();
+    for l in &all {
+        by_id.entry(l.request_id.as_str()).or_default().push(l);
+    }
+    let shared: Vec<_> = by_id.values().filter(|v| v.len() > 1).collect();
+    assert!(shared.len() > 50, "{} shared request ids", shared.len());
+    assert!(shared.iter().any(|v| v
+        .iter()
+        .any(|l| l.logged_at == v[0].logged_at && l != &v[0])));
+    for group in shared {
+        for (i, a) in group.iter().enumerate() {
+            for b in &group[i + 1..] {
+                assert_ne!(a, b, "records sharing a request id still differ");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_prefixed_id_of_another_kind_is_not_found() {
+    let fake = start(FakeLago::builder()).await;
+    let c = no_retry(&fake);
+    let activity = fake
+        .generator()
+        .id(Kind::Activity, lago_audit_fake::data::Slot::Base(1));
+    assert!(c
+        .find_activity_log()
+        .activity_id(activity.to_string())
+        .send()
+        .await
+        .is_ok());
+    let err = Error::from(
+        c.find_activity_log()
+            .activity_id(format!("req-{activity}"))
+            .send()
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(err.code(), Some("activity_log_not_found"));
+}
+
+#[tokio::test]
+async fn timelines_lay_records_out_in_groups_with_gaps() {
+    // 5 records now, nothing for 10 s, 2,000 in one second, then 1.
+    let fake = start(FakeLago::builder().groups(vec![(0, 5), (10, 2000), (11, 1)])).await;
+    let c = no_retry(&fake);
+    let now = fake.generator().now();
+    let page = c
+        .find_all_activity_logs()
+        .from_date(now - chrono::Duration::seconds(10))
+        .to_date(now - chrono::Duration::seconds(1))
+        .per_page(3)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.meta.total_count, 2000);
+    assert!(page
+        .activity_logs
+        .iter()
+        .all(|l| l.logged_at == now - chrono::Duration::seconds(10)));
+    let gap = c
+        .find_all_activity_logs()
+        .from_date(now - chrono::Duration::seconds(9))
+        .to_date(now - chrono::Duration::seconds(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gap.meta.total_count, 0);
+    assert_eq!(fake.ground_truth(Kind::Activity, None, None).len(), 2006);
 }
 
 #[tokio::test]

@@ -1,0 +1,261 @@
+//! Figures for `BENCHMARKS.md`, all against `lago-audit-fake` on loopback, in one run:
+//!
+//! 1. records/s of `export()` and of `items()`, as a ratio to a raw `reqwest` + `serde_json` loop
+//!    decoding the same pages into the same types (latency 0, client rate limiter off);
+//! 2. the speed-up of read-ahead over one request at a time, with 20 ms latency;
+//! 3. peak heap memory of an export of 1,000,000 records against one of 10,000 (a counting global
+//!    allocator; the fake serving in the same process is counted too);
+//! 4. records/s with the fake limiting to 50 requests/s and the client's default limiter on.
+//!
+//! ```text
+//! cargo bench -p lago-audit-client --bench export
+//! ```
+//!
+//! Figures are printed, not asserted. The fake and the client share the machine's cores.
+
+use futures::{StreamExt, TryStreamExt};
+use lago_audit_client::export::DEFAULT_READ_AHEAD;
+use lago_audit_client::types::ActivityLogsPaginated;
+use lago_audit_client::{Client, ClientBuilder, Export, ExportEvent, ExportOptions, Paginate};
+use lago_audit_fake::FakeLago;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Counts live heap bytes and their peak.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn grew(by: usize) {
+    let now = LIVE.fetch_add(by, Ordering::Relaxed) + by;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
+
+// SAFETY: every call is forwarded to the system allocator unchanged; only counters are added.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = System.alloc(layout);
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout);
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = System.realloc(ptr, layout, new_size);
+        if !p.is_null() {
+            if new_size >= layout.size() {
+                grew(new_size - layout.size());
+            } else {
+                LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+            }
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn client(fake: &FakeLago, rate_limit: u32) -> Client {
+    ClientBuilder::new(fake.api_key())
+        .base_url(fake.base_url())
+        .rate_limit(rate_limit)
+        .build()
+        .expect("a loopback client")
+}
+
+async fn raw_loop(fake: &FakeLago, to: &str, per_page: u64, pages: u64) -> u64 {
+    let http = reqwest::Client::new();
+    let url = format!("{}/activity_logs", fake.base_url());
+    let mut n = 0;
+    for page in 1..=pages {
+        let body = http
+            .get(&url)
+            .query(&[
+                ("page", page.to_string()),
+                ("per_page", per_page.to_string()),
+                ("to_date", to.to_owned()),
+            ])
+            .bearer_auth(fake.api_key())
+            .send()
+            .await
+            .expect("request")
+            .bytes()
+            .await
+            .expect("body");
+        let parsed: ActivityLogsPaginated = serde_json::from_slice(&body).expect("decode");
+        n += parsed.activity_logs.len() as u64;
+    }
+    n
+}
+
+async fn items(c: &Client, to: &str, per_page: i64) -> u64 {
+    c.find_all_activity_logs()
+        .to_date(to)
+        .per_page(per_page)
+        .items()
+        .try_fold(0u64, |n, _| async move { Ok(n + 1) })
+        .await
+        .expect("items")
+}
+
+async fn export(c: &Client, to: &str, options: ExportOptions) -> u64 {
+    c.find_all_activity_logs()
+        .to_date(to)
+        .export(options)
+        .try_fold(0u64, |n, e| async move {
+            Ok(n + u64::from(matches!(e, ExportEvent::Record(_))))
+        })
+        .await
+        .expect("export")
+}
+
+/// The best of `runs` timings of `f`, as records per second.
+async fn best<F, Fut>(runs: usize, mut f: F) -> (f64, u64)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = u64>,
+{
+    let mut best = 0.0f64;
+    let mut n = 0;
+    for _ in 0..runs {
+        let started = Instant::now();
+        n = f().await;
+        best = best.max(n as f64 / started.elapsed().as_secs_f64());
+    }
+    (best, n)
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        println!("lago-audit-client export bench ({} cores)", std::thread::available_parallelism().map_or(0, |n| n.get()));
+
+        // 1. Decoding overhead: the same fake, 200,000 records, 1,000 per page, no latency.
+        let records = 200_000u64;
+        let per_page = 1000u64;
+        let fake = FakeLago::builder().records_per_kind(records, 0, 0).start().await.expect("fake");
+        let to = fake.generator().now().to_rfc3339();
+        let c = client(&fake, 0);
+        raw_loop(&fake, &to, per_page, 20).await; // warm-up
+        // Interleaved rounds, best of each: the machine is shared, so slow phases hit every
+        // reader alike instead of one.
+        let (mut raw, mut it, mut ex1, mut exd) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+        let (mut n_raw, mut n_items, mut n_ex1) = (0, 0, 0);
+        for _ in 0..5 {
+            let (r, n) = best(1, || raw_loop(&fake, &to, per_page, records / per_page)).await;
+            (raw, n_raw) = (raw.max(r), n);
+            let (r, n) = best(1, || items(&c, &to, per_page as i64)).await;
+            (it, n_items) = (it.max(r), n);
+            let (r, n) = best(1, || {
+                export(&c, &to, ExportOptions::default().max_per_page(per_page as u32).read_ahead(1))
+            })
+            .await;
+            (ex1, n_ex1) = (ex1.max(r), n);
+            let (r, _) = best(1, || {
+                export(&c, &to, ExportOptions::default().max_per_page(per_page as u32))
+            })
+            .await;
+            exd = exd.max(r);
+        }
+        assert_eq!((n_raw, n_items, n_ex1), (records, records, records));
+        println!("\n1. records/s, {records} records, per_page {per_page}, latency 0, best of 5 interleaved rounds");
+        println!("| reader | records/s | ratio to raw loop |");
+        println!("|---|---:|---:|");
+        println!("| raw reqwest + serde_json loop | {raw:.0} | 1.00 |");
+        println!("| items() | {it:.0} | {:.2} |", it / raw);
+        println!("| export(), read_ahead 1 | {ex1:.0} | {:.2} |", ex1 / raw);
+        println!(
+            "| export(), default read_ahead ({DEFAULT_READ_AHEAD}) | {exd:.0} | {:.2} |",
+            exd / raw
+        );
+        drop(fake);
+
+        // 2. Read-ahead with 20 ms latency: 100 pages of 100 records.
+        let fake = FakeLago::builder()
+            .records_per_kind(10_000, 0, 0)
+            .latency(Duration::from_millis(20))
+            .start()
+            .await
+            .expect("fake");
+        let to = fake.generator().now().to_rfc3339();
+        let c = client(&fake, 0);
+        println!("\n2. read-ahead, 10,000 records, per_page 100, 20 ms latency");
+        println!("| requests in flight | seconds | speed-up |");
+        println!("|---:|---:|---:|");
+        let mut one = 0.0;
+        for ahead in [1usize, 2, 4, 8, 16] {
+            let started = Instant::now();
+            let n = export(&c, &to, ExportOptions::default().max_per_page(100).read_ahead(ahead)).await;
+            assert_eq!(n, 10_000);
+            let secs = started.elapsed().as_secs_f64();
+            if ahead == 1 {
+                one = secs;
+            }
+            println!("| {ahead} | {secs:.2} | {:.1}x |", one / secs);
+        }
+        drop(fake);
+
+        // 3. Peak memory: 10,000 vs 1,000,000 records, per_page 1000, default read-ahead.
+        println!("\n3. peak heap during an export (per_page 1000, read_ahead {DEFAULT_READ_AHEAD})");
+        println!("| records | peak heap above baseline | ");
+        println!("|---:|---:|");
+        let mut peaks = Vec::new();
+        for n in [10_000u64, 1_000_000] {
+            let fake = FakeLago::builder().records_per_kind(n, 0, 0).start().await.expect("fake");
+            let to = fake.generator().now().to_rfc3339();
+            let c = client(&fake, 0);
+            // Warm up connection pools and lazily built state before measuring.
+            export(&c, &to, ExportOptions::default().max_per_page(1000)).await;
+            let baseline = LIVE.load(Ordering::Relaxed);
+            PEAK.store(baseline, Ordering::Relaxed);
+            let got = export(&c, &to, ExportOptions::default().max_per_page(1000)).await;
+            assert_eq!(got, n);
+            let peak = PEAK.load(Ordering::Relaxed).saturating_sub(baseline);
+            peaks.push(peak as f64);
+            println!("| {n} | {:.1} MiB |", peak as f64 / (1024.0 * 1024.0));
+        }
+        println!("ratio 1,000,000 / 10,000: {:.2}", peaks[1] / peaks[0]);
+
+        // 4. Under Lago Cloud's limit: the fake allows 50 requests/s; the client keeps its default
+        // limiter. per_page 1000.
+        let fake = FakeLago::builder()
+            .records_per_kind(300_000, 0, 0)
+            .rate_limit(50)
+            .start()
+            .await
+            .expect("fake");
+        let to = fake.generator().now().to_rfc3339();
+        let c = ClientBuilder::new(fake.api_key()).base_url(fake.base_url()).build().expect("client");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let started = Instant::now();
+        let mut stream = c
+            .find_all_activity_logs()
+            .to_date(to.as_str())
+            .export(ExportOptions::default().max_per_page(1000));
+        let mut n = 0u64;
+        while let Some(e) = stream.next().await {
+            n += u64::from(matches!(e.expect("export"), ExportEvent::Record(_)));
+        }
+        let secs = started.elapsed().as_secs_f64();
+        let counts = fake.counts();
+        println!("\n4. under a 50 requests/s limit, per_page 1000, default client limiter");
+        println!(
+            "{n} records in {secs:.1} s: {:.0} records/s = {:.2} x (50 x 1000); {} requests, {} answered 429",
+            n as f64 / secs,
+            n as f64 / secs / 50_000.0,
+            counts.requests,
+            counts.rate_limited
+        );
+    });
+}
