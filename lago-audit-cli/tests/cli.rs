@@ -646,3 +646,41 @@ fn the_demo_needs_no_account() {
         .code(2)
         .stderr(contains("--api-key"));
 }
+
+#[test]
+fn verbose_shows_the_clients_tracing_but_never_the_key() {
+    let secret = "sk_secret_do_not_print";
+    let fake = Fake::start(
+        FakeLago::builder()
+            .records(50)
+            .api_key(secret)
+            .error_rate(0.5),
+    );
+    let out = fake
+        .cmd()
+        .args([
+            "-v",
+            "--retries",
+            "10",
+            "activity-logs",
+            "list",
+            "--user-email",
+            "jared@piedpiper.test",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("lago.request"), "{stderr}");
+    assert!(
+        stderr.contains("operation=\"find_all_activity_logs\""),
+        "{stderr}"
+    );
+    assert!(stderr.contains("status=200"), "{stderr}");
+    assert!(stderr.contains("retrying"), "a retry is an event: {stderr}");
+    assert!(!stderr.contains(secret), "{stderr}");
+    assert!(!stderr.contains("jared"), "no filter values: {stderr}");
+    // Without -v, nothing of it.
+    let out = fake.cmd().args(["activity-logs", "list"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("lago.request"));
+}
