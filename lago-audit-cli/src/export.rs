@@ -332,8 +332,12 @@ async fn export_to_file<K: LogKind>(
                         }
                     }
                     Some(Err(e)) => {
-                        save(&mut files, &safe)?;
                         let mut err = explain(&e, &env.context::<K>());
+                        if safe.records == 0 && safe.checkpoint.is_none() {
+                            // Nothing to resume (a refused key, a wrong URL): leave no files.
+                            return Err(err);
+                        }
+                        save(&mut files, &safe)?;
                         err.hint = Some(format!(
                             "{}; {} {noun}s are safe in {} and the same command with --resume continues",
                             err.hint.unwrap_or_default(),
@@ -357,8 +361,15 @@ async fn export_to_file<K: LogKind>(
     progress
         .finish(env, noun, Some(dest), outcome.is_ok())
         .await;
-    outcome?;
-    files.finish()
+    match outcome {
+        Ok(()) => files.finish(),
+        Err(e) => {
+            if safe.records == 0 && safe.checkpoint.is_none() && e.exit != Exit::Interrupted {
+                files.discard();
+            }
+            Err(e)
+        }
+    }
 }
 
 fn start_point() -> SafePoint {

@@ -230,6 +230,12 @@ impl ExportFiles {
         Ok(())
     }
 
+    /// Removes both files: an export that failed before writing anything leaves nothing behind.
+    pub fn discard(self) {
+        let _ = std::fs::remove_file(&self.checkpoint);
+        let _ = std::fs::remove_file(&self.part);
+    }
+
     /// Completes the export: the data file becomes `dest`, the checkpoint goes.
     pub fn finish(mut self) -> Result<(), CliError> {
         self.data.flush().map_err(|e| io_err(&self.part, &e))?;

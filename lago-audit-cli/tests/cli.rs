@@ -625,6 +625,51 @@ fn a_closed_stdout_ends_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(stderr, "");
+
+    // The same for an export and a tail, which write as records arrive.
+    for args in [
+        &["activity-logs", "export"][..],
+        &["api-logs", "tail", "--from", "2025-03-01"][..],
+    ] {
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("lago-audit"))
+            .args([
+                "--api-url",
+                &fake.fake.base_url(),
+                "--api-key",
+                fake.fake.api_key(),
+            ])
+            .args(args)
+            .args(["-f", "csv"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut header = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut header)
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(header.contains("logged_at"), "{header}");
+        assert_eq!(
+            (out.status.code(), stderr.as_ref()),
+            (Some(0), ""),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn a_failed_export_before_any_record_leaves_no_files() {
+    let fake = Fake::start(FakeLago::builder().records(10));
+    let dir = tempfile::tempdir().unwrap();
+    lago_audit()
+        .args(["--api-url", &fake.fake.base_url(), "--api-key", "wrong"])
+        .args(["activity-logs", "export", "-o"])
+        .arg(dir.path().join("x.ndjson"))
+        .assert()
+        .code(4);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
 #[test]
