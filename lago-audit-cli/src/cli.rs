@@ -29,6 +29,7 @@ pub struct Cli {
 
 /// Options every command takes (they may come before or after the subcommand).
 #[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Lago API key (else LAGO_API_KEY). Prefer the variable: flags show in `ps`.
     #[arg(long, global = true, value_name = "KEY")]
@@ -50,8 +51,8 @@ pub struct Global {
     #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub timeout: Duration,
 
-    /// Most requests per second, shared by every request (0: no limit) [default: 40, under
-    /// Lago Cloud's 50 per organisation].
+    /// Most requests per second, shared by every request (0: no limit) [default: the client's,
+    /// 45, under Lago Cloud's 50 per organisation].
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=100_000))]
     pub rate_limit: Option<u32>,
 
