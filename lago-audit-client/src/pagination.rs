@@ -244,14 +244,17 @@ pub trait Paginate: Clone + Send + Sync + Sized {
                     }
                     Some(Ok(page)) => {
                         let items = page.into_items();
-                        let keys: HashSet<String> =
-                            items.iter().map(RecordKey::record_key).collect();
-                        let previous = std::mem::replace(&mut st.previous, keys);
-                        st.buffer.extend(
-                            items
-                                .into_iter()
-                                .filter(|i| !previous.contains(&i.record_key())),
-                        );
+                        // Each key is computed once: checked against the previous page, then
+                        // kept for the next one.
+                        let mut keys = HashSet::with_capacity(items.len());
+                        for item in items {
+                            let key = item.record_key();
+                            if !st.previous.contains(&key) {
+                                st.buffer.push_back(item);
+                            }
+                            keys.insert(key);
+                        }
+                        st.previous = keys;
                     }
                 }
             }
