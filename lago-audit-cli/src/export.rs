@@ -18,7 +18,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The progress bar of an export, on stderr; hidden when stderr is not a terminal, with
-/// `--quiet`, and with `--verbose` (whose lines would tear it).
+/// `--quiet`, with `--verbose` (whose lines would tear it), and when the records themselves go
+/// to the terminal.
 struct Progress {
     bar: ProgressBar,
     ticker: tokio::task::JoinHandle<()>,
@@ -29,8 +30,12 @@ struct Progress {
 
 impl Progress {
     fn start(env: &Env, counters: ExportProgress, before: u64) -> Progress {
-        let visible =
-            !env.global.quiet && env.global.verbose == 0 && std::io::stderr().is_terminal();
+        // Records printed to the same terminal would tear the bar: they are the progress then.
+        let records_on_screen = env.global.output.is_none() && std::io::stdout().is_terminal();
+        let visible = !env.global.quiet
+            && env.global.verbose == 0
+            && !records_on_screen
+            && std::io::stderr().is_terminal();
         let target = if visible {
             ProgressDrawTarget::term_like_with_hz(Box::new(Narrow(console::Term::stderr())), 10)
         } else {
