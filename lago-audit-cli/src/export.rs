@@ -466,7 +466,14 @@ pub async fn tail<K: LogKind>(
     };
     let mut emitter = Emitter::<K::Record>::new(env.format, env.width());
     if env.chatty() {
-        crate::note("following new records; Ctrl-C stops");
+        let settle = match args.settle.or(demo.then_some(Duration::ZERO)) {
+            Some(s) => format!("{} s", s.as_secs_f64()),
+            None => "the default settle margin, 60 s".to_owned(),
+        };
+        crate::note(&format!(
+            "following new records, each shown once it is older than {settle} (Lago stores logs \
+             through a queue); Ctrl-C stops"
+        ));
     }
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
