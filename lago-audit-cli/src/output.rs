@@ -404,6 +404,47 @@ mod tests {
     }
 
     #[test]
+    fn a_resumed_json_array_stays_one_valid_array() {
+        let log: lago_audit_client::types::ActivityLogObject =
+            serde_json::from_value(serde_json::json!({
+                "activity_id": "1a901a90-1a90-1a90-1a90-1a901a901a90",
+                "activity_type": "plan.updated", "activity_source": "front",
+                "resource_id": "1a901a90-1a90-1a90-1a90-1a901a901a90", "resource_type": "Plan",
+                "logged_at": "2025-03-31T12:31:44Z", "created_at": "2025-03-31T12:31:44Z"
+            }))
+            .unwrap();
+        for format in [Format::Json, Format::Csv, Format::Table, Format::Ndjson] {
+            let mut whole = Vec::new();
+            let mut e = Emitter::new(format, 80);
+            for _ in 0..3 {
+                e.record(&mut whole, &log).unwrap();
+            }
+            e.end(&mut whole).unwrap();
+            // The same output written in two runs: two records, a checkpoint, then a resume.
+            let mut first = Vec::new();
+            let mut e = Emitter::new(format, 80);
+            e.record(&mut first, &log).unwrap();
+            e.record(&mut first, &log).unwrap();
+            let mut e = Emitter::resumed(format, 80, e.records(), e.started());
+            e.record(&mut first, &log).unwrap();
+            e.end(&mut first).unwrap();
+            assert_eq!(
+                String::from_utf8(first).unwrap(),
+                String::from_utf8(whole.clone()).unwrap()
+            );
+            if format == Format::Json {
+                let back: Vec<serde_json::Value> = serde_json::from_slice(&whole).unwrap();
+                assert_eq!(back.len(), 3);
+            }
+        }
+        let mut empty = Vec::new();
+        Emitter::<lago_audit_client::types::ActivityLogObject>::new(Format::Json, 80)
+            .end(&mut empty)
+            .unwrap();
+        assert_eq!(empty, b"[]\n");
+    }
+
+    #[test]
     fn csv_quotes_what_it_must() {
         assert_eq!(
             csv_line(&["a", "b,c", "say \"hi\"", "x\ny"]),
