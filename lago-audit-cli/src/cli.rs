@@ -415,7 +415,7 @@ mod tests {
         );
         assert_eq!(
             parse_http_status("422").unwrap(),
-            HttpStatusFilter::Code(422)
+            HttpStatusFilter::code(422).unwrap()
         );
         assert!(parse_http_status("99").is_err());
         assert!(parse_activity_source("fornt").is_err());

@@ -240,24 +240,32 @@ pub fn explain(e: &LagoError, cx: &Context) -> CliError {
             }
         }
         LagoError::Transport(t) => {
+            // The client says which host and how many attempts, when it knows.
+            let host = t.host.as_deref().unwrap_or(host);
+            let attempts = if t.attempts > 0 {
+                t.attempts
+            } else {
+                cx.attempts
+            };
+            let e = &t.source;
             let mut cause = String::new();
-            let mut source = std::error::Error::source(t);
+            let mut source = std::error::Error::source(e);
             while let Some(s) = source {
                 cause = s.to_string();
                 source = s.source();
             }
-            let what = if t.is_timeout() {
+            let what = if e.is_timeout() {
                 "timed out".to_owned()
-            } else if t.is_connect() {
+            } else if e.is_connect() {
                 format!("could not connect ({cause})")
             } else if cause.is_empty() {
-                t.to_string()
+                e.to_string()
             } else {
                 cause
             };
             CliError::new(
                 Exit::Network,
-                format!("cannot reach Lago at {host} after {} attempts: {what}", cx.attempts),
+                format!("cannot reach Lago at {host} after {attempts} attempts: {what}"),
             )
             .hint("check the network and --api-url / --region (an export -o FILE continues with --resume)")
         }

@@ -128,6 +128,7 @@ pub mod types {
         schemars::JsonSchema
     )]
     pub struct ApiErrorNotFound {
+        ///`activity_log_not_found`, `api_log_not_found` or `security_log_not_found`; an unknown route gives `resource_not_found`.
         pub code: ::std::string::String,
         pub error: ::std::string::String,
         pub status: i32,
@@ -167,6 +168,7 @@ pub mod types {
     pub struct ApiErrorUnprocessableEntity {
         pub code: ::std::string::String,
         pub error: ::std::string::String,
+        ///Each invalid field, with the list of its error codes (e.g. `to_date`, `[value_is_mandatory]`).
         pub error_details: ::std::collections::HashMap<
             ::std::string::String,
             ::std::vec::Vec<::std::string::String>,
@@ -225,7 +227,7 @@ pub mod types {
         pub request_id: ::std::string::String,
         ///The origin of the request.
         pub request_origin: ::std::string::String,
-        ///The path of the request.
+        ///The path of the request, including the `/api/v1` prefix.
         pub request_path: ::std::string::String,
         ///The body of the response, as a flat string-valued map.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1961,21 +1963,21 @@ const _: () = {
 impl Client {
     /**List all activity logs
 
-This endpoint retrieves all existing activity logs that represent actions performed on application resources.
+Lists activity logs, newest first (by `logged_at`). Only logs within the organization's retention window (30 days by default) are listed; a single log can be fetched beyond it.
 
 Sends a `GET` request to `/activity_logs`
 
 Arguments:
 - `activity_sources`: Filter activity logs by activity source.
 - `activity_types`: Filter activity logs by activity type.
-- `external_customer_id`: Filter activity logs by the external customer id.
-- `external_subscription_id`: Filter activity logs by the external subscription id.
-- `from_date`: Filter logs from this date.
+- `external_customer_id`: The customer's external unique identifier (from your own application).
+- `external_subscription_id`: The subscription's external unique identifier (from your own application).
+- `from_date`: Return activity logs from this date or date-time on (inclusive).
 - `page`: Page number.
-- `per_page`: Number of records per page.
+- `per_page`: Number of records per page. Defaults to 100; there is no maximum.
 - `resource_ids`: Filter activity logs by the id of the resource the action was applied to.
 - `resource_types`: Filter activity logs by resource type.
-- `to_date`: Filter logs up to this date.
+- `to_date`: Return activity logs up to this date or date-time (inclusive; a date means 00:00:00 UTC).
 - `user_emails`: Filter activity logs by the e-mail of the user who performed the action.
 ```ignore
 let response = client.find_all_activity_logs()
@@ -2015,20 +2017,20 @@ let response = client.find_activity_log()
     }
     /**List all API logs
 
-This endpoint retrieves all existing API logs that represent requests performed to Lago's API.
+Lists API logs (non-GET calls), newest first (by `logged_at`). Only logs within the organization's retention window (30 days by default) are listed; a single log can be fetched beyond it.
 
 Sends a `GET` request to `/api_logs`
 
 Arguments:
 - `api_version`: Filter API logs by API version.
 - `clients`: Filter API logs by client (exact user-agent match).
-- `from_date`: Filter logs from this date.
+- `from_date`: Return API logs from this date or date-time on (inclusive).
 - `http_methods`: Filter API logs by HTTP method.
 - `http_statuses`: Filter API logs by HTTP status, either an outcome (succeeded, failed) or a status code.
 - `page`: Page number.
-- `per_page`: Number of records per page.
+- `per_page`: Number of records per page. Defaults to 100; there is no maximum.
 - `request_paths`: Filter API logs by request path. A value containing `*` is a wildcard. Stored paths include the `/api/v1` prefix.
-- `to_date`: Filter logs up to this date.
+- `to_date`: Return API logs up to this date or date-time (inclusive; a date means 00:00:00 UTC).
 ```ignore
 let response = client.find_all_api_logs()
     .api_version(api_version)
@@ -2071,11 +2073,11 @@ Sends a `GET` request to `/security_logs`
 
 Arguments:
 - `api_key_ids`: Filter security logs by API key id.
-- `from_date`: Filter logs from this date.
+- `from_date`: Return logs from this date or date-time on (inclusive).
 - `log_events`: Filter security logs by event.
 - `log_types`: Filter security logs by type.
 - `page`: Page number.
-- `per_page`: Number of records per page.
+- `per_page`: Number of records per page. Defaults to 100; there is no maximum.
 - `to_date`: Return logs up to this date or date-time (inclusive). Mandatory.
 - `user_ids`: Filter security logs by user id.
 ```ignore
@@ -2161,145 +2163,232 @@ pub mod builder {
         }
         pub fn activity_sources<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<
-                ::std::vec::Vec<::lago_audit_client::open_enum::ActivitySource>,
-            >,
+            V: ::std::iter::IntoIterator,
+            V::Item: ::std::convert::TryInto<
+                    ::lago_audit_client::open_enum::ActivitySource,
+                > + ::std::fmt::Debug,
+            <V::Item as ::std::convert::TryInto<
+                ::lago_audit_client::open_enum::ActivitySource,
+            >>::Error: ::std::fmt::Display,
         {
             self.activity_sources = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: lago_audit_client :: open_enum :: ActivitySource >` for activity_sources failed"
-                        .to_string()
-                });
+                .into_iter()
+                .map(|item| {
+                    let shown = ::std::format!("{item:?}");
+                    item.try_into()
+                        .map_err(|e| ::lago_audit_client::error::invalid_value(
+                            "activity_sources",
+                            &shown,
+                            &e,
+                        ))
+                })
+                .collect::<
+                    ::std::result::Result<
+                        ::std::vec::Vec<::lago_audit_client::open_enum::ActivitySource>,
+                        _,
+                    >,
+                >()
+                .map(Some);
             self
         }
         pub fn activity_types<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            V: ::std::iter::IntoIterator,
+            V::Item: ::std::convert::TryInto<::std::string::String> + ::std::fmt::Debug,
+            <V::Item as ::std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.activity_types = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for activity_types failed"
-                        .to_string()
-                });
+                .into_iter()
+                .map(|item| {
+                    let shown = ::std::format!("{item:?}");
+                    item.try_into()
+                        .map_err(|e| ::lago_audit_client::error::invalid_value(
+                            "activity_types",
+                            &shown,
+                            &e,
+                        ))
+                })
+                .collect::<
+                    ::std::result::Result<::std::vec::Vec<::std::string::String>, _>,
+                >()
+                .map(Some);
             self
         }
         pub fn external_customer_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: ::std::convert::TryInto<::std::string::String> + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.external_customer_id = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for external_customer_id failed"
-                        .to_string()
-                });
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "external_customer_id",
+                    &shown,
+                    &e,
+                ));
             self
         }
         pub fn external_subscription_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: ::std::convert::TryInto<::std::string::String> + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.external_subscription_id = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for external_subscription_id failed"
-                        .to_string()
-                });
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "external_subscription_id",
+                    &shown,
+                    &e,
+                ));
             self
         }
         pub fn from_date<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::lago_audit_client::filters::DateFilter>,
+            V: ::std::convert::TryInto<::lago_audit_client::filters::DateFilter>
+                + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.from_date = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: lago_audit_client :: filters :: DateFilter` for from_date failed"
-                        .to_string()
-                });
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "from_date",
+                    &shown,
+                    &e,
+                ));
             self
         }
         pub fn page<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<i64>,
+            V: ::std::convert::TryInto<i64> + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.page = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| "conversion to `i64` for page failed".to_string());
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "page",
+                    &shown,
+                    &e,
+                ));
             self
         }
         pub fn per_page<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<i64>,
+            V: ::std::convert::TryInto<i64> + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.per_page = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| "conversion to `i64` for per_page failed".to_string());
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "per_page",
+                    &shown,
+                    &e,
+                ));
             self
         }
         pub fn resource_ids<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<::uuid::Uuid>>,
+            V: ::std::iter::IntoIterator,
+            V::Item: ::std::convert::TryInto<::uuid::Uuid> + ::std::fmt::Debug,
+            <V::Item as ::std::convert::TryInto<
+                ::uuid::Uuid,
+            >>::Error: ::std::fmt::Display,
         {
             self.resource_ids = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: uuid :: Uuid >` for resource_ids failed"
-                        .to_string()
-                });
+                .into_iter()
+                .map(|item| {
+                    let shown = ::std::format!("{item:?}");
+                    item.try_into()
+                        .map_err(|e| ::lago_audit_client::error::invalid_value(
+                            "resource_ids",
+                            &shown,
+                            &e,
+                        ))
+                })
+                .collect::<::std::result::Result<::std::vec::Vec<::uuid::Uuid>, _>>()
+                .map(Some);
             self
         }
         pub fn resource_types<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            V: ::std::iter::IntoIterator,
+            V::Item: ::std::convert::TryInto<::std::string::String> + ::std::fmt::Debug,
+            <V::Item as ::std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.resource_types = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for resource_types failed"
-                        .to_string()
-                });
+                .into_iter()
+                .map(|item| {
+                    let shown = ::std::format!("{item:?}");
+                    item.try_into()
+                        .map_err(|e| ::lago_audit_client::error::invalid_value(
+                            "resource_types",
+                            &shown,
+                            &e,
+                        ))
+                })
+                .collect::<
+                    ::std::result::Result<::std::vec::Vec<::std::string::String>, _>,
+                >()
+                .map(Some);
             self
         }
         pub fn to_date<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::lago_audit_client::filters::DateFilter>,
+            V: ::std::convert::TryInto<::lago_audit_client::filters::DateFilter>
+                + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.to_date = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: lago_audit_client :: filters :: DateFilter` for to_date failed"
-                        .to_string()
-                });
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "to_date",
+                    &shown,
+                    &e,
+                ));
             self
         }
         pub fn user_emails<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            V: ::std::iter::IntoIterator,
+            V::Item: ::std::convert::TryInto<::std::string::String> + ::std::fmt::Debug,
+            <V::Item as ::std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.user_emails = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for user_emails failed"
-                        .to_string()
-                });
+                .into_iter()
+                .map(|item| {
+                    let shown = ::std::format!("{item:?}");
+                    item.try_into()
+                        .map_err(|e| ::lago_audit_client::error::invalid_value(
+                            "user_emails",
+                            &shown,
+                            &e,
+                        ))
+                })
+                .collect::<
+                    ::std::result::Result<::std::vec::Vec<::std::string::String>, _>,
+                >()
+                .map(Some);
             self
         }
         ///Sends a `GET` request to `/activity_logs`
-        pub async fn send(
+        async fn send_unconverted(
             self,
         ) -> Result<ResponseValue<types::ActivityLogsPaginated>, Error<ByteStream>> {
             let Self {
@@ -2403,6 +2492,19 @@ pub mod builder {
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
+        ///Sends a `GET` request to `/activity_logs`
+        /// Sends the request. A failure is a [`lago_audit_client::Error`]:
+        /// Lago's status, code and details, or where and after how many attempts the transport
+        /// failed.
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::ActivityLogsPaginated>,
+            ::lago_audit_client::Error,
+        > {
+            let client = self.client;
+            ::lago_audit_client::error::attempted(client, self.send_unconverted()).await
+        }
     }
     /**Builder for [`Client::find_activity_log`]
 
@@ -2421,25 +2523,28 @@ pub mod builder {
         }
         pub fn activity_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: ::std::convert::TryInto<::std::string::String> + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.activity_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for activity_id failed"
-                        .to_string()
-                });
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "activity_id",
+                    &shown,
+                    &e,
+                ));
             self
         }
         ///Sends a `GET` request to `/activity_logs/{activity_id}`
-        pub async fn send(
+        async fn send_unconverted(
             self,
         ) -> Result<ResponseValue<types::ActivityLog>, Error<ByteStream>> {
             let Self { client, activity_id } = self;
             let activity_id = activity_id.map_err(Error::InvalidRequest)?;
             let url = format!(
-                "{}/activity_logs/{}", client.baseurl, encode_path(& activity_id
-                .to_string()),
+                "{}/activity_logs/{}", client.baseurl,
+                ::lago_audit_client::path::encode_segment(& activity_id.to_string()),
             );
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
             header_map
@@ -2473,6 +2578,16 @@ pub mod builder {
                 404u16 => Err(Error::ErrorResponse(ResponseValue::stream(response))),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
+        }
+        ///Sends a `GET` request to `/activity_logs/{activity_id}`
+        /// Sends the request. A failure is a [`lago_audit_client::Error`]:
+        /// Lago's status, code and details, or where and after how many attempts the transport
+        /// failed.
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ActivityLog>, ::lago_audit_client::Error> {
+            let client = self.client;
+            ::lago_audit_client::error::attempted(client, self.send_unconverted()).await
         }
     }
     /**Builder for [`Client::find_all_api_logs`]
@@ -2514,121 +2629,197 @@ pub mod builder {
         }
         pub fn api_version<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: ::std::convert::TryInto<::std::string::String> + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.api_version = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for api_version failed"
-                        .to_string()
-                });
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "api_version",
+                    &shown,
+                    &e,
+                ));
             self
         }
         pub fn clients<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            V: ::std::iter::IntoIterator,
+            V::Item: ::std::convert::TryInto<::std::string::String> + ::std::fmt::Debug,
+            <V::Item as ::std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.clients = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for clients failed"
-                        .to_string()
-                });
+                .into_iter()
+                .map(|item| {
+                    let shown = ::std::format!("{item:?}");
+                    item.try_into()
+                        .map_err(|e| ::lago_audit_client::error::invalid_value(
+                            "clients",
+                            &shown,
+                            &e,
+                        ))
+                })
+                .collect::<
+                    ::std::result::Result<::std::vec::Vec<::std::string::String>, _>,
+                >()
+                .map(Some);
             self
         }
         pub fn from_date<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::lago_audit_client::filters::DateFilter>,
+            V: ::std::convert::TryInto<::lago_audit_client::filters::DateFilter>
+                + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.from_date = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: lago_audit_client :: filters :: DateFilter` for from_date failed"
-                        .to_string()
-                });
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "from_date",
+                    &shown,
+                    &e,
+                ));
             self
         }
         pub fn http_methods<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<
-                ::std::vec::Vec<::lago_audit_client::open_enum::HttpMethod>,
-            >,
+            V: ::std::iter::IntoIterator,
+            V::Item: ::std::convert::TryInto<::lago_audit_client::open_enum::HttpMethod>
+                + ::std::fmt::Debug,
+            <V::Item as ::std::convert::TryInto<
+                ::lago_audit_client::open_enum::HttpMethod,
+            >>::Error: ::std::fmt::Display,
         {
             self.http_methods = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: lago_audit_client :: open_enum :: HttpMethod >` for http_methods failed"
-                        .to_string()
-                });
+                .into_iter()
+                .map(|item| {
+                    let shown = ::std::format!("{item:?}");
+                    item.try_into()
+                        .map_err(|e| ::lago_audit_client::error::invalid_value(
+                            "http_methods",
+                            &shown,
+                            &e,
+                        ))
+                })
+                .collect::<
+                    ::std::result::Result<
+                        ::std::vec::Vec<::lago_audit_client::open_enum::HttpMethod>,
+                        _,
+                    >,
+                >()
+                .map(Some);
             self
         }
         pub fn http_statuses<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<
-                ::std::vec::Vec<::lago_audit_client::filters::HttpStatusFilter>,
-            >,
+            V: ::std::iter::IntoIterator,
+            V::Item: ::std::convert::TryInto<
+                    ::lago_audit_client::filters::HttpStatusFilter,
+                > + ::std::fmt::Debug,
+            <V::Item as ::std::convert::TryInto<
+                ::lago_audit_client::filters::HttpStatusFilter,
+            >>::Error: ::std::fmt::Display,
         {
             self.http_statuses = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: lago_audit_client :: filters :: HttpStatusFilter >` for http_statuses failed"
-                        .to_string()
-                });
+                .into_iter()
+                .map(|item| {
+                    let shown = ::std::format!("{item:?}");
+                    item.try_into()
+                        .map_err(|e| ::lago_audit_client::error::invalid_value(
+                            "http_statuses",
+                            &shown,
+                            &e,
+                        ))
+                })
+                .collect::<
+                    ::std::result::Result<
+                        ::std::vec::Vec<::lago_audit_client::filters::HttpStatusFilter>,
+                        _,
+                    >,
+                >()
+                .map(Some);
             self
         }
         pub fn page<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<i64>,
+            V: ::std::convert::TryInto<i64> + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.page = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| "conversion to `i64` for page failed".to_string());
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "page",
+                    &shown,
+                    &e,
+                ));
             self
         }
         pub fn per_page<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<i64>,
+            V: ::std::convert::TryInto<i64> + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.per_page = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| "conversion to `i64` for per_page failed".to_string());
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "per_page",
+                    &shown,
+                    &e,
+                ));
             self
         }
         pub fn request_paths<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            V: ::std::iter::IntoIterator,
+            V::Item: ::std::convert::TryInto<::std::string::String> + ::std::fmt::Debug,
+            <V::Item as ::std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.request_paths = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for request_paths failed"
-                        .to_string()
-                });
+                .into_iter()
+                .map(|item| {
+                    let shown = ::std::format!("{item:?}");
+                    item.try_into()
+                        .map_err(|e| ::lago_audit_client::error::invalid_value(
+                            "request_paths",
+                            &shown,
+                            &e,
+                        ))
+                })
+                .collect::<
+                    ::std::result::Result<::std::vec::Vec<::std::string::String>, _>,
+                >()
+                .map(Some);
             self
         }
         pub fn to_date<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::lago_audit_client::filters::DateFilter>,
+            V: ::std::convert::TryInto<::lago_audit_client::filters::DateFilter>
+                + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.to_date = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: lago_audit_client :: filters :: DateFilter` for to_date failed"
-                        .to_string()
-                });
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "to_date",
+                    &shown,
+                    &e,
+                ));
             self
         }
         ///Sends a `GET` request to `/api_logs`
-        pub async fn send(
+        async fn send_unconverted(
             self,
         ) -> Result<ResponseValue<types::ApiLogsPaginated>, Error<ByteStream>> {
             let Self {
@@ -2707,6 +2898,16 @@ pub mod builder {
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
+        ///Sends a `GET` request to `/api_logs`
+        /// Sends the request. A failure is a [`lago_audit_client::Error`]:
+        /// Lago's status, code and details, or where and after how many attempts the transport
+        /// failed.
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ApiLogsPaginated>, ::lago_audit_client::Error> {
+            let client = self.client;
+            ::lago_audit_client::error::attempted(client, self.send_unconverted()).await
+        }
     }
     /**Builder for [`Client::find_api_log`]
 
@@ -2725,24 +2926,28 @@ pub mod builder {
         }
         pub fn request_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: ::std::convert::TryInto<::std::string::String> + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.request_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for request_id failed"
-                        .to_string()
-                });
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "request_id",
+                    &shown,
+                    &e,
+                ));
             self
         }
         ///Sends a `GET` request to `/api_logs/{request_id}`
-        pub async fn send(
+        async fn send_unconverted(
             self,
         ) -> Result<ResponseValue<types::ApiLog>, Error<ByteStream>> {
             let Self { client, request_id } = self;
             let request_id = request_id.map_err(Error::InvalidRequest)?;
             let url = format!(
-                "{}/api_logs/{}", client.baseurl, encode_path(& request_id.to_string()),
+                "{}/api_logs/{}", client.baseurl,
+                ::lago_audit_client::path::encode_segment(& request_id.to_string()),
             );
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
             header_map
@@ -2776,6 +2981,16 @@ pub mod builder {
                 404u16 => Err(Error::ErrorResponse(ResponseValue::stream(response))),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
+        }
+        ///Sends a `GET` request to `/api_logs/{request_id}`
+        /// Sends the request. A failure is a [`lago_audit_client::Error`]:
+        /// Lago's status, code and details, or where and after how many attempts the transport
+        /// failed.
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ApiLog>, ::lago_audit_client::Error> {
+            let client = self.client;
+            ::lago_audit_client::error::attempted(client, self.send_unconverted()).await
         }
     }
     /**Builder for [`Client::find_all_security_logs`]
@@ -2812,105 +3027,176 @@ pub mod builder {
         }
         pub fn api_key_ids<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            V: ::std::iter::IntoIterator,
+            V::Item: ::std::convert::TryInto<::std::string::String> + ::std::fmt::Debug,
+            <V::Item as ::std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.api_key_ids = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for api_key_ids failed"
-                        .to_string()
-                });
+                .into_iter()
+                .map(|item| {
+                    let shown = ::std::format!("{item:?}");
+                    item.try_into()
+                        .map_err(|e| ::lago_audit_client::error::invalid_value(
+                            "api_key_ids",
+                            &shown,
+                            &e,
+                        ))
+                })
+                .collect::<
+                    ::std::result::Result<::std::vec::Vec<::std::string::String>, _>,
+                >()
+                .map(Some);
             self
         }
         pub fn from_date<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::lago_audit_client::filters::DateFilter>,
+            V: ::std::convert::TryInto<::lago_audit_client::filters::DateFilter>
+                + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.from_date = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: lago_audit_client :: filters :: DateFilter` for from_date failed"
-                        .to_string()
-                });
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "from_date",
+                    &shown,
+                    &e,
+                ));
             self
         }
         pub fn log_events<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            V: ::std::iter::IntoIterator,
+            V::Item: ::std::convert::TryInto<::std::string::String> + ::std::fmt::Debug,
+            <V::Item as ::std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.log_events = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for log_events failed"
-                        .to_string()
-                });
+                .into_iter()
+                .map(|item| {
+                    let shown = ::std::format!("{item:?}");
+                    item.try_into()
+                        .map_err(|e| ::lago_audit_client::error::invalid_value(
+                            "log_events",
+                            &shown,
+                            &e,
+                        ))
+                })
+                .collect::<
+                    ::std::result::Result<::std::vec::Vec<::std::string::String>, _>,
+                >()
+                .map(Some);
             self
         }
         pub fn log_types<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<
-                ::std::vec::Vec<::lago_audit_client::open_enum::SecurityLogType>,
-            >,
+            V: ::std::iter::IntoIterator,
+            V::Item: ::std::convert::TryInto<
+                    ::lago_audit_client::open_enum::SecurityLogType,
+                > + ::std::fmt::Debug,
+            <V::Item as ::std::convert::TryInto<
+                ::lago_audit_client::open_enum::SecurityLogType,
+            >>::Error: ::std::fmt::Display,
         {
             self.log_types = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: lago_audit_client :: open_enum :: SecurityLogType >` for log_types failed"
-                        .to_string()
-                });
+                .into_iter()
+                .map(|item| {
+                    let shown = ::std::format!("{item:?}");
+                    item.try_into()
+                        .map_err(|e| ::lago_audit_client::error::invalid_value(
+                            "log_types",
+                            &shown,
+                            &e,
+                        ))
+                })
+                .collect::<
+                    ::std::result::Result<
+                        ::std::vec::Vec<::lago_audit_client::open_enum::SecurityLogType>,
+                        _,
+                    >,
+                >()
+                .map(Some);
             self
         }
         pub fn page<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<i64>,
+            V: ::std::convert::TryInto<i64> + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.page = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| "conversion to `i64` for page failed".to_string());
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "page",
+                    &shown,
+                    &e,
+                ));
             self
         }
         pub fn per_page<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<i64>,
+            V: ::std::convert::TryInto<i64> + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.per_page = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| "conversion to `i64` for per_page failed".to_string());
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "per_page",
+                    &shown,
+                    &e,
+                ));
             self
         }
         pub fn to_date<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::lago_audit_client::filters::DateFilter>,
+            V: ::std::convert::TryInto<::lago_audit_client::filters::DateFilter>
+                + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.to_date = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: lago_audit_client :: filters :: DateFilter` for to_date failed"
-                        .to_string()
-                });
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "to_date",
+                    &shown,
+                    &e,
+                ));
             self
         }
         pub fn user_ids<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            V: ::std::iter::IntoIterator,
+            V::Item: ::std::convert::TryInto<::std::string::String> + ::std::fmt::Debug,
+            <V::Item as ::std::convert::TryInto<
+                ::std::string::String,
+            >>::Error: ::std::fmt::Display,
         {
             self.user_ids = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for user_ids failed"
-                        .to_string()
-                });
+                .into_iter()
+                .map(|item| {
+                    let shown = ::std::format!("{item:?}");
+                    item.try_into()
+                        .map_err(|e| ::lago_audit_client::error::invalid_value(
+                            "user_ids",
+                            &shown,
+                            &e,
+                        ))
+                })
+                .collect::<
+                    ::std::result::Result<::std::vec::Vec<::std::string::String>, _>,
+                >()
+                .map(Some);
             self
         }
         ///Sends a `GET` request to `/security_logs`
-        pub async fn send(
+        async fn send_unconverted(
             self,
         ) -> Result<ResponseValue<types::SecurityLogsPaginated>, Error<ByteStream>> {
             let Self {
@@ -2976,6 +3262,19 @@ pub mod builder {
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
+        ///Sends a `GET` request to `/security_logs`
+        /// Sends the request. A failure is a [`lago_audit_client::Error`]:
+        /// Lago's status, code and details, or where and after how many attempts the transport
+        /// failed.
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::SecurityLogsPaginated>,
+            ::lago_audit_client::Error,
+        > {
+            let client = self.client;
+            ::lago_audit_client::error::attempted(client, self.send_unconverted()).await
+        }
     }
     /**Builder for [`Client::find_security_log`]
 
@@ -2994,24 +3293,28 @@ pub mod builder {
         }
         pub fn log_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: ::std::convert::TryInto<::std::string::String> + ::std::fmt::Debug,
+            V::Error: ::std::fmt::Display,
         {
+            let shown = ::std::format!("{value:?}");
             self.log_id = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for log_id failed"
-                        .to_string()
-                });
+                .map_err(|e| ::lago_audit_client::error::invalid_value(
+                    "log_id",
+                    &shown,
+                    &e,
+                ));
             self
         }
         ///Sends a `GET` request to `/security_logs/{log_id}`
-        pub async fn send(
+        async fn send_unconverted(
             self,
         ) -> Result<ResponseValue<types::SecurityLog>, Error<ByteStream>> {
             let Self { client, log_id } = self;
             let log_id = log_id.map_err(Error::InvalidRequest)?;
             let url = format!(
-                "{}/security_logs/{}", client.baseurl, encode_path(& log_id.to_string()),
+                "{}/security_logs/{}", client.baseurl,
+                ::lago_audit_client::path::encode_segment(& log_id.to_string()),
             );
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
             header_map
@@ -3045,6 +3348,16 @@ pub mod builder {
                 404u16 => Err(Error::ErrorResponse(ResponseValue::stream(response))),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
+        }
+        ///Sends a `GET` request to `/security_logs/{log_id}`
+        /// Sends the request. A failure is a [`lago_audit_client::Error`]:
+        /// Lago's status, code and details, or where and after how many attempts the transport
+        /// failed.
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::SecurityLog>, ::lago_audit_client::Error> {
+            let client = self.client;
+            ::lago_audit_client::error::attempted(client, self.send_unconverted()).await
         }
     }
 }

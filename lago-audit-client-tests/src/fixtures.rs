@@ -235,10 +235,16 @@ pub fn fixtures(doc: &Value) -> Result<Vec<Fixture>, String> {
 
 /// The example of a parameter (by name) of an operation, from the parameter or its schema.
 pub fn parameter_example(doc: &Value, op: &Operation, name: &str) -> Option<Value> {
-    let params = doc
-        .pointer(&format!("{}/parameters", op.pointer))?
-        .as_array()?;
-    params.iter().find_map(|p| {
+    // The operation's own parameters, then those its path item shares (as Lago declares path
+    // parameters).
+    let own = doc
+        .pointer(&format!("{}/parameters", op.pointer))
+        .and_then(Value::as_array);
+    let shared = doc
+        .pointer(&format!("/paths/{}/parameters", escape(&op.path)))
+        .and_then(Value::as_array);
+    let params = own.into_iter().chain(shared).flatten();
+    params.into_iter().find_map(|p| {
         let (p, ptr) = resolve(doc, p, "");
         if p.get("name")?.as_str()? != name {
             return None;

@@ -23,13 +23,26 @@ pub fn client_for(base_url: &str) -> Client {
     ClientBuilder::new(TEST_KEY)
         .base_url(base_url)
         .retry_policy(RetryPolicy::none())
+        // One request per case: the client-side rate limiter would only slow the suite down.
+        .rate_limit(0)
         .build()
         .expect("a loopback URL is a valid base URL")
 }
 
+/// This package's `openapi/` folder (a link to the workspace's), where the build script finds the
+/// spec and overlay unless `LAGO_AUDIT_OPENAPI_SPEC` / `LAGO_AUDIT_OPENAPI_OVERLAY` say otherwise.
+pub fn spec_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi")
+}
+
+/// The spec and overlay files the build used (the environment's, else [`spec_dir`]'s).
+pub fn spec_paths() -> (std::path::PathBuf, std::path::PathBuf) {
+    lago_audit_codegen::resolve_paths(&spec_dir())
+}
+
 /// The spec as the tests see it: the audit-log part, overlay applied, still OpenAPI 3.1.
 pub fn spec() -> serde_json::Value {
-    let (spec, overlay) = lago_audit_codegen::resolve_paths();
+    let (spec, overlay) = spec_paths();
     let loaded = lago_audit_codegen::load(&spec, &overlay).unwrap_or_else(|e| panic!("{e}"));
     lago_audit_codegen::audit_document(&loaded).unwrap_or_else(|e| panic!("{e}"))
 }

@@ -224,7 +224,7 @@ fn the_spec_documents_the_six_operations_with_their_statuses() {
 
 #[test]
 fn every_overlay_correction_still_applies() {
-    let (spec_path, overlay) = lago_audit_codegen::resolve_paths();
+    let (spec_path, overlay) = lago_audit_client_tests::spec_paths();
     let loaded = lago_audit_codegen::load(&spec_path, &overlay).unwrap();
     let stale: Vec<String> = loaded
         .stale_actions
@@ -236,4 +236,82 @@ fn every_overlay_correction_still_applies() {
         "corrections that no longer match the spec:\n{}",
         stale.join("\n")
     );
+}
+
+/// The spec in force (`LAGO_AUDIT_OPENAPI_SPEC`, e.g. Lago's own `openapi.yaml` dropped in) generates
+/// the same client API as the spec in `openapi/` (doc comments and `info.version` aside), so a
+/// correction that silently stops applying to the drop-in (say, the date filters falling back to
+/// `NaiveDate`) fails here with the difference as a unified diff. Without a drop-in both are ours.
+#[test]
+fn the_spec_in_force_generates_the_same_client_api_as_ours() {
+    use lago_audit_codegen::{build_from, paths_in, report, Target};
+    let surface = |(spec, overlay): (std::path::PathBuf, std::path::PathBuf)| {
+        let code = build_from(Target::Client, &spec, &overlay)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .code;
+        (report::api_surface(&code).unwrap(), spec)
+    };
+    let (ours, ours_path) = surface(paths_in(&lago_audit_client_tests::spec_dir()));
+    let (in_force, in_force_path) = surface(lago_audit_client_tests::spec_paths());
+    let diff = report::unified_diff(
+        &ours,
+        &in_force,
+        &ours_path.display().to_string(),
+        &in_force_path.display().to_string(),
+    );
+    assert!(
+        diff.is_empty(),
+        "the spec in force generates another client API:\n{diff}"
+    );
+}
+
+/// Each type-level correction of the overlay, as the generated client must show it. This compiles
+/// only if every correction applied to the spec the client was built from.
+#[test]
+fn each_correction_shows_in_the_generated_types() {
+    use lago_audit_client::{ActivitySource, DateFilter, HttpMethod, HttpStatusFilter};
+    use std::collections::HashMap;
+    fn activity(o: &types::ActivityLogObject) {
+        // Fact 1: organization_id is optional.
+        let _: Option<&uuid::Uuid> = o.organization_id.as_ref();
+        // Fact 3: flat string-or-null maps.
+        let _: Option<&HashMap<String, Option<String>>> = o.activity_object.as_ref();
+        let _: Option<&HashMap<String, Option<String>>> = o.activity_object_changes.as_ref();
+        // Facts 11-12: open enums.
+        let _: &ActivitySource = &o.activity_source;
+    }
+    fn api(o: &types::ApiLogObject) {
+        // Facts 2-3: objects, not strings.
+        let _: &HashMap<String, Option<String>> = &o.request_body;
+        let _: Option<&HashMap<String, Option<String>>> = o.request_response.as_ref();
+        // Fact 12: request_id is not necessarily a uuid.
+        let _: &String = &o.request_id;
+        let _: &HttpMethod = &o.http_method;
+    }
+    let _ = (activity, api);
+    // Fact 8: every date bound takes a date or a date-time.
+    let c = client_for("http://127.0.0.1:9");
+    let day: DateFilter = "2022-08-09".parse().unwrap();
+    let _ = c.find_all_activity_logs().from_date(day).to_date(day);
+    let _ = c.find_all_api_logs().from_date(day).to_date(day);
+    let _ = c.find_all_security_logs().from_date(day).to_date(day);
+    let _ = HttpStatusFilter::code(404).unwrap();
+    // Facts 6-7: 403/404/422 bodies have their models.
+    let _ = (
+        std::mem::size_of::<types::ApiErrorForbidden>(),
+        std::mem::size_of::<types::ApiErrorUnprocessableEntity>(),
+    );
+    // The filters the overlay adds exist (fact 4: request_paths[], fact 5: clients[]).
+    let doc = spec();
+    let names: Vec<&str> = doc["paths"]["/api_logs"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"request_paths[]") && names.contains(&"clients[]"),
+        "{names:?}"
+    );
+    assert!(!names.contains(&"request_paths"), "{names:?}");
 }

@@ -13,6 +13,7 @@ fn fast_retries(max: u32) -> RetryPolicy {
         base_delay: Duration::from_millis(1),
         max_delay: Duration::from_millis(5),
         max_wait: Duration::from_secs(2),
+        ..RetryPolicy::default()
     }
 }
 
@@ -31,7 +32,6 @@ async fn get_error(answer: Answer) -> Error {
         .activity_id("1a901a90-1a90-1a90-1a90-1a901a901a90")
         .send()
         .await
-        .map_err(Error::from)
         .expect_err("an error status");
     let text = format!("{err} {err:?}");
     assert!(!text.contains(TEST_KEY), "the key leaked into {text}");
@@ -158,7 +158,6 @@ async fn retries_are_capped() {
         .find_all_activity_logs()
         .send()
         .await
-        .map_err(Error::from)
         .unwrap_err();
     assert_eq!(err.status().map(|s| s.as_u16()), Some(502));
     assert_eq!(
@@ -175,12 +174,16 @@ async fn permanent_errors_and_long_waits_are_not_retried() {
         &json!({"status": 404, "error": "Not Found", "code": "activity_log_not_found"}),
     )])
     .await;
-    let _ = retrying_client(&base, 3)
+    let err = retrying_client(&base, 3)
         .find_activity_log()
         .activity_id("x")
         .send()
-        .await;
-    assert_eq!(seen.load(Ordering::SeqCst), 1);
+        .await
+        .expect_err("a 404");
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(404));
+    assert_eq!(err.code(), Some("activity_log_not_found"));
+    assert!(!err.is_retryable());
+    assert_eq!(seen.load(Ordering::SeqCst), 1, "a 404 is not retried");
 
     let (base, seen) = scripted(vec![Answer::Http(
         429,
@@ -192,7 +195,6 @@ async fn permanent_errors_and_long_waits_are_not_retried() {
         .find_all_activity_logs()
         .send()
         .await
-        .map_err(Error::from)
         .unwrap_err();
     assert_eq!(
         seen.load(Ordering::SeqCst),
@@ -210,13 +212,16 @@ async fn transport_errors_name_no_url_and_no_key() {
     let client = client_for("http://127.0.0.1:9");
     let err = client
         .find_all_activity_logs()
-        .user_emails(vec!["private.person@example.com".into()])
+        .user_emails(["private.person@example.com"])
         .send()
         .await
-        .map_err(Error::from)
         .unwrap_err();
     assert!(matches!(err, Error::Transport(_)));
     assert!(err.is_retryable());
+    assert!(
+        err.to_string().contains("127.0.0.1:9"),
+        "names the host: {err}"
+    );
     let text = format!("{err} {err:?}");
     assert!(
         !text.contains("private.person"),
@@ -224,4 +229,152 @@ async fn transport_errors_name_no_url_and_no_key() {
     );
     assert!(!text.contains(TEST_KEY));
     assert!(!format!("{client:?}").contains(TEST_KEY));
+}
+
+#[tokio::test]
+async fn network_errors_name_the_host_and_the_attempts() {
+    let err = retrying_client("http://127.0.0.1:9", 2)
+        .find_all_activity_logs()
+        .send()
+        .await
+        .unwrap_err();
+    let Error::Transport(t) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(t.attempts, 3, "one attempt and two retries");
+    assert_eq!(t.host.as_deref(), Some("127.0.0.1:9"));
+    let text = err.to_string();
+    assert!(
+        text.starts_with("could not reach 127.0.0.1:9 (after 3 attempts): "),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn errors_need_no_conversion_and_survive_boxing() {
+    async fn boxed(base: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        client_for(base)
+            .find_activity_log()
+            .activity_id("nope")
+            .send()
+            .await?;
+        Ok(())
+    }
+    let (base, _) = scripted(vec![Answer::json(
+        404,
+        &json!({"status": 404, "error": "Not Found", "code": "activity_log_not_found"}),
+    )])
+    .await;
+    // `send()` returns this crate's `Error`: `code()` with no `map_err`.
+    let direct = client_for(&base)
+        .find_activity_log()
+        .activity_id("nope")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(direct.code(), Some("activity_log_not_found"));
+    let boxed = boxed(&base).await.unwrap_err();
+    let err = boxed.downcast_ref::<Error>().expect("still our Error");
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(404));
+    assert_eq!(err.code(), Some("activity_log_not_found"));
+    let text = boxed.to_string();
+    assert!(
+        text.contains("404") && text.contains("activity_log_not_found"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn messages_carry_status_code_details_and_a_hint() {
+    let (base, _) = scripted(vec![Answer::json(
+        401,
+        &json!({"status": 401, "error": "Unauthorized"}),
+    )])
+    .await;
+    let from_env = ClientBuilder::from_lookup(|name| {
+        (name == "LAGO_API_KEY").then(|| "env-key-that-is-wrong".to_owned())
+    })
+    .base_url(&base)
+    .retry_policy(RetryPolicy::none())
+    .build()
+    .unwrap();
+    let err = from_env.find_all_activity_logs().send().await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("401"), "{text}");
+    assert!(text.contains("from LAGO_API_KEY"), "{text}");
+    assert!(!text.contains("env-key-that-is-wrong"), "{text}");
+    let given = client_for(&base).find_all_activity_logs().send().await;
+    let text = given.unwrap_err().to_string();
+    assert!(text.contains("given to the client"), "{text}");
+
+    let err = get_error(Answer::json(
+        403,
+        &json!({"status": 403, "error": "Forbidden", "code": "feature_unavailable"}),
+    ))
+    .await;
+    let text = err.to_string();
+    assert!(
+        text.contains("feature_unavailable") && text.contains("premium"),
+        "{text}"
+    );
+
+    let err = get_error(Answer::json(
+        422,
+        &json!({"status": 422, "error": "Unprocessable Entity", "code": "validation_errors",
+               "error_details": {"to_date": ["invalid_date"]}}),
+    ))
+    .await;
+    let text = err.to_string();
+    assert!(
+        text.contains("422") && text.contains("validation_errors") && text.contains("invalid_date"),
+        "{text}"
+    );
+
+    let err = get_error(Answer::json(
+        404,
+        &json!({"status": 404, "error": "Not Found", "code": "resource_not_found"}),
+    ))
+    .await;
+    assert!(err.to_string().contains("base URL"), "{err}");
+}
+
+#[tokio::test]
+async fn bad_filter_values_name_the_parameter_the_value_and_the_reason() {
+    let client = client_for("http://127.0.0.1:9");
+    let err = client
+        .find_all_activity_logs()
+        .from_date("2025-13-01")
+        .send()
+        .await
+        .unwrap_err();
+    let Error::InvalidRequest(m) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(m.contains("from_date"), "{m}");
+    assert!(m.contains("2025-13-01"), "{m}");
+    assert!(m.contains("YYYY-MM-DD"), "the reason: {m}");
+    assert!(!m.contains("::"), "no type paths: {m}");
+
+    let err = client
+        .find_all_api_logs()
+        .http_statuses([200, 999])
+        .send()
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("http_statuses") && text.contains("999") && text.contains("100..=599"),
+        "{text}"
+    );
+    let err = client
+        .find_all_activity_logs()
+        .resource_ids(["not-a-uuid"])
+        .send()
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("resource_ids") && text.contains("not-a-uuid"),
+        "{text}"
+    );
 }

@@ -31,18 +31,43 @@ fn problems(v: &Validator, instance: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Every `example` on a schema (recursively) or a parameter, with the pointer of the schema it
-/// must match and the pointer of the example itself.
+/// Every example in the document, with the pointer of the schema it must match and the pointer of
+/// the example itself:
+///
+/// - `example` on a schema (recursively), checked against that schema;
+/// - `example` on a parameter or a media type, and each `examples.<name>.value` of a media type,
+///   checked against the object's `schema` (not against the parameter or media-type object, which
+///   as a JSON Schema would accept anything).
 fn property_examples(value: &Value, pointer: &str, out: &mut Vec<(String, String, Value)>) {
     let Some(map) = value.as_object() else { return };
+    // A parameter or a media type: its examples describe the value of its `schema`.
+    let wraps_a_schema = map.contains_key("schema");
+    let schema_ptr = if wraps_a_schema {
+        format!("{pointer}/schema")
+    } else {
+        pointer.to_owned()
+    };
     if let Some(example) = map.get("example") {
-        let schema_ptr = if map.contains_key("in") {
-            format!("{pointer}/schema")
-        } else {
-            pointer.to_owned()
-        };
-        if !(map.contains_key("content") && map.contains_key("schema")) {
-            out.push((schema_ptr, format!("{pointer}/example"), example.clone()));
+        out.push((
+            schema_ptr.clone(),
+            format!("{pointer}/example"),
+            example.clone(),
+        ));
+    }
+    if wraps_a_schema {
+        for (name, ex) in map
+            .get("examples")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(v) = ex.get("value") {
+                out.push((
+                    schema_ptr.clone(),
+                    format!("{pointer}/examples/{}/value", escape(name)),
+                    v.clone(),
+                ));
+            }
         }
     }
     for (key, child) in map {
@@ -96,16 +121,69 @@ fn every_example_and_fixture_matches_its_schema() {
             ));
         }
     }
+    let media = examples
+        .iter()
+        .filter(|(schema, _, _)| schema.contains("/content/"))
+        .count();
+    let params = examples
+        .iter()
+        .filter(|(schema, _, _)| schema.contains("/parameters/") && !schema.contains("/content/"))
+        .count();
     println!(
-        "schemas: {} examples and {} fixtures validated against the spec",
+        "schemas: {} examples ({media} of responses' media types, {params} of parameters, {} of \
+         schema properties) and {} fixtures validated against their schemas",
         examples.len(),
+        examples.len() - media - params,
         all.len()
     );
     assert!(
         examples.len() > 50,
         "the walk found the per-property examples"
     );
+    // The 200 examples of the six operations, and the 403 (two each), 404 and 422 examples.
+    let expected = 6 + 3 * 2 + 3 + 1;
+    assert!(
+        media >= expected,
+        "{media} media-type examples, expected {expected}"
+    );
+    assert!(
+        examples
+            .iter()
+            .all(|(schema, _, _)| !schema.ends_with("/application~1json")),
+        "no example is checked against a media-type object"
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A media-type example is checked against its schema: a broken `activity_id` in the 200 example
+/// of `findAllActivityLogs`, or a 403 named example without its `code`, is reported at its pointer.
+#[test]
+fn a_wrong_media_type_example_is_reported_with_its_pointer() {
+    let mut doc = spec();
+    let media = "/paths/~1activity_logs/get/responses/200/content/application~1json";
+    doc.pointer_mut(&format!("{media}/example/activity_logs/0/activity_id"))
+        .map(|v| *v = json!("not-a-uuid"))
+        .expect("the 200 example has a first activity log");
+    let forbidden = "/components/responses/ActivityLogForbidden/content/application~1json";
+    doc.pointer_mut(&format!("{forbidden}/examples/feature_unavailable/value"))
+        .and_then(Value::as_object_mut)
+        .map(|o| o.remove("code"))
+        .expect("the 403 has a feature_unavailable example");
+    let failures = check_examples(&doc);
+    assert!(
+        failures
+            .iter()
+            .any(|f| f.starts_with(&format!("{media}/example:"))
+                && f.contains("not-a-uuid")
+                && f.contains("/activity_logs/0/activity_id")),
+        "{failures:#?}"
+    );
+    assert!(
+        failures.iter().any(|f| f
+            .starts_with(&format!("{forbidden}/examples/feature_unavailable/value:"))
+            && f.contains("code")),
+        "{failures:#?}"
+    );
 }
 
 #[test]

@@ -5,11 +5,14 @@
 //! UPDATE_SNAPSHOTS=1 cargo test -p lago-audit-client-tests --test snapshot
 //! ```
 
-use lago_audit_codegen::{build, Target};
+use lago_audit_client_tests::spec_dir;
+use lago_audit_codegen::{build, report::unified_diff, Target};
 use std::path::PathBuf;
 
 fn check(target: Target<'_>, file: &str) {
-    let generated = build(target).unwrap_or_else(|e| panic!("{e}")).code;
+    let generated = build(target, &spec_dir())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .code;
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("snapshots")
         .join(file);
@@ -19,21 +22,11 @@ fn check(target: Target<'_>, file: &str) {
     }
     let stored = std::fs::read_to_string(&path).unwrap_or_default();
     if stored != generated {
-        let diff: Vec<String> = stored
-            .lines()
-            .zip(generated.lines())
-            .enumerate()
-            .filter(|(_, (a, b))| a != b)
-            .take(15)
-            .map(|(i, (a, b))| format!("line {}:\n  - {a}\n  + {b}", i + 1))
-            .collect();
         panic!(
-            "{} is out of date ({} lines stored, {} generated). First differences:\n{}\n\
-             Review the change, then run: UPDATE_SNAPSHOTS=1 cargo test -p lago-audit-client-tests --test snapshot",
+            "{} is out of date. The change, as a unified diff (stored → generated):\n{}\n\
+             Review it, then run: UPDATE_SNAPSHOTS=1 cargo test -p lago-audit-client-tests --test snapshot",
             path.display(),
-            stored.lines().count(),
-            generated.lines().count(),
-            diff.join("\n")
+            unified_diff(&stored, &generated, &format!("snapshots/{file}"), "generated")
         );
     }
 }

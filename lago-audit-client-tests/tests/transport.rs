@@ -14,6 +14,7 @@ fn retries(n: u32) -> RetryPolicy {
         base_delay: Duration::from_millis(1),
         max_delay: Duration::from_millis(5),
         max_wait: Duration::from_secs(2),
+        ..RetryPolicy::default()
     }
 }
 
@@ -47,13 +48,11 @@ async fn an_incomplete_or_garbled_body_is_retried_like_a_transport_error() {
     }
     // Out of retries, it is reported as a decode error.
     let (base, seen) = scripted(vec![json_answer(&page[..10])]).await;
-    let err = Error::from(
-        client(&base, retries(1))
-            .find_all_activity_logs()
-            .send()
-            .await
-            .unwrap_err(),
-    );
+    let err = client(&base, retries(1))
+        .find_all_activity_logs()
+        .send()
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Decode { .. }), "{err:?}");
     assert_eq!(seen.load(Ordering::SeqCst), 2);
 }
@@ -61,13 +60,11 @@ async fn an_incomplete_or_garbled_body_is_retried_like_a_transport_error() {
 #[tokio::test]
 async fn a_complete_body_that_does_not_match_the_spec_fails_at_once() {
     let (base, seen) = scripted(vec![json_answer(r#"{"activity_logs": 5, "meta": {}}"#)]).await;
-    let err = Error::from(
-        client(&base, retries(3))
-            .find_all_activity_logs()
-            .send()
-            .await
-            .unwrap_err(),
-    );
+    let err = client(&base, retries(3))
+        .find_all_activity_logs()
+        .send()
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Decode { .. }), "{err:?}");
     assert_eq!(seen.load(Ordering::SeqCst), 1, "not retried");
 }
@@ -105,7 +102,7 @@ async fn a_call_ends_within_max_elapsed() {
         .build()
         .unwrap();
     let started = Instant::now();
-    let err = Error::from(c.find_all_activity_logs().send().await.unwrap_err());
+    let err = c.find_all_activity_logs().send().await.unwrap_err();
     assert_eq!(err.status().map(|s| s.as_u16()), Some(503));
     assert!(
         started.elapsed() < Duration::from_millis(2600),
@@ -144,7 +141,7 @@ async fn a_hung_server_cannot_hang_an_export() {
     .await
     .expect("the stream ends with an error, it does not hang");
     assert!(
-        matches!(&first, Some(Err(Error::Transport(e))) if e.is_timeout()),
+        matches!(&first, Some(Err(Error::Transport(e))) if e.source.is_timeout()),
         "{first:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(2));
@@ -178,7 +175,7 @@ async fn tls_failures_are_not_retried() {
         }
     });
     let c = client(&format!("https://{addr}"), retries(3));
-    let err = Error::from(c.find_all_activity_logs().send().await.unwrap_err());
+    let err = c.find_all_activity_logs().send().await.unwrap_err();
     assert!(matches!(err, Error::Transport(_)), "{err:?}");
     assert_eq!(connections.load(Ordering::SeqCst), 1, "{err}");
     // A refused connection, by contrast, is retried.
@@ -235,7 +232,7 @@ async fn attempts_are_traced_without_secrets_or_filter_values() {
     let (base, _) = scripted(vec![unavailable, json_answer(&empty_page("activity_logs"))]).await;
     client(&base, retries(2))
         .find_all_activity_logs()
-        .user_emails(vec!["very.private@example.com".into()])
+        .user_emails(["very.private@example.com"])
         .external_customer_id("cust_secret_42")
         .page(1)
         .per_page(50)

@@ -45,10 +45,7 @@ async fn activity_log_filters_are_bracketed_repeated_and_percent_encoded() {
     let page = client
         .find_all_activity_logs()
         .activity_types(vec!["plan.updated".to_owned(), "a b&c=d#e/f".to_owned()])
-        .activity_sources(vec![
-            ActivitySource::Api,
-            ActivitySource::Other("ai agent".into()),
-        ])
+        .activity_sources(vec![ActivitySource::Api, ActivitySource::from("ai agent")])
         .user_emails(vec!["dinesh+ops@piedpiper.test".to_owned()])
         .external_customer_id("client é/1")
         .external_subscription_id("sub?x=1")
@@ -60,7 +57,6 @@ async fn activity_log_filters_are_bracketed_repeated_and_percent_encoded() {
         .per_page(50)
         .send()
         .await
-        .map_err(Error::from)
         .expect("an empty page decodes");
     assert_eq!(page.meta.total_count, 0);
     let (target, headers) = split(&head.await.unwrap());
@@ -111,8 +107,11 @@ async fn api_log_filters() {
     let (base, head) = capture_one(200, &empty_page("api_logs")).await;
     client_for(&base)
         .find_all_api_logs()
-        .http_methods(vec![HttpMethod::Post, HttpMethod::Other("get".into())])
-        .http_statuses(vec![HttpStatusFilter::Failed, HttpStatusFilter::Code(422)])
+        .http_methods(vec![HttpMethod::Post, HttpMethod::Get])
+        .http_statuses(vec![
+            HttpStatusFilter::Failed,
+            HttpStatusFilter::code(422).unwrap(),
+        ])
         .api_version("v1")
         .request_paths(vec!["/api/v1/plans*".to_owned()])
         .clients(vec!["Lago Ruby v1.26.0".to_owned()])
@@ -145,7 +144,6 @@ async fn security_log_filters_and_the_mandatory_to_date() {
         .find_all_security_logs()
         .send()
         .await
-        .map_err(Error::from)
         .unwrap_err();
     assert!(
         matches!(&err, Error::InvalidRequest(m) if m.contains("to_date")),
@@ -186,6 +184,15 @@ async fn path_ids_stay_inside_their_segment() {
         ("é", "/api/v1/activity_logs/%C3%A9"),
         ("x%2F..", "/api/v1/activity_logs/x%252F.."),
         ("%2e%2e", "/api/v1/activity_logs/%252e%252e"),
+        // URL parsers read `\` as `/` in http(s) URLs: this one went to /activity_logs/victim.
+        (
+            r"someone-else\..\victim",
+            "/api/v1/activity_logs/someone-else%5C..%5Cvictim",
+        ),
+        (r"..\", "/api/v1/activity_logs/..%5C"),
+        ("a;b=c", "/api/v1/activity_logs/a%3Bb%3Dc"),
+        ("...", "/api/v1/activity_logs/..."),
+        ("tab\there", "/api/v1/activity_logs/tab%09here"),
     ] {
         let (base, head) = capture_one(200, log).await;
         client_for(&base)
@@ -196,6 +203,9 @@ async fn path_ids_stay_inside_their_segment() {
             .unwrap();
         let (target, _) = split(&head.await.unwrap());
         assert_eq!(target, expected, "{id}");
+        // Whatever it holds, the id is exactly one segment after /activity_logs/.
+        let rest = target.strip_prefix("/api/v1/activity_logs/").unwrap();
+        assert!(!rest.contains(['/', '\\', '?', '#']), "{id}: {target}");
     }
     // Ids that URL normalisation would turn into another endpoint are refused before sending.
     for id in ["..", ".", ""] {
@@ -204,8 +214,67 @@ async fn path_ids_stay_inside_their_segment() {
             .activity_id(id)
             .send()
             .await
-            .map_err(Error::from)
             .unwrap_err();
         assert!(matches!(err, Error::InvalidRequest(_)), "{id:?}: {err}");
     }
+}
+
+#[tokio::test]
+async fn array_filters_take_whatever_people_pass() {
+    let (base, head) = capture_one(200, &empty_page("activity_logs")).await;
+    let types = vec!["plan.updated"];
+    client_for(&base)
+        .find_all_activity_logs()
+        .activity_types(types)
+        .activity_sources(["api", "front"])
+        .user_emails(vec!["a@example.com".to_owned()])
+        .resource_ids(["1a901a90-1a90-1a90-1a90-1a901a901a90"])
+        .resource_types(["Plan"].iter().copied())
+        .send()
+        .await
+        .unwrap();
+    let (target, _) = split(&head.await.unwrap());
+    assert_pairs(
+        &target,
+        &[
+            "activity_types%5B%5D=plan.updated",
+            "activity_sources%5B%5D=api",
+            "activity_sources%5B%5D=front",
+            "user_emails%5B%5D=a%40example.com",
+            "resource_ids%5B%5D=1a901a90-1a90-1a90-1a90-1a901a901a90",
+            "resource_types%5B%5D=Plan",
+        ],
+    );
+
+    let (base, head) = capture_one(200, &empty_page("api_logs")).await;
+    client_for(&base)
+        .find_all_api_logs()
+        .http_statuses([422, 500])
+        .http_methods(["post"])
+        .request_paths(["/api/v1/plans*"])
+        .send()
+        .await
+        .unwrap();
+    let (target, _) = split(&head.await.unwrap());
+    assert_pairs(
+        &target,
+        &[
+            "http_statuses%5B%5D=422",
+            "http_statuses%5B%5D=500",
+            "http_methods%5B%5D=post",
+            "request_paths%5B%5D=%2Fapi%2Fv1%2Fplans*",
+        ],
+    );
+    let (base, head) = capture_one(200, &empty_page("api_logs")).await;
+    client_for(&base)
+        .find_all_api_logs()
+        .http_statuses(["failed", "404"])
+        .send()
+        .await
+        .unwrap();
+    let (target, _) = split(&head.await.unwrap());
+    assert_pairs(
+        &target,
+        &["http_statuses%5B%5D=failed", "http_statuses%5B%5D=404"],
+    );
 }

@@ -8,16 +8,15 @@
 //! cargo run -p lago-audit-client --example list_activity_logs -- 25    # 25 newest logs
 //! ```
 
+mod common;
+
+use common::out;
 use futures::TryStreamExt;
-use lago_audit_client::{Client, ClientBuilder, ClientInfo, Error, HttpStatusFilter, Paginate};
-use lago_audit_fake::FakeLago;
+use lago_audit_client::{Client, ClientInfo, HttpStatusFilter, Paginate};
 
 #[tokio::main]
 async fn main() {
-    if let Err(e) = start().await {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    common::exit_on_error(start().await);
 }
 
 async fn start() -> Result<(), Box<dyn std::error::Error>> {
@@ -27,66 +26,63 @@ async fn start() -> Result<(), Box<dyn std::error::Error>> {
             .map_err(|_| format!("expected a number of logs to show, got {n:?}"))?,
         None => 10,
     };
-
     // Keep the fake alive for as long as the client uses it.
-    let (_fake, client) = if std::env::var_os("LAGO_API_KEY").is_some() {
-        (None, ClientBuilder::from_env().build()?)
-    } else {
-        let fake = FakeLago::builder().start().await?;
-        eprintln!(
-            "LAGO_API_KEY is not set: using the built-in fake Lago at {}",
-            fake.base_url()
-        );
-        let client = ClientBuilder::new(fake.api_key())
-            .base_url(fake.base_url())
-            .build()?;
-        (Some(fake), client)
-    };
+    let (_fake, client) = common::connect().await?;
     // Errors print as this crate's `Error`: status, Lago's code, details; never the API key.
-    Ok(run(&client, limit).await?)
+    run(&client, limit).await
 }
 
-async fn run(client: &Client, limit: i64) -> Result<(), Error> {
+async fn run(client: &Client, limit: i64) -> Result<(), Box<dyn std::error::Error>> {
     let page = client
         .find_all_activity_logs()
         .per_page(limit)
         .send()
         .await?;
-    println!(
+    if !out(format_args!(
         "{} activity logs on {} pages at {}; the newest {}:",
         page.meta.total_count,
         page.meta.total_pages,
         client.baseurl(),
         page.activity_logs.len()
-    );
+    ))? {
+        return Ok(());
+    }
     for log in &page.activity_logs {
-        println!(
-            "  {}  {:<34} {:<22} by {}",
+        let by = log
+            .user_email
+            .as_deref()
+            .unwrap_or(log.activity_source.as_str());
+        if !out(format_args!(
+            "  {}  {:<34} {:<22} by {by}",
             log.logged_at.format("%Y-%m-%d %H:%M:%S"),
             log.activity_type,
             log.resource_type,
-            log.user_email
-                .as_deref()
-                .unwrap_or(log.activity_source.as_str()),
-        );
+        ))? {
+            return Ok(());
+        }
     }
 
     let failed: Vec<_> = client
         .find_all_api_logs()
-        .http_statuses(vec![HttpStatusFilter::Failed])
+        .http_statuses([HttpStatusFilter::Failed])
         .per_page(100)
         .items()
         .try_collect()
         .await?;
-    println!("{} failed API calls in the retention window", failed.len());
+    if !out(format_args!(
+        "{} failed API calls in the retention window",
+        failed.len()
+    ))? {
+        return Ok(());
+    }
     if let Some(call) = failed.first() {
-        println!(
+        out(format_args!(
             "  newest: {} {} -> {} ({})",
             call.http_method.as_str().to_uppercase(),
             call.request_path,
             call.http_status,
             call.client
-        );
+        ))?;
     }
     Ok(())
 }

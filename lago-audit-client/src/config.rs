@@ -95,10 +95,31 @@ pub enum ConfigError {
     Http(String),
 }
 
+/// Where the API key of a client came from, named in the hint of a 401.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeySource {
+    /// Passed to [`ClientBuilder::new`] or [`ClientBuilder::api_key`].
+    Given,
+    /// Read from this environment variable.
+    Environment(&'static str),
+}
+
+impl fmt::Display for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeySource::Given => f.write_str("given to the client"),
+            KeySource::Environment(var) => write!(f, "from {var}"),
+        }
+    }
+}
+
 /// Per-client state the generated code carries for the hand-written hooks.
 #[derive(Clone, Debug)]
 pub struct Inner {
     pub(crate) retry: RetryPolicy,
+    /// Where the API key came from, for the hint of a 401.
+    pub(crate) key_source: KeySource,
     /// The path of the base URL (`/api/v1` for Lago Cloud), used to check request paths.
     pub(crate) base_path: String,
     /// The client's rate limiter, shared by every request (`None`: off).
@@ -118,7 +139,9 @@ impl Inner {
 #[derive(Clone)]
 pub struct ClientBuilder {
     api_key: Option<String>,
+    key_source: KeySource,
     region: Region,
+    exact_base_url: bool,
     connect_timeout: Duration,
     request_timeout: Duration,
     user_agent: String,
@@ -132,7 +155,9 @@ impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientBuilder")
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("key_source", &self.key_source)
             .field("region", &redact_userinfo(self.region.base_url()))
+            .field("exact_base_url", &self.exact_base_url)
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("user_agent", &self.user_agent)
@@ -150,7 +175,9 @@ impl ClientBuilder {
     pub fn new(api_key: impl Into<String>) -> Self {
         Self {
             api_key: Some(api_key.into()),
+            key_source: KeySource::Given,
             region: Region::Us,
+            exact_base_url: false,
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             user_agent: USER_AGENT.to_owned(),
@@ -173,6 +200,7 @@ impl ClientBuilder {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let mut builder = Self::new(String::new());
         builder.api_key = get(ENV_API_KEY);
+        builder.key_source = KeySource::Environment(ENV_API_KEY);
         if let Some(region) = get(ENV_REGION) {
             builder.region = Region::parse(&region);
         } else if let Some(url) = get(ENV_API_URL) {
@@ -184,18 +212,38 @@ impl ClientBuilder {
     /// Sets the API key.
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
         self.api_key = Some(key.into());
+        self.key_source = KeySource::Given;
         self
+    }
+
+    /// Whether an API key is set (from [`new`](Self::new), [`api_key`](Self::api_key) or the
+    /// environment), without revealing it.
+    pub fn has_api_key(&self) -> bool {
+        self.api_key
+            .as_deref()
+            .is_some_and(|k| !k.trim().is_empty())
     }
 
     /// Sets the region (or a custom base URL).
     pub fn region(mut self, region: Region) -> Self {
         self.region = region;
+        self.exact_base_url = false;
         self
     }
 
-    /// Sets a base URL, with or without `/api/v1` (self-hosted Lago).
+    /// Sets a base URL, with or without `/api/v1` (self-hosted Lago): `/api/v1` is appended when
+    /// the path does not already end with it.
     pub fn base_url(self, url: impl Into<String>) -> Self {
         self.region(Region::Custom(url.into()))
+    }
+
+    /// Sets the exact base URL the operations' paths are appended to, as given: nothing is
+    /// appended. For a proxy or a mock that serves `/activity_logs` at another path (or at its
+    /// root).
+    pub fn exact_base_url(mut self, url: impl Into<String>) -> Self {
+        self.region = Region::Custom(url.into());
+        self.exact_base_url = true;
+        self
     }
 
     /// How long to wait for a connection.
@@ -247,9 +295,15 @@ impl ClientBuilder {
         self
     }
 
-    /// The base URL requests will go to, normalised to end in `/api/v1`.
+    /// The base URL requests will go to: normalised to end in `/api/v1`, unless it was set with
+    /// [`exact_base_url`](Self::exact_base_url).
     pub fn resolved_base_url(&self) -> Result<Url, ConfigError> {
-        normalize_base_url(self.region.base_url(), self.allow_insecure_http)
+        let raw = self.region.base_url();
+        if self.exact_base_url {
+            check_base_url(raw, self.allow_insecure_http)
+        } else {
+            normalize_base_url(raw, self.allow_insecure_http)
+        }
     }
 
     /// Checks everything and builds the client.
@@ -277,6 +331,7 @@ impl ClientBuilder {
         let base_str = base.as_str().trim_end_matches('/').to_owned();
         let inner = Inner {
             retry: self.retry,
+            key_source: self.key_source,
             base_path: base.path().trim_end_matches('/').to_owned(),
             rate_limiter: (self.rate_limit > 0)
                 .then(|| std::sync::Arc::new(crate::ratelimit::RateLimiter::new(self.rate_limit))),
@@ -286,27 +341,44 @@ impl ClientBuilder {
     }
 }
 
-/// Replaces any `user:password@` in a URL with `***@`, so a URL can go into an error or a log.
+/// Replaces any `user:password@` in a URL with `***@`, so a URL can go into an error or a log,
+/// whatever characters the credentials hold: everything between the scheme and the URL's last
+/// `@` is hidden (a `/`, `?` or `#` inside a password makes the authority's end unknowable, so
+/// an `@` anywhere counts).
 fn redact_userinfo(raw: &str) -> String {
-    let Some(scheme_end) = raw.find("://").map(|i| i + 3) else {
-        return raw.to_owned();
-    };
-    let authority_end = raw[scheme_end..]
-        .find(['/', '?', '#'])
-        .map_or(raw.len(), |i| scheme_end + i);
-    match raw[scheme_end..authority_end].rfind('@') {
-        Some(at) => format!("{}***{}", &raw[..scheme_end], &raw[scheme_end + at..]),
+    let start = raw.find("://").map_or(0, |i| i + 3);
+    match raw[start..].rfind('@') {
+        Some(at) => format!("{}***{}", &raw[..start], &raw[start + at..]),
         None => raw.to_owned(),
     }
 }
 
 /// Checks a base URL and normalises it to end in `/api/v1` (without a trailing slash).
 pub fn normalize_base_url(raw: &str, allow_insecure_http: bool) -> Result<Url, ConfigError> {
+    let mut url = check_base_url(raw, allow_insecure_http)?;
+    let path = url.path().trim_end_matches('/').to_owned();
+    let path = if path.ends_with("/api/v1") {
+        path
+    } else {
+        format!("{path}/api/v1")
+    };
+    url.set_path(&path);
+    Ok(url)
+}
+
+/// Checks a base URL: absolute `http(s)`, a host, no credentials, query or fragment, and clear
+/// text only to loopback unless allowed. A trailing slash is dropped; nothing is appended.
+pub fn check_base_url(raw: &str, allow_insecure_http: bool) -> Result<Url, ConfigError> {
     let invalid = |reason: &str| ConfigError::InvalidUrl {
         url: redact_userinfo(raw),
         reason: reason.to_owned(),
     };
-    let mut url = Url::parse(raw.trim()).map_err(|e| invalid(&e.to_string()))?;
+    let mut url = Url::parse(raw.trim()).map_err(|e| match e {
+        url::ParseError::RelativeUrlWithoutBase => invalid(
+            "expected a region (`us` or `eu`) or an http(s) URL such as https://lago.example.com",
+        ),
+        other => invalid(&other.to_string()),
+    })?;
     match url.scheme() {
         "https" => {}
         "http" => {
@@ -327,20 +399,17 @@ pub fn normalize_base_url(raw: &str, allow_insecure_http: bool) -> Result<Url, C
     if url.host().is_none() {
         return Err(invalid("no host"));
     }
-    if !url.username().is_empty() || url.password().is_some() {
+    // An `@` anywhere (not only in the authority) is refused: `https://us/er:pw@host` parses
+    // with the password in its path, and would be printed with the client.
+    if !url.username().is_empty() || url.password().is_some() || raw.contains('@') {
         return Err(invalid(
-            "credentials in the URL are not allowed; use the API key",
+            "credentials in the URL are not allowed (the URL holds an `@`); use the API key",
         ));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(invalid("a base URL has no query or fragment"));
     }
     let path = url.path().trim_end_matches('/').to_owned();
-    let path = if path.ends_with("/api/v1") {
-        path
-    } else {
-        format!("{path}/api/v1")
-    };
     url.set_path(&path);
     Ok(url)
 }
@@ -348,6 +417,7 @@ pub fn normalize_base_url(raw: &str, allow_insecure_http: bool) -> Result<Url, C
 #[cfg(test)]
 mod tests {
     use super::*;
+    use progenitor_client::ClientInfo;
 
     fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
         move |name| {
@@ -410,9 +480,81 @@ mod tests {
         let b = ClientBuilder::new("k").base_url("https://u:hunter2@x.example");
         assert!(!format!("{b:?}").contains("hunter2"));
         assert_eq!(
-            redact_userinfo("https://x.example/a@b"),
-            "https://x.example/a@b"
+            redact_userinfo("https://x.example/a/b"),
+            "https://x.example/a/b"
         );
+    }
+
+    #[test]
+    fn credentials_never_show_whatever_characters_they_hold() {
+        for (raw, secret) in [
+            ("https://u:p/w@x.example", "p/w"),
+            ("https://u:pa?ss@x.example/api/v1", "pa?ss"),
+            ("https://u:pa#ss@x.example", "pa#ss"),
+            ("https://us/er:hunter2@x.example", "hunter2"),
+            ("https://u:p%40ss@x.example", "p%40ss"),
+            ("http://u:s3cret@@10.0.0.1", "s3cret"),
+            ("https://:tok@en@x.example", "tok"),
+            ("u:bare-secret@x.example", "bare-secret"),
+        ] {
+            let builder = ClientBuilder::new("k").base_url(raw);
+            let shown = format!("{builder:?}");
+            assert!(!shown.contains(secret), "{raw}: {shown}");
+            let err = builder.build().unwrap_err();
+            assert!(!err.to_string().contains(secret), "{raw}: {err}");
+            assert!(!format!("{err:?}").contains(secret), "{raw}: {err:?}");
+            let err = ClientBuilder::new("k")
+                .exact_base_url(raw)
+                .build()
+                .unwrap_err();
+            assert!(!err.to_string().contains(secret), "{raw}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_region_lists_what_is_accepted() {
+        let err =
+            ClientBuilder::from_lookup(env(&[("LAGO_API_KEY", "k"), ("LAGO_REGION", "mars")]))
+                .build()
+                .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("\"mars\""), "{text}");
+        assert!(
+            text.contains("`us`") && text.contains("`eu`") && text.contains("URL"),
+            "{text}"
+        );
+        assert!(!text.contains("relative URL without a base"), "{text}");
+    }
+
+    #[test]
+    fn an_exact_base_url_is_used_as_given() {
+        let b = ClientBuilder::new("k").exact_base_url("http://127.0.0.1:9/foo/");
+        assert_eq!(
+            b.resolved_base_url().unwrap().as_str(),
+            "http://127.0.0.1:9/foo"
+        );
+        let client = b.build().unwrap();
+        assert_eq!(client.baseurl(), "http://127.0.0.1:9/foo");
+        let b = ClientBuilder::new("k").exact_base_url("http://127.0.0.1:9");
+        assert_eq!(b.build().unwrap().baseurl(), "http://127.0.0.1:9");
+        // The normalising form still appends /api/v1, and region() turns exactness off.
+        let b = ClientBuilder::new("k")
+            .exact_base_url("http://127.0.0.1:9/foo")
+            .base_url("http://127.0.0.1:9/foo");
+        assert_eq!(
+            b.build().unwrap().baseurl(),
+            "http://127.0.0.1:9/foo/api/v1"
+        );
+    }
+
+    #[test]
+    fn the_key_source_is_recorded() {
+        let b = ClientBuilder::from_lookup(env(&[("LAGO_API_KEY", "k")]));
+        assert_eq!(b.key_source, KeySource::Environment("LAGO_API_KEY"));
+        assert!(b.has_api_key());
+        let b = b.api_key("other");
+        assert_eq!(b.key_source, KeySource::Given);
+        assert!(!ClientBuilder::from_lookup(env(&[])).has_api_key());
     }
 
     #[test]

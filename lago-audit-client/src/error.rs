@@ -1,9 +1,10 @@
 //! Errors that keep their structure: HTTP status, Lago's `code` and `error_details`, the raw body
 //! when it is not Lago's JSON, and whether trying again may help.
 //!
-//! Every generated operation returns `progenitor_client::Error<ByteStream>`; `?` turns it into
-//! [`Error`] through `From`. That conversion is synchronous because the client's transport hook
-//! has already read error bodies (up to [`MAX_ERROR_BODY`] bytes) into memory.
+//! Every operation's `send()` returns [`Error`] directly (the code generator wraps progenitor's
+//! own `send`, whose `progenitor_client::Error<ByteStream>` also converts through `From`). The
+//! conversion is synchronous because the client's transport hook has already read error bodies (up
+//! to [`MAX_ERROR_BODY`] bytes) into memory.
 
 use futures::{FutureExt, StreamExt};
 use progenitor_client::ByteStream;
@@ -25,9 +26,9 @@ pub enum Error {
     /// `Result<T, Error>` small.
     Api(Box<ApiError>),
     /// The request could not be sent, or the response could not be received (connection refused
-    /// or reset, timeout, TLS failure, a body cut short). Does not include the URL, whose query
-    /// may hold personal data such as user e-mails.
-    Transport(reqwest::Error),
+    /// or reset, timeout, TLS failure, a body cut short). Names the host and the attempts made,
+    /// but not the URL, whose query may hold personal data such as user e-mails.
+    Transport(TransportError),
     /// A successful response whose body does not match the spec.
     Decode {
         /// The response status.
@@ -40,6 +41,50 @@ pub enum Error {
     /// The request was refused before it was sent: a missing required parameter, a value that
     /// cannot be converted, or a path id that would leave its path segment (`..`, empty).
     InvalidRequest(String),
+}
+
+/// A request that could not be carried out over the network, after the client's retries.
+#[derive(Debug)]
+pub struct TransportError {
+    /// What went wrong (without the URL).
+    pub source: reqwest::Error,
+    /// The host (and port) the request went to, when known.
+    pub host: Option<String>,
+    /// How many attempts were made (0 when unknown, for a client built without this crate's
+    /// hooks).
+    pub attempts: u32,
+}
+
+impl TransportError {
+    /// A transport error with no context yet.
+    pub fn new(source: reqwest::Error) -> Self {
+        Self {
+            source: source.without_url(),
+            host: None,
+            attempts: 0,
+        }
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.host {
+            Some(host) => write!(f, "could not reach {host}")?,
+            None => f.write_str("transport error")?,
+        }
+        match self.attempts {
+            0 => {}
+            1 => f.write_str(" (1 attempt)")?,
+            n => write!(f, " (after {n} attempts)")?,
+        }
+        write!(f, ": {}", self.source)?;
+        let mut cause = std::error::Error::source(&self.source);
+        while let Some(c) = cause {
+            write!(f, ": {c}")?;
+            cause = c.source();
+        }
+        Ok(())
+    }
 }
 
 /// An error status, with what Lago said about it.
@@ -58,6 +103,9 @@ pub struct ApiError {
     pub raw_body: Option<String>,
     /// How long the server asked to wait (`Retry-After`, or `X-RateLimit-Reset` on a 429).
     pub retry_after: Option<Duration>,
+    /// What to check, when the client can tell: where a refused API key came from, that audit
+    /// logs need Lago premium, which base URL an unknown route was sent to.
+    pub hint: Option<String>,
 }
 
 impl ApiError {
@@ -79,6 +127,7 @@ impl ApiError {
                     details: map.get("error_details").and_then(Value::as_object).cloned(),
                     raw_body: None,
                     retry_after,
+                    hint: None,
                 }
             }
             _ => ApiError {
@@ -88,6 +137,7 @@ impl ApiError {
                 details: None,
                 raw_body: (!body.is_empty()).then(|| String::from_utf8_lossy(body).into_owned()),
                 retry_after,
+                hint: None,
             },
         }
     }
@@ -107,6 +157,9 @@ impl fmt::Display for ApiError {
         if let Some(raw) = &self.raw_body {
             write!(f, ": non-JSON body: {}", snippet(raw.as_bytes()))?;
         }
+        if let Some(hint) = &self.hint {
+            write!(f, "; {hint}")?;
+        }
         Ok(())
     }
 }
@@ -117,7 +170,7 @@ impl Error {
         match self {
             Error::Api(e) => Some(e.status),
             Error::Decode { status, .. } => Some(*status),
-            Error::Transport(e) => e.status(),
+            Error::Transport(e) => e.source.status(),
             Error::InvalidRequest(_) => None,
         }
     }
@@ -138,11 +191,12 @@ impl Error {
         }
     }
 
-    /// Whether the same request may succeed later (transport failures, 408, 429, 500, 502, 503,
-    /// 504). The client has already retried these per its [`RetryPolicy`](crate::RetryPolicy).
+    /// Whether the same request may succeed later (transport failures other than TLS and
+    /// certificate ones, 408, 429, 500, 502, 503, 504). The client has already retried these per its [`RetryPolicy`](crate::RetryPolicy).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Transport(_) => true,
+            // A refused certificate or TLS handshake fails the same way again.
+            Error::Transport(t) => crate::hooks::is_transient(&t.source),
             Error::Api(e) => crate::retry::RetryPolicy::retries_status(e.status),
             Error::Decode { .. } | Error::InvalidRequest(_) => false,
         }
@@ -153,15 +207,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Api(e) => e.fmt(f),
-            Error::Transport(e) => {
-                write!(f, "transport error: {e}")?;
-                let mut cause = std::error::Error::source(e);
-                while let Some(c) = cause {
-                    write!(f, ": {c}")?;
-                    cause = c.source();
-                }
-                Ok(())
-            }
+            Error::Transport(e) => e.fmt(f),
             Error::Decode {
                 status,
                 message,
@@ -178,7 +224,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Transport(e) => Some(e),
+            Error::Transport(e) => Some(&e.source),
             _ => None,
         }
     }
@@ -230,7 +276,7 @@ impl From<progenitor_client::Error<ByteStream>> for Error {
             P::Custom(m) => parse_wrong_content_type(&m).unwrap_or(Error::InvalidRequest(m)),
             P::InvalidRequest(m) => Error::InvalidRequest(m),
             P::CommunicationError(e) | P::ResponseBodyError(e) | P::InvalidUpgrade(e) => {
-                Error::Transport(e.without_url())
+                Error::Transport(TransportError::new(e))
             }
             P::ErrorResponse(rv) => {
                 let status = rv.status();
@@ -263,6 +309,89 @@ impl From<progenitor_client::Error<ByteStream>> for Error {
                 body_snippet: snippet(&body),
             },
         }
+    }
+}
+
+tokio::task_local! {
+    /// The attempts the transport hook made for the request being sent.
+    static ATTEMPTS: std::cell::Cell<u32>;
+}
+
+/// Counts one attempt of the request being sent (called by the transport hook).
+pub(crate) fn note_attempt() {
+    let _ = ATTEMPTS.try_with(|a| a.set(a.get() + 1));
+}
+
+/// Runs a generated `send` and turns its error into [`Error`], with what the client knows that
+/// the error does not: the host and the number of attempts of a transport failure, and a hint
+/// for the errors people most often meet (a refused key, a missing premium licence, a wrong base
+/// URL). Called by every operation's `send()`; not meant to be called directly.
+#[doc(hidden)]
+pub async fn attempted<T>(
+    client: &crate::Client,
+    send: impl std::future::Future<Output = Result<T, progenitor_client::Error<ByteStream>>>,
+) -> Result<T, Error> {
+    let (result, attempts) = ATTEMPTS
+        .scope(std::cell::Cell::new(0), async {
+            let result = send.await;
+            (result, ATTEMPTS.with(std::cell::Cell::get))
+        })
+        .await;
+    result.map_err(|e| {
+        let mut error = Error::from(e);
+        add_context(&mut error, client, attempts);
+        error
+    })
+}
+
+fn add_context(error: &mut Error, client: &crate::Client, attempts: u32) {
+    use progenitor_client::ClientInfo;
+    let base = client.baseurl();
+    let inner = client.inner();
+    match error {
+        Error::Transport(t) => {
+            t.attempts = attempts;
+            t.host = url::Url::parse(base).ok().and_then(|u| {
+                let host = u.host_str()?.to_owned();
+                Some(match u.port() {
+                    Some(port) => format!("{host}:{port}"),
+                    None => host,
+                })
+            });
+        }
+        Error::Api(api) => {
+            api.hint = match (api.status.as_u16(), api.code.as_deref()) {
+                (401, _) => Some(format!(
+                    "the API key {} was refused: check that it is a current key of the \
+                     organisation served at {base}",
+                    inner.key_source
+                )),
+                (403, Some("feature_unavailable")) => Some(
+                    "audit logs need Lago premium (security logs also the security_logs add-on)"
+                        .to_owned(),
+                ),
+                (403, Some(code)) if code.starts_with("read_action_not_allowed") => {
+                    Some("the API key's permissions do not allow reading these logs".to_owned())
+                }
+                (404, Some("resource_not_found")) | (404, None) => {
+                    Some(format!("no such route at {base}: is the base URL right?"))
+                }
+                _ => None,
+            };
+        }
+        Error::Decode { .. } | Error::InvalidRequest(_) => {}
+    }
+}
+
+/// The message of a parameter value that cannot be converted: the parameter, the value as given,
+/// and why. Called by the generated builders; not meant to be called directly.
+#[doc(hidden)]
+pub fn invalid_value(parameter: &str, given: &str, reason: &dyn fmt::Display) -> String {
+    let reason = reason.to_string();
+    if reason.contains(given) {
+        format!("`{parameter}`: {reason}")
+    } else {
+        format!("`{parameter}` = {given}: {reason}")
     }
 }
 
@@ -313,6 +442,20 @@ mod tests {
         }
         let other = Error::from(progenitor_client::Error::<ByteStream>::Custom("x".into()));
         assert!(matches!(other, Error::InvalidRequest(m) if m == "x"));
+    }
+
+    #[test]
+    fn bad_values_name_the_parameter_the_value_and_the_reason() {
+        let reason = "2025-13-01".parse::<crate::DateFilter>().unwrap_err();
+        let m = invalid_value("from_date", "\"2025-13-01\"", &reason);
+        assert!(
+            m.starts_with("`from_date`: \"2025-13-01\" is neither"),
+            "{m}"
+        );
+        assert!(m.contains("YYYY-MM-DD"), "{m}");
+        assert!(!m.contains("::"), "no type paths: {m}");
+        let m = invalid_value("page", "300000000000", &"out of range");
+        assert_eq!(m, "`page` = 300000000000: out of range");
     }
 
     #[test]

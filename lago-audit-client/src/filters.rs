@@ -41,7 +41,7 @@ impl fmt::Display for DateFilter {
 
 /// A string that is neither a `YYYY-MM-DD` date nor an RFC 3339 date-time.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is neither a date (YYYY-MM-DD) nor an RFC 3339 date-time")]
+#[error("{0:?} is neither a date (YYYY-MM-DD) nor an RFC 3339 date-time (2025-03-31T12:00:00Z)")]
 pub struct InvalidDateFilter(pub String);
 
 impl FromStr for DateFilter {
@@ -75,8 +75,35 @@ pub enum HttpStatusFilter {
     Succeeded,
     /// Calls that failed.
     Failed,
-    /// Calls answered with this status (100..=599; build it with [`HttpStatusFilter::code`]).
-    Code(u16),
+    /// Calls answered with this status (build it with [`HttpStatusFilter::code`], or convert a
+    /// number: `HttpStatusFilter::try_from(422)`).
+    Code(HttpStatusCode),
+}
+
+/// An HTTP status code in 100..=599: no other value can be built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HttpStatusCode(u16);
+
+impl HttpStatusCode {
+    /// The code, checked to be in 100..=599.
+    pub fn new(code: u16) -> Result<Self, InvalidHttpStatusFilter> {
+        if (100..=599).contains(&code) {
+            Ok(Self(code))
+        } else {
+            Err(InvalidHttpStatusFilter(code.to_string()))
+        }
+    }
+
+    /// The code as a number.
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl fmt::Display for HttpStatusCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
 }
 
 /// A status filter that is not `succeeded`, `failed` or a code in 100..=599.
@@ -87,11 +114,7 @@ pub struct InvalidHttpStatusFilter(pub String);
 impl HttpStatusFilter {
     /// A filter on an exact status code, checked to be in 100..=599.
     pub fn code(code: u16) -> Result<Self, InvalidHttpStatusFilter> {
-        if (100..=599).contains(&code) {
-            Ok(HttpStatusFilter::Code(code))
-        } else {
-            Err(InvalidHttpStatusFilter(code.to_string()))
-        }
+        HttpStatusCode::new(code).map(HttpStatusFilter::Code)
     }
 }
 
@@ -120,10 +143,33 @@ impl FromStr for HttpStatusFilter {
     }
 }
 
-impl TryFrom<u16> for HttpStatusFilter {
+/// Numbers convert when they are a status code in 100..=599 (`i32` is what a bare literal such as
+/// `422` is, so `.http_statuses([422, 500])` works).
+macro_rules! from_number {
+    ($($n:ty),+) => {$(
+        impl TryFrom<$n> for HttpStatusFilter {
+            type Error = InvalidHttpStatusFilter;
+            fn try_from(code: $n) -> Result<Self, Self::Error> {
+                u16::try_from(code)
+                    .ok()
+                    .and_then(|c| HttpStatusFilter::code(c).ok())
+                    .ok_or_else(|| InvalidHttpStatusFilter(code.to_string()))
+            }
+        }
+    )+};
+}
+from_number!(u16, i32, u32, i64);
+
+impl From<HttpStatusCode> for HttpStatusFilter {
+    fn from(code: HttpStatusCode) -> Self {
+        HttpStatusFilter::Code(code)
+    }
+}
+
+impl TryFrom<reqwest::StatusCode> for HttpStatusFilter {
     type Error = InvalidHttpStatusFilter;
-    fn try_from(code: u16) -> Result<Self, Self::Error> {
-        HttpStatusFilter::code(code)
+    fn try_from(status: reqwest::StatusCode) -> Result<Self, Self::Error> {
+        HttpStatusFilter::code(status.as_u16())
     }
 }
 
@@ -170,7 +216,7 @@ impl serde::Serialize for DateFilter {
 impl serde::Serialize for HttpStatusFilter {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
-            HttpStatusFilter::Code(c) => s.serialize_u16(*c),
+            HttpStatusFilter::Code(c) => s.serialize_u16(c.get()),
             other => s.collect_str(other),
         }
     }
@@ -206,12 +252,18 @@ mod tests {
     fn status_filters_are_checked() {
         assert_eq!(
             HttpStatusFilter::try_from(404u16).unwrap(),
-            HttpStatusFilter::Code(404)
+            HttpStatusFilter::code(404).unwrap()
         );
         assert!(HttpStatusFilter::try_from(600u16).is_err());
+        assert!(HttpStatusFilter::try_from(999).is_err());
+        assert!(HttpStatusFilter::try_from(-1).is_err());
+        assert!(HttpStatusFilter::try_from(70_000u32).is_err());
+        assert!(HttpStatusFilter::try_from(reqwest::StatusCode::from_u16(999).unwrap()).is_err());
+        assert!(HttpStatusCode::new(99).is_err() && HttpStatusCode::new(600).is_err());
+        assert_eq!(HttpStatusCode::new(599).unwrap().get(), 599);
         assert!("2xx".parse::<HttpStatusFilter>().is_err());
         assert_eq!(
-            serde_json::to_string(&HttpStatusFilter::Code(422)).unwrap(),
+            serde_json::to_string(&HttpStatusFilter::code(422).unwrap()).unwrap(),
             "422"
         );
         assert_eq!(
@@ -219,6 +271,7 @@ mod tests {
             "\"succeeded\""
         );
         let v: HttpStatusFilter = serde_json::from_str("503").unwrap();
-        assert_eq!(v, HttpStatusFilter::Code(503));
+        assert_eq!(v, HttpStatusFilter::code(503).unwrap());
+        assert!(serde_json::from_str::<HttpStatusFilter>("999").is_err());
     }
 }

@@ -60,7 +60,7 @@ impl ClientHooks<Inner> for Client {
     }
 
     /// Sends the request and reads its body, retrying per the client's
-    /// [`RetryPolicy`](crate::RetryPolicy). See [`send_with_retries`].
+    /// [`RetryPolicy`](crate::RetryPolicy). See `send_with_retries` in this module.
     async fn exec(
         &self,
         request: reqwest::Request,
@@ -87,7 +87,7 @@ fn is_json(content_type: &str) -> bool {
 
 /// A failure worth another attempt: a connect error, a timeout, a connection cut. A failed TLS
 /// handshake or a certificate the client does not trust is not: it fails the same way again.
-fn is_transient(e: &reqwest::Error) -> bool {
+pub(crate) fn is_transient(e: &reqwest::Error) -> bool {
     if is_tls_failure(e) {
         return false;
     }
@@ -196,11 +196,6 @@ enum Next {
     },
 }
 
-/// How many 429 answers one call waits out at most; each wait is bounded by
-/// [`RetryPolicy::max_wait`](crate::RetryPolicy::max_wait) and the whole call by the client's
-/// `max_elapsed`.
-const MAX_RATE_LIMITED: u32 = 20;
-
 /// Sends a request, retrying per the client's [`RetryPolicy`](crate::RetryPolicy):
 ///
 /// - every attempt first waits for the client's rate limiter;
@@ -208,7 +203,8 @@ const MAX_RATE_LIMITED: u32 = 20;
 ///   status, or a 200 whose body is not complete JSON (cut short, garbled) is retried up to
 ///   `max_retries` times with jittered backoff (or the server's `Retry-After`);
 /// - a 429 is waited out (the server's hint plus jitter) without using that budget, at most
-///   [`MAX_RATE_LIMITED`] times;
+///   [`RetryPolicy::max_rate_limited`](crate::RetryPolicy::max_rate_limited) times, each wait
+///   bounded by [`RetryPolicy::max_wait`](crate::RetryPolicy::max_wait);
 /// - no wait starts that would end after the client's `max_elapsed`: the last outcome is
 ///   returned instead.
 ///
@@ -228,6 +224,7 @@ async fn send_with_retries(
     for attempt in 1u32.. {
         // A GET has no body, so it can always be cloned; if it cannot, it is sent once.
         let Some(copy) = request.try_clone() else {
+            crate::error::note_attempt();
             return client.client().execute(request).await;
         };
         let span = tracing::debug_span!(
@@ -290,6 +287,7 @@ async fn attempt_once(
         }
     }
     progress(|p| p.add_request());
+    crate::error::note_attempt();
     let can_retry = faults < policy.max_retries;
     let response = match client.client().execute(request).await {
         Ok(response) => response,
@@ -308,7 +306,7 @@ async fn attempt_once(
     if let Some(limiter) = &client.inner().rate_limiter {
         limiter.observe(response.headers());
     }
-    if status == reqwest::StatusCode::TOO_MANY_REQUESTS && throttled < MAX_RATE_LIMITED {
+    if status == reqwest::StatusCode::TOO_MANY_REQUESTS && throttled < policy.max_rate_limited {
         if let Some(wait) = policy.rate_limited_wait(throttled, response.headers()) {
             return Next::Retry {
                 wait,

@@ -16,18 +16,20 @@
 //! - [`ratelimit`]: the client-side rate limiter shared by every request of a client;
 //! - [`open_enum`]: enums that keep values Lago adds later;
 //! - [`filters`]: date-or-date-time bounds and HTTP status filters;
-//! - [`records`]: decoding the JSON text Lago stores inside activity objects and changes.
+//! - [`records`]: decoding the JSON text Lago stores inside activity objects, changes and API-log
+//!   bodies;
+//! - [`path`]: path ids encoded so that they can only ever be one path segment.
 //!
 //! ```no_run
-//! use lago_audit_client::{ClientBuilder, Error};
+//! use lago_audit_client::ClientBuilder;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = ClientBuilder::from_env().build()?;
-//! let page = client.find_all_activity_logs().per_page(20).send().await.map_err(Error::from)?;
+//! let page = client.find_all_activity_logs().per_page(20).send().await?;
 //! for log in &page.activity_logs {
 //!     println!("{} {} {}", log.logged_at, log.activity_type, log.resource_type);
 //! }
-//! match client.find_activity_log().activity_id("unknown").send().await.map_err(Error::from) {
+//! match client.find_activity_log().activity_id("unknown").send().await {
 //!     Err(e) if e.code() == Some("activity_log_not_found") => println!("no such log"),
 //!     other => println!("{other:?}"),
 //! }
@@ -47,6 +49,7 @@ pub mod filters;
 mod hooks;
 pub mod open_enum;
 pub mod pagination;
+pub mod path;
 pub mod ratelimit;
 pub mod records;
 pub mod retry;
@@ -65,14 +68,15 @@ pub mod generated {
     include!(concat!(env!("OUT_DIR"), "/lago_audit_generated.rs"));
 }
 
-pub use config::{ClientBuilder, ConfigError, Region};
-pub use error::{ApiError, Error};
+pub use config::{ClientBuilder, ConfigError, KeySource, Region};
+pub use error::{ApiError, Error, TransportError};
 pub use export::{Checkpoint, Export, ExportEvent, ExportOptions, ExportProgress};
 pub use filters::{DateFilter, HttpStatusFilter};
 pub use generated::{builder, types, Client, OPERATION_PATHS};
-pub use open_enum::{ActivitySource, HttpMethod, SecurityLogType};
+pub use open_enum::{ActivitySource, HttpMethod, SecurityLogType, UnknownValue};
 pub use pagination::Paginate;
 pub use progenitor_client::{ByteStream, ClientInfo, ResponseValue};
+pub use reqwest::StatusCode;
 pub use retry::RetryPolicy;
 
 /// The workspace README's Rust examples, compiled as doctests so they cannot rot.

@@ -4,6 +4,50 @@
 //! knows, a new kind of security event). A closed enum would fail the whole page on one new value,
 //! so these types keep any value they do not know in an `Other` arm, and write it back unchanged.
 //! They replace the schemas of the same names when the client is generated.
+//!
+//! A known value always lands in its own variant, however the value is built: `Other` holds an
+//! [`UnknownValue`], which can only be made from text this version does not know, so
+//! `ActivitySource::from("api")` is `ActivitySource::Api` and no `Other` can hold `"api"`.
+//!
+//! ```
+//! use lago_audit_client::ActivitySource;
+//!
+//! assert_eq!(ActivitySource::from("api"), ActivitySource::Api);
+//! let new = ActivitySource::from("ai_agent");
+//! assert!(matches!(&new, ActivitySource::Other(v) if v.as_str() == "ai_agent"));
+//! ```
+
+use std::fmt;
+
+/// A value an open enum does not know, as Lago sent it. It cannot be built from a known value, so
+/// a known value is never hidden in an `Other` arm.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UnknownValue(String);
+
+impl UnknownValue {
+    /// The value as sent.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UnknownValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for UnknownValue {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for UnknownValue {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
 
 macro_rules! open_enum {
     (
@@ -16,7 +60,7 @@ macro_rules! open_enum {
         pub enum $name {
             $( $(#[$vmeta])* $variant, )+
             /// A value this version of the client does not know, kept as sent.
-            Other(String),
+            Other(UnknownValue),
         }
 
         impl $name {
@@ -27,7 +71,7 @@ macro_rules! open_enum {
             pub fn as_str(&self) -> &str {
                 match self {
                     $( Self::$variant => $text, )+
-                    Self::Other(s) => s,
+                    Self::Other(s) => s.as_str(),
                 }
             }
 
@@ -41,7 +85,7 @@ macro_rules! open_enum {
             fn from(s: &str) -> Self {
                 match s {
                     $( $text => Self::$variant, )+
-                    other => Self::Other(other.to_owned()),
+                    other => Self::Other(UnknownValue(other.to_owned())),
                 }
             }
         }
@@ -50,7 +94,7 @@ macro_rules! open_enum {
             fn from(s: String) -> Self {
                 match s.as_str() {
                     $( $text => Self::$variant, )+
-                    _ => Self::Other(s),
+                    _ => Self::Other(UnknownValue(s)),
                 }
             }
         }
@@ -125,6 +169,8 @@ open_enum! {
         Put = "put",
         /// `DELETE`
         Delete = "delete",
+        /// `GET`: Lago logs only calls that change data, but its store knows this method too.
+        Get = "get",
     }
 }
 
@@ -157,11 +203,34 @@ mod tests {
         let v: ActivitySource = serde_json::from_str("\"front\"").unwrap();
         assert_eq!(v, ActivitySource::Front);
         let v: ActivitySource = serde_json::from_str("\"ai_agent\"").unwrap();
-        assert_eq!(v, ActivitySource::Other("ai_agent".into()));
+        assert_eq!(v, ActivitySource::from("ai_agent"));
+        assert!(matches!(&v, ActivitySource::Other(u) if u == "ai_agent"));
         assert!(v.is_other());
         assert_eq!(serde_json::to_string(&v).unwrap(), "\"ai_agent\"");
-        assert_eq!("get".parse::<HttpMethod>().unwrap().to_string(), "get");
+        assert_eq!("get".parse::<HttpMethod>().unwrap(), HttpMethod::Get);
+        assert_eq!("patch".parse::<HttpMethod>().unwrap().to_string(), "patch");
         assert_eq!(SecurityLogType::from("api_key"), SecurityLogType::ApiKey);
+    }
+
+    #[test]
+    fn known_values_always_land_in_their_variant() {
+        for text in ActivitySource::KNOWN {
+            for built in [
+                ActivitySource::from(*text),
+                ActivitySource::from(text.to_string()),
+                text.parse().unwrap(),
+                serde_json::from_value(serde_json::json!(text)).unwrap(),
+            ] {
+                assert!(!built.is_other(), "{text}");
+                assert_eq!(built.as_str(), *text);
+            }
+        }
+        assert!(HttpMethod::KNOWN
+            .iter()
+            .all(|m| !HttpMethod::from(*m).is_other()));
+        assert!(SecurityLogType::KNOWN
+            .iter()
+            .all(|m| !SecurityLogType::from(*m).is_other()));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Reading what Lago stores as text.
 //!
-//! Lago keeps `activity_object` and `activity_object_changes` (and API-log bodies) as flat maps
-//! of strings: nested data arrives as JSON text inside a string, and each change as the JSON text
+//! Lago keeps `activity_object` and `activity_object_changes` (and API logs' `request_body` and
+//! `request_response`) as flat maps of strings: nested data arrives as JSON text inside a string, and each change as the JSON text
 //! of an `[old, new]` pair. These helpers decode them without guessing at plain strings.
 //!
 //! ```
@@ -27,8 +27,8 @@
 //! # Ok::<(), serde_json::Error>(())
 //! ```
 
-use crate::types::ActivityLogObject;
-use serde_json::Value;
+use crate::types::{ActivityLogObject, ApiLogObject};
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 
 /// One attribute an `*.updated` activity changed.
@@ -62,16 +62,59 @@ pub fn decode_nested(text: &str) -> Value {
     Value::String(text.to_owned())
 }
 
-fn lookup(map: &Option<HashMap<String, Option<String>>>, key: &str) -> Option<Value> {
-    let value = map.as_ref()?.get(key)?;
+type TextMap = HashMap<String, Option<String>>;
+
+fn lookup(map: Option<&TextMap>, key: &str) -> Option<Value> {
+    let value = map?.get(key)?;
     Some(value.as_deref().map_or(Value::Null, decode_nested))
+}
+
+/// A whole string map as one JSON object, each value decoded with [`decode_nested`] (keys sorted).
+pub fn decode_map(map: &HashMap<String, Option<String>>) -> Value {
+    let mut entries: Vec<_> = map.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    Value::Object(
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.clone(), v.as_deref().map_or(Value::Null, decode_nested)))
+            .collect::<Map<String, Value>>(),
+    )
+}
+
+impl ApiLogObject {
+    /// A value of the logged call's `request_body`, with nested JSON text decoded. `None` when the
+    /// key is absent; `Some(Value::Null)` when Lago sent null.
+    pub fn body_value(&self, key: &str) -> Option<Value> {
+        lookup(Some(&self.request_body), key)
+    }
+
+    /// A value of the logged call's `request_response`, decoded like [`body_value`](Self::body_value).
+    pub fn response_value(&self, key: &str) -> Option<Value> {
+        lookup(self.request_response.as_ref(), key)
+    }
+
+    /// The whole `request_body` as a JSON object, nested JSON text decoded.
+    pub fn body_json(&self) -> Value {
+        decode_map(&self.request_body)
+    }
+
+    /// The whole `request_response` as a JSON object (`None` when Lago sent none).
+    pub fn response_json(&self) -> Option<Value> {
+        self.request_response.as_ref().map(decode_map)
+    }
 }
 
 impl ActivityLogObject {
     /// A value of `activity_object`, with nested JSON text (arrays, objects) decoded. `None` when
     /// the key is absent; `Some(Value::Null)` when Lago sent null.
     pub fn object_value(&self, key: &str) -> Option<Value> {
-        lookup(&self.activity_object, key)
+        lookup(self.activity_object.as_ref(), key)
+    }
+
+    /// The whole `activity_object` as a JSON object, nested JSON text decoded (`None` when Lago
+    /// sent none).
+    pub fn object_json(&self) -> Option<Value> {
+        self.activity_object.as_ref().map(decode_map)
     }
 
     /// The attributes this activity changed, sorted by name. Each entry is decoded from Lago's
@@ -147,6 +190,35 @@ mod tests {
         );
         assert_eq!(log(json!({})).changes().count(), 0);
         assert_eq!(log(Value::Null).changes().count(), 0);
+    }
+
+    #[test]
+    fn api_log_bodies_decode_like_activity_objects() {
+        let call: ApiLogObject = serde_json::from_value(json!({
+            "request_id": "req-1", "api_version": "v1", "client": "Lago Ruby v1.26.0",
+            "http_method": "post", "http_status": 200, "request_origin": "https://app.lago.dev/",
+            "request_path": "/api/v1/plans",
+            "request_body": {"plan": "{\"code\":\"startup\",\"taxes\":[\"vat\"]}", "note": null, "name": "x"},
+            "request_response": {"plan": "{\"lago_id\":\"1\"}"},
+            "logged_at": "2025-03-31T12:31:44Z", "created_at": "2025-03-31T12:31:44Z"
+        }))
+        .unwrap();
+        assert_eq!(
+            call.body_value("plan"),
+            Some(json!({"code": "startup", "taxes": ["vat"]}))
+        );
+        assert_eq!(call.body_value("note"), Some(Value::Null));
+        assert_eq!(call.body_value("name"), Some(json!("x")));
+        assert_eq!(call.body_value("absent"), None);
+        assert_eq!(call.response_value("plan"), Some(json!({"lago_id": "1"})));
+        assert_eq!(
+            call.body_json(),
+            json!({"name": "x", "note": null, "plan": {"code": "startup", "taxes": ["vat"]}})
+        );
+        assert_eq!(
+            call.response_json(),
+            Some(json!({"plan": {"lago_id": "1"}}))
+        );
     }
 
     #[test]

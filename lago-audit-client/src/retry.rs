@@ -34,25 +34,31 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// The longest server-requested wait the client honours; longer hints end the retries.
     pub max_wait: Duration,
+    /// How many 429 answers in a row one call waits out, apart from `max_retries` (0: a 429 is
+    /// returned at once).
+    pub max_rate_limited: u32,
 }
 
 impl Default for RetryPolicy {
-    /// 3 retries, 250 ms doubling to 8 s, server hints honoured up to 60 s.
+    /// 3 retries, 250 ms doubling to 8 s, server hints honoured up to 60 s, up to 20 waits on
+    /// 429.
     fn default() -> Self {
         Self {
             max_retries: 3,
             base_delay: Duration::from_millis(250),
             max_delay: Duration::from_secs(8),
             max_wait: Duration::from_secs(60),
+            max_rate_limited: 20,
         }
     }
 }
 
 impl RetryPolicy {
-    /// A policy that never retries.
+    /// A policy that never retries, and does not wait out a 429 either.
     pub fn none() -> Self {
         Self {
             max_retries: 0,
+            max_rate_limited: 0,
             ..Self::default()
         }
     }

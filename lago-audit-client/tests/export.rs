@@ -22,6 +22,7 @@ fn client(fake: &FakeLago) -> Client {
             base_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(4),
             max_wait: Duration::from_secs(2),
+            ..RetryPolicy::default()
         })
         .rate_limit(0)
         .build()
@@ -289,7 +290,7 @@ async fn a_checkpoint_is_refused_by_another_query() {
     let events: Vec<_> = c
         .find_all_activity_logs()
         .to_date(fake.generator().now())
-        .activity_types(vec!["plan.created".into()])
+        .activity_types(["plan.created"])
         .export(ExportOptions::default())
         .try_collect()
         .await
@@ -299,7 +300,7 @@ async fn a_checkpoint_is_refused_by_another_query() {
     };
     let other_filters = c
         .find_all_activity_logs()
-        .activity_types(vec!["plan.deleted".into()])
+        .activity_types(["plan.deleted"])
         .export(ExportOptions::default().resume_from(cp.clone()))
         .next()
         .await
@@ -318,7 +319,7 @@ async fn a_checkpoint_is_refused_by_another_query() {
     // The same filters in another order resume fine, with nothing left to read.
     let same: Vec<_> = c
         .find_all_activity_logs()
-        .activity_types(vec!["plan.created".into()])
+        .activity_types(["plan.created"])
         .to_date(fake.generator().now())
         .export(ExportOptions::default().resume_from(cp))
         .try_collect()

@@ -11,6 +11,9 @@ pub const METHODS: &[&str] = &[
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
 
+/// The problem reported for a `$ref` whose target does not exist.
+pub const DANGLING_REF: &str = "the reference points at nothing";
+
 /// Removes every operation that carries none of `tags`, every path left without operations, the
 /// tags no operation uses, top-level `webhooks`, and every component (schema, parameter, response,
 /// …) that the kept operations do not reach through `$ref`. Security schemes are kept.
@@ -81,11 +84,7 @@ pub fn keep_audit_operations(doc: &mut Value, tags: &[&str], file: &Path) -> Res
             continue;
         }
         let Some(target) = pointer_get(root, pointer) else {
-            return Err(SpecError::new(
-                file,
-                pointer,
-                "the reference points at nothing",
-            ));
+            return Err(SpecError::new(file, pointer, DANGLING_REF));
         };
         collect_refs(target, &mut |r| queue.push_back(r.to_owned()));
     }

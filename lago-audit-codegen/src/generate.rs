@@ -116,23 +116,49 @@ fn parse(doc: Value, file: &Path) -> Result<openapiv3::OpenAPI, SpecError> {
     })
 }
 
+thread_local! {
+    /// Set while this thread runs the generator: where its panic happened, once it has.
+    static CAPTURING: std::cell::RefCell<Option<Option<String>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Installs, once per process, a panic hook that stays silent for (and records the location of)
+/// panics on a thread inside [`catch_generator_panic`], and hands every other panic to the hook
+/// that was installed before. The process-wide hook is never swapped back and forth, so threads
+/// running at the same time (parallel tests) keep their panic messages.
+fn install_capturing_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let captured = CAPTURING.with(|c| match c.borrow_mut().as_mut() {
+                Some(slot) => {
+                    *slot = info
+                        .location()
+                        .map(|at| format!("{}:{}", at.file(), at.line()));
+                    true
+                }
+                None => false,
+            });
+            if !captured {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// Runs `f`, turning a panic inside progenitor or typify into an error (and keeping the default
 /// panic message and backtrace off the build output).
 fn catch_generator_panic<T>(
     file: &Path,
     f: impl FnOnce() -> Result<T, progenitor::Error>,
 ) -> Result<T, SpecError> {
-    let location = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
-    let previous = std::panic::take_hook();
-    let seen = location.clone();
-    std::panic::set_hook(Box::new(move |info| {
-        if let (Ok(mut slot), Some(at)) = (seen.lock(), info.location()) {
-            *slot = Some(format!("{}:{}", at.file(), at.line()));
-        }
-    }));
+    install_capturing_hook();
+    let outer = CAPTURING.with(|c| c.borrow_mut().replace(None));
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    std::panic::set_hook(previous);
-    let location = location.lock().ok().and_then(|mut l| l.take());
+    let location = CAPTURING
+        .with(|c| std::mem::replace(&mut *c.borrow_mut(), outer))
+        .flatten();
     match result {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(SpecError::new(
@@ -179,10 +205,9 @@ pub fn client(prepared: &Value, file: &Path) -> Result<String, SpecError> {
     let mut tokens =
         catch_generator_panic(file, || Generator::new(&settings()).generate_tokens(&spec))?;
     tokens.extend(operation_paths(prepared));
-    Ok(format!(
-        "{HEADER}{}",
-        prettyplease::unparse(&pretty(tokens, file)?)
-    ))
+    let mut ast = pretty(tokens, file)?;
+    crate::postprocess::client(&mut ast);
+    Ok(format!("{HEADER}{}", prettyplease::unparse(&ast)))
 }
 
 /// A table of each operation's path template, keyed by the id progenitor passes to the hooks
@@ -372,7 +397,7 @@ mod tests {
     use super::*;
 
     fn prepared() -> (Value, std::path::PathBuf) {
-        let (spec, overlay) = crate::default_paths();
+        let (spec, overlay) = crate::test_paths();
         let loaded = crate::load(&spec, &overlay).unwrap();
         (crate::prepare(&loaded).unwrap(), spec)
     }
@@ -430,7 +455,7 @@ mod tests {
     /// place of ours, the pipeline must still produce the audit client only.
     #[test]
     fn a_whole_spec_with_other_operations_still_generates_only_the_audit_client() {
-        let (spec, overlay) = crate::default_paths();
+        let (spec, overlay) = crate::test_paths();
         let mut doc = crate::read_document(&spec).unwrap();
         let extra = json!({
             "paths": {
@@ -502,6 +527,28 @@ mod tests {
             })
             .unwrap_err();
         assert!(err.problem.contains("format object"), "{err}");
+    }
+
+    /// The hook is installed once and captures only the panics of the thread inside
+    /// `catch_generator_panic`: a panic on another thread at the same time is not taken for the
+    /// generator's, and this thread reports its own panics again afterwards.
+    #[test]
+    fn only_the_generating_thread_is_captured() {
+        let mut inside_line = 0;
+        let err =
+            catch_generator_panic(Path::new("s.yaml"), || -> Result<(), progenitor::Error> {
+                let other = std::thread::spawn(|| panic!("elsewhere (expected in test output)"));
+                assert!(other.join().is_err());
+                inside_line = line!() + 1;
+                panic!("inside")
+            })
+            .unwrap_err();
+        assert!(err.problem.contains("inside"), "{err}");
+        assert!(
+            err.problem.contains(&format!("generate.rs:{inside_line})")),
+            "the location is this thread's panic: {err}"
+        );
+        assert!(CAPTURING.with(|c| c.borrow().is_none()));
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //!    reach, so Lago's whole published spec can be dropped in;
 //! 4. [`downgrade::to_openapi_30`] rewrites OpenAPI 3.1 constructs into the 3.0 that progenitor reads;
 //! 5. [`generate`] adapts the document to progenitor's limits, runs it (turning its panics into
-//!    errors) and pretty-prints the result.
+//!    errors), applies [`postprocess`] to the client (the crate's own error type from `send()`,
+//!    iterator-taking array setters, strict path encoding) and pretty-prints the result.
 //!
 //! Every failure is a [`SpecError`] that names the file, the JSON pointer and the problem.
 
@@ -19,6 +20,8 @@ pub mod downgrade;
 pub mod filter;
 pub mod generate;
 pub mod overlay;
+pub mod postprocess;
+pub mod report;
 
 use serde_json::Value;
 use std::fmt;
@@ -82,21 +85,40 @@ impl std::error::Error for SpecError {}
 pub struct LoadedSpec {
     /// Where the spec came from (used in error messages).
     pub file: PathBuf,
+    /// Where the overlay came from (named when the overlay, not the spec, is at fault).
+    pub overlay_file: PathBuf,
+    /// Every `$ref` the spec held before the overlay: a dangling reference outside this set was
+    /// made by the overlay.
+    pub upstream_refs: std::collections::BTreeSet<String>,
     /// The document (JSON data model) with our overlay applied.
     pub document: Value,
     /// Overlay actions whose target matched nothing: corrections that no longer apply.
     pub stale_actions: Vec<overlay::StaleAction>,
 }
 
-/// The spec and overlay shipped in this workspace's `openapi/` folder.
-pub fn default_paths() -> (PathBuf, PathBuf) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("openapi");
-    (
-        root.join("lago-audit-logs.yaml"),
-        root.join("lago-audit-logs.overlay.yaml"),
-    )
+/// The spec and overlay file names inside an `openapi/` folder.
+pub const SPEC_FILE: &str = "lago-audit-logs.yaml";
+/// The overlay file name inside an `openapi/` folder.
+pub const OVERLAY_FILE: &str = "lago-audit-logs.overlay.yaml";
+
+/// The spec and overlay in the folder `dir` (a package's `openapi/`).
+pub fn paths_in(dir: &Path) -> (PathBuf, PathBuf) {
+    (dir.join(SPEC_FILE), dir.join(OVERLAY_FILE))
+}
+
+/// The `openapi/` folder of the package whose build script is running, found at run time from
+/// `CARGO_MANIFEST_DIR` (never baked in when this crate compiles: two copies of the workspace
+/// sharing a target directory must each build from their own spec).
+pub fn package_spec_dir() -> Result<PathBuf, SpecError> {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(|dir| PathBuf::from(dir).join("openapi"))
+        .ok_or_else(|| {
+            SpecError::new(
+                "openapi",
+                "",
+                "CARGO_MANIFEST_DIR is not set: call this from a build script or a cargo test",
+            )
+        })
 }
 
 /// Reads a YAML or JSON file into the JSON data model.
@@ -114,14 +136,27 @@ pub fn read_document(path: &Path) -> Result<Value, SpecError> {
 }
 
 /// Reads the spec and the overlay, and applies the overlay.
+///
+/// An upstream change the overlay relies on (an operation, parameter or schema it patches is gone
+/// or has moved) fails with one [`SpecError`] that names each change and the actions concerned;
+/// the actions that merely matched nothing are listed in it too.
 pub fn load(spec: &Path, overlay_file: &Path) -> Result<LoadedSpec, SpecError> {
     let mut document = read_document(spec)?;
     let overlay_doc = read_document(overlay_file)?;
-    let stale_actions = overlay::apply(&mut document, overlay_doc, overlay_file)?;
+    let mut upstream_refs = std::collections::BTreeSet::new();
+    filter::collect_refs(&document, &mut |r| {
+        upstream_refs.insert(r.to_owned());
+    });
+    let outcome = overlay::apply(&mut document, overlay_doc, overlay_file)?;
+    if !outcome.broken.is_empty() {
+        return Err(overlay::broken_error(spec, overlay_file, &outcome));
+    }
     Ok(LoadedSpec {
         file: spec.to_path_buf(),
+        overlay_file: overlay_file.to_path_buf(),
+        upstream_refs,
         document,
-        stale_actions,
+        stale_actions: outcome.stale,
     })
 }
 
@@ -140,14 +175,28 @@ pub fn prepare(loaded: &LoadedSpec) -> Result<Value, SpecError> {
 /// tests build fixtures from and validate examples against (JSON Schema 2020-12).
 pub fn audit_document(loaded: &LoadedSpec) -> Result<Value, SpecError> {
     let mut doc = loaded.document.clone();
-    filter::keep_audit_operations(&mut doc, AUDIT_TAGS, &loaded.file)?;
+    filter::keep_audit_operations(&mut doc, AUDIT_TAGS, &loaded.file).map_err(|e| {
+        let reference = format!("#{}", e.pointer);
+        if e.problem == filter::DANGLING_REF && !loaded.upstream_refs.contains(&reference) {
+            SpecError::new(
+                &loaded.overlay_file,
+                &e.pointer,
+                format!(
+                    "the overlay refers to {reference}, which neither the overlay nor {} defines",
+                    loaded.file.display()
+                ),
+            )
+        } else {
+            e
+        }
+    })?;
     Ok(doc)
 }
 
-/// The spec and overlay paths in force: [`SPEC_ENV`] and [`OVERLAY_ENV`] when set, else
-/// [`default_paths`].
-pub fn resolve_paths() -> (PathBuf, PathBuf) {
-    let (default_spec, default_overlay) = default_paths();
+/// The spec and overlay paths in force: [`SPEC_ENV`] and [`OVERLAY_ENV`] when set, else the files
+/// in `default_dir` (see [`paths_in`]).
+pub fn resolve_paths(default_dir: &Path) -> (PathBuf, PathBuf) {
+    let (default_spec, default_overlay) = paths_in(default_dir);
     (
         std::env::var_os(SPEC_ENV)
             .map(PathBuf::from)
@@ -187,34 +236,65 @@ pub enum Target<'a> {
 }
 
 /// Everything a build script does, in one call: resolve the spec and overlay paths (honouring
-/// [`SPEC_ENV`] and [`OVERLAY_ENV`]), load, prepare and generate.
-pub fn build(target: Target<'_>) -> Result<BuildOutput, SpecError> {
-    let (spec, overlay_file) = resolve_paths();
-    let loaded = load(&spec, &overlay_file)?;
-    let prepared = prepare(&loaded)?;
-    let code = match target {
-        Target::Client => generate::client(&prepared, &loaded.file)?,
-        Target::Httpmock(crate_name) => generate::httpmock(&prepared, &loaded.file, crate_name)?,
-    };
-    let warnings = loaded
-        .stale_actions
-        .iter()
-        .map(|s| format!("{}: {s}", overlay_file.display()))
-        .collect();
+/// [`SPEC_ENV`] and [`OVERLAY_ENV`], else the files in `default_dir`), load, prepare and generate.
+pub fn build(target: Target<'_>, default_dir: &Path) -> Result<BuildOutput, SpecError> {
+    let (spec, overlay_file) = resolve_paths(default_dir);
+    build_from(target, &spec, &overlay_file)
+}
+
+/// Generates `target` from the given spec and overlay files.
+pub fn build_from(
+    target: Target<'_>,
+    spec: &Path,
+    overlay_file: &Path,
+) -> Result<BuildOutput, SpecError> {
+    let loaded = load(spec, overlay_file)?;
+    let warnings = stale_warnings(&loaded);
+    let code = generate_from(target, &loaded).map_err(|mut e| {
+        // The stale actions often explain the failure: keep them in the one message.
+        for w in &warnings {
+            e.problem
+                .push_str(&format!("\n  also: stale overlay action: {w}"));
+        }
+        e
+    })?;
     Ok(BuildOutput { code, warnings })
 }
 
-/// Runs [`build`] from a build script: prints the `cargo:` directives, writes `file_name` into
-/// `OUT_DIR`, and on failure exits with the error (no panic backtrace).
+/// The warnings a build prints for the stale actions of a loaded spec.
+pub fn stale_warnings(loaded: &LoadedSpec) -> Vec<String> {
+    loaded
+        .stale_actions
+        .iter()
+        .map(|s| format!("{}: {s}", loaded.overlay_file.display()))
+        .collect()
+}
+
+/// Prepares a loaded spec and generates `target` from it.
+pub fn generate_from(target: Target<'_>, loaded: &LoadedSpec) -> Result<String, SpecError> {
+    let prepared = prepare(loaded)?;
+    match target {
+        Target::Client => generate::client(&prepared, &loaded.file),
+        Target::Httpmock(crate_name) => generate::httpmock(&prepared, &loaded.file, crate_name),
+    }
+}
+
+/// Runs [`build`] from a build script, with the spec and overlay of the running package's own
+/// `openapi/` folder ([`package_spec_dir`]): prints the `cargo:` directives, writes `file_name`
+/// into `OUT_DIR`, and on failure exits with the error (no panic backtrace).
 pub fn run_build_script(target: Target<'_>, file_name: &str) {
     println!("cargo:rerun-if-env-changed={SPEC_ENV}");
     println!("cargo:rerun-if-env-changed={OVERLAY_ENV}");
+    let dir = match package_spec_dir() {
+        Ok(dir) => dir,
+        Err(e) => fail(&e),
+    };
     // Registered before the work, so a failing spec is read again once it is fixed.
-    let (spec, overlay_file) = resolve_paths();
+    let (spec, overlay_file) = resolve_paths(&dir);
     for p in [&spec, &overlay_file] {
         println!("cargo:rerun-if-changed={}", p.display());
     }
-    match build(target) {
+    match build_from(target, &spec, &overlay_file) {
         Ok(out) => {
             for w in &out.warnings {
                 println!("cargo:warning=stale overlay action: {w}");
@@ -227,10 +307,18 @@ pub fn run_build_script(target: Target<'_>, file_name: &str) {
                 std::process::exit(1);
             }
         }
-        Err(e) => {
-            eprintln!("error: the Lago audit-log spec cannot be turned into Rust code");
-            eprintln!("  {e}");
-            std::process::exit(1);
-        }
+        Err(e) => fail(&e),
     }
+}
+
+fn fail(e: &SpecError) -> ! {
+    eprintln!("error: the Lago audit-log spec cannot be turned into Rust code");
+    eprintln!("  {e}");
+    std::process::exit(1);
+}
+
+/// The spec and overlay of this repository, for the crate's own tests.
+#[cfg(test)]
+pub(crate) fn test_paths() -> (PathBuf, PathBuf) {
+    paths_in(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi"))
 }

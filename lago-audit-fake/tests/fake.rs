@@ -77,7 +77,7 @@ async fn activity_log_filters_match_an_independent_computation() {
     };
     let got: Vec<ActivityLogObject> = c
         .find_all_activity_logs()
-        .activity_types(vec![pick.activity_type.clone(), "plan.deleted".into()])
+        .activity_types([pick.activity_type.as_str(), "plan.deleted"])
         .per_page(1000)
         .items()
         .try_collect()
@@ -91,7 +91,7 @@ async fn activity_log_filters_match_an_independent_computation() {
     let got: Vec<_> = every(
         c.find_all_activity_logs()
             .activity_sources(vec![ActivitySource::Front])
-            .user_emails(vec!["monica+finance@piedpiper.test".into()])
+            .user_emails(vec!["monica+finance@piedpiper.test"])
             .per_page(1000),
     )
     .await;
@@ -179,7 +179,7 @@ async fn api_log_filters_match_an_independent_computation() {
     assert_eq!(ids(&got, id), expect(&|l| l.http_status >= 400));
     let got = query(c.find_all_api_logs().http_statuses(vec![
         HttpStatusFilter::Succeeded,
-        HttpStatusFilter::Code(404),
+        HttpStatusFilter::code(404).unwrap(),
     ]))
     .await;
     assert_eq!(
@@ -187,19 +187,11 @@ async fn api_log_filters_match_an_independent_computation() {
         expect(&|l| l.http_status < 400 || l.http_status == 404)
     );
 
-    let got = query(
-        c.find_all_api_logs()
-            .request_paths(vec!["/api/v1/plans*".into()]),
-    )
-    .await;
+    let got = query(c.find_all_api_logs().request_paths(vec!["/api/v1/plans*"])).await;
     let want = expect(&|l| l.request_path.starts_with("/api/v1/plans"));
     assert!(!want.is_empty());
     assert_eq!(ids(&got, id), want);
-    let got = query(
-        c.find_all_api_logs()
-            .request_paths(vec!["/api/v1/plans".into()]),
-    )
-    .await;
+    let got = query(c.find_all_api_logs().request_paths(vec!["/api/v1/plans"])).await;
     assert_eq!(
         ids(&got, id),
         expect(&|l| l.request_path == "/api/v1/plans")
@@ -207,7 +199,7 @@ async fn api_log_filters_match_an_independent_computation() {
 
     let got = query(
         c.find_all_api_logs()
-            .clients(vec!["curl/8.5.0".into()])
+            .clients(vec!["curl/8.5.0"])
             .api_version("v1"),
     )
     .await;
@@ -252,7 +244,7 @@ async fn security_logs_need_to_date_and_filter() {
         c.find_all_security_logs()
             .to_date(to)
             .log_types(vec![lago_audit_client::SecurityLogType::ApiKey])
-            .log_events(vec!["api_key.rotated".into()])
+            .log_events(vec!["api_key.rotated"])
             .per_page(1000),
     )
     .await;
@@ -313,7 +305,7 @@ async fn meta_arithmetic_and_defaults() {
     assert_eq!(empty.meta, meta(0, None, None, 0, 0));
     let none = c
         .find_all_activity_logs()
-        .activity_types(vec!["nothing.happened".into()])
+        .activity_types(vec!["nothing.happened"])
         .send()
         .await
         .unwrap();
@@ -370,34 +362,30 @@ async fn auth_gating_and_not_found() {
         .retry_policy(RetryPolicy::none())
         .build()
         .unwrap();
-    let err = Error::from(wrong.find_all_activity_logs().send().await.unwrap_err());
+    let err = wrong.find_all_activity_logs().send().await.unwrap_err();
     assert_eq!(err.status().unwrap().as_u16(), 401);
     assert_eq!(fake.counts().unauthorized, 1);
 
     let c = no_retry(&fake);
     for (err, code) in [
         (
-            Error::from(
-                c.find_activity_log()
-                    .activity_id("nope")
-                    .send()
-                    .await
-                    .unwrap_err(),
-            ),
+            c.find_activity_log()
+                .activity_id("nope")
+                .send()
+                .await
+                .unwrap_err(),
             "activity_log_not_found",
         ),
         (
-            Error::from(
-                c.find_api_log()
-                    .request_id(uuid::Uuid::nil().to_string())
-                    .send()
-                    .await
-                    .unwrap_err(),
-            ),
+            c.find_api_log()
+                .request_id(uuid::Uuid::nil().to_string())
+                .send()
+                .await
+                .unwrap_err(),
             "api_log_not_found",
         ),
         (
-            Error::from(c.find_security_log().log_id("x").send().await.unwrap_err()),
+            c.find_security_log().log_id("x").send().await.unwrap_err(),
             "security_log_not_found",
         ),
     ] {
@@ -424,26 +412,23 @@ async fn auth_gating_and_not_found() {
     assert_eq!(body["code"], "resource_not_found");
 
     let basic = start(FakeLago::builder().premium(false)).await;
-    let err = Error::from(
-        no_retry(&basic)
-            .find_all_api_logs()
-            .send()
-            .await
-            .unwrap_err(),
-    );
+    let err = no_retry(&basic)
+        .find_all_api_logs()
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(
         (err.status().unwrap().as_u16(), err.code()),
         (403, Some("feature_unavailable"))
     );
     let no_addon = start(FakeLago::builder().security_logs_addon(false)).await;
     let c = no_retry(&no_addon);
-    let err = Error::from(
-        c.find_all_security_logs()
-            .to_date("2025-01-01")
-            .send()
-            .await
-            .unwrap_err(),
-    );
+    let err = c
+        .find_all_security_logs()
+        .to_date("2025-01-01")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(
         (err.status().unwrap().as_u16(), err.code()),
         (403, Some("forbidden"))
@@ -457,6 +442,7 @@ fn fast_retries(n: u32) -> RetryPolicy {
         base_delay: Duration::from_millis(1),
         max_delay: Duration::from_millis(5),
         max_wait: Duration::from_secs(3),
+        ..RetryPolicy::default()
     }
 }
 
@@ -474,7 +460,7 @@ async fn injected_server_errors_are_counted_and_retried_away() {
     let mut statuses = std::collections::BTreeSet::new();
     for _ in 0..60 {
         if let Err(e) = plain.find_all_activity_logs().per_page(5).send().await {
-            statuses.insert(Error::from(e).status().unwrap().as_u16());
+            statuses.insert(e.status().unwrap().as_u16());
         }
     }
     assert_eq!(statuses, [500, 502, 503].into_iter().collect());
@@ -527,24 +513,20 @@ async fn rate_limits_answer_429_with_headers_and_the_client_waits() {
 #[tokio::test]
 async fn resets_and_truncations_become_errors_and_are_counted() {
     let fake = start(FakeLago::builder().reset_rate(1.0)).await;
-    let err = Error::from(
-        no_retry(&fake)
-            .find_all_activity_logs()
-            .send()
-            .await
-            .unwrap_err(),
-    );
+    let err = no_retry(&fake)
+        .find_all_activity_logs()
+        .send()
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Transport(_)), "{err:?}");
     assert_eq!(fake.counts().resets, 1);
 
     let fake = start(FakeLago::builder().truncate_rate(1.0)).await;
-    let err = Error::from(
-        no_retry(&fake)
-            .find_all_activity_logs()
-            .send()
-            .await
-            .unwrap_err(),
-    );
+    let err = no_retry(&fake)
+        .find_all_activity_logs()
+        .send()
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Decode { .. }), "{err:?}");
     assert_eq!(fake.counts().truncations, 1);
 }
@@ -709,13 +691,12 @@ async fn a_prefixed_id_of_another_kind_is_not_found() {
         .send()
         .await
         .is_ok());
-    let err = Error::from(
-        c.find_activity_log()
-            .activity_id(format!("req-{activity}"))
-            .send()
-            .await
-            .unwrap_err(),
-    );
+    let err = c
+        .find_activity_log()
+        .activity_id(format!("req-{activity}"))
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("activity_log_not_found"));
 }
 
@@ -801,7 +782,7 @@ async fn a_million_records_page_from_both_ends() {
     // A filtered query scans all of them, holding one page.
     let filtered = c
         .find_all_activity_logs()
-        .activity_types(vec!["order.executed".into()])
+        .activity_types(vec!["order.executed"])
         .per_page(100)
         .send()
         .await

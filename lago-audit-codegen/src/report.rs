@@ -1,0 +1,1061 @@
+//! The spec update report: what a user of the generated client would feel when the spec changes.
+//!
+//! Both specs are compared **after** our overlay (the client is built from that), operation by
+//! operation (keyed by `operationId`, which names the client's methods): parameters, response fields,
+//! required-ness, nullability, types and enum values. Each change is classified the way the
+//! generated Rust code experiences it, following oasdiff's rules where they agree
+//! (`docs/BREAKING-CHANGES.md` in oasdiff):
+//!
+//! - **breaking**: code that compiled against the old client no longer compiles, or responses it
+//!   decoded no longer decode: an operation, parameter or response field removed; a parameter that
+//!   becomes required; any type change; a response field that becomes optional or nullable (`T`
+//!   becomes `Option<T>`) or required (`Option<T>` becomes `T`); an enum value removed; an enum
+//!   value added to a closed response enum (older clients fail to decode it);
+//! - **non-breaking**: an operation, optional parameter or response field added; a parameter that
+//!   becomes optional; an enum value added to a parameter; enum value changes of the types our
+//!   client replaces with open enums (they keep unknown values).
+//!
+//! The report also names the overlay corrections upstream made obsolete (stale: the target matches
+//! nothing; redundant: applying it changes nothing) and ends with a unified diff of the generated
+//! client.
+
+use crate::generate::REPLACEMENTS;
+use crate::overlay::StaleAction;
+use crate::{LoadedSpec, SpecError};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+/// A unified diff of two texts (3 lines of context), empty when they are equal.
+pub fn unified_diff(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
+    if old == new {
+        return String::new();
+    }
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(old_name, new_name)
+        .to_string()
+}
+
+/// How a change affects users of the generated client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// Existing code stops compiling, or responses stop decoding.
+    Breaking,
+    /// Existing code keeps working.
+    NonBreaking,
+}
+
+/// One change between two specs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Breaking or not.
+    pub severity: Severity,
+    /// The operation (`operationId`) it concerns.
+    pub operation: String,
+    /// What changed, in words.
+    pub what: String,
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tag = match self.severity {
+            Severity::Breaking => "BREAKING",
+            Severity::NonBreaking => "non-breaking",
+        };
+        write!(f, "[{tag}] {}: {}", self.operation, self.what)
+    }
+}
+
+/// The shape of one value (parameter or response field) as the generated code sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shape {
+    /// A type description, e.g. `string(date-time)`, `array<string(uuid)>`, `ActivitySource (open enum)`.
+    pub ty: String,
+    /// Whether `null` is allowed.
+    pub nullable: bool,
+    /// Enum values of a closed enum (`None` when not an enum, or an open one).
+    pub values: Option<Vec<String>>,
+    /// Whether the client replaces the type with a hand-written open type.
+    pub open: bool,
+}
+
+/// One parameter of an operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Param {
+    /// `query` or `path`.
+    pub location: String,
+    /// Whether it is required.
+    pub required: bool,
+    /// Its schema.
+    pub shape: Shape,
+}
+
+/// One field of a success response, at a path like `activity_logs[].user_email`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    /// Whether its parent object requires it.
+    pub required: bool,
+    /// Its schema.
+    pub shape: Shape,
+}
+
+/// One operation, as the generated client exposes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operation {
+    /// Upper-case method and path, e.g. `GET /activity_logs`.
+    pub route: String,
+    /// Parameters by name.
+    pub params: BTreeMap<String, Param>,
+    /// The 200 body's fields by path (the body itself is `.`).
+    pub fields: BTreeMap<String, Field>,
+}
+
+/// The client-relevant model of an (overlaid, audit-only) spec, keyed by `operationId`.
+pub type Model = BTreeMap<String, Operation>;
+
+fn resolve<'a>(doc: &'a Value, mut v: &'a Value) -> (&'a Value, Option<String>) {
+    let mut name = None;
+    for _ in 0..16 {
+        match v.get("$ref").and_then(Value::as_str) {
+            Some(r) => {
+                name = r.rsplit('/').next().map(str::to_owned);
+                match r.strip_prefix('#').and_then(|p| doc.pointer(p)) {
+                    Some(t) => v = t,
+                    None => break,
+                }
+            }
+            None => break,
+        }
+    }
+    (v, name)
+}
+
+fn types_of(schema: &Value) -> (Vec<String>, bool) {
+    match schema.get("type") {
+        Some(Value::String(t)) => (vec![t.clone()], t == "null"),
+        Some(Value::Array(ts)) => {
+            let names: Vec<String> = ts
+                .iter()
+                .filter_map(Value::as_str)
+                .filter(|t| *t != "null")
+                .map(str::to_owned)
+                .collect();
+            let nullable = ts.iter().any(|t| t == "null");
+            (names, nullable)
+        }
+        _ => (Vec::new(), false),
+    }
+}
+
+/// Describes a schema's shape (following `$ref`s, stopping at replaced types).
+pub fn shape(doc: &Value, schema: &Value) -> Shape {
+    let (s, name) = resolve(doc, schema);
+    if let Some(name) = &name {
+        if REPLACEMENTS.iter().any(|(n, _)| n == name) {
+            return Shape {
+                ty: format!("{name} (open, hand-written)"),
+                nullable: false,
+                values: None,
+                open: true,
+            };
+        }
+    }
+    let (types, mut nullable) = types_of(s);
+    let mut ty = match types.as_slice() {
+        [one] => one.clone(),
+        [] => String::new(),
+        many => many.join("|"),
+    };
+    for key in ["anyOf", "oneOf"] {
+        if let Some(members) = s.get(key).and_then(Value::as_array) {
+            let mut parts = Vec::new();
+            for m in members {
+                let inner = shape(doc, m);
+                if inner.ty == "null" {
+                    nullable = true;
+                } else {
+                    nullable |= inner.nullable;
+                    parts.push(inner.ty);
+                }
+            }
+            ty = if parts.len() == 1 {
+                parts.remove(0)
+            } else {
+                format!("{key}({})", parts.join(", "))
+            };
+        }
+    }
+    let mut item_values = None;
+    if ty == "array" {
+        let item = s.get("items").map(|i| shape(doc, i));
+        item_values = item.as_ref().and_then(|i| i.values.clone());
+        ty = format!("array<{}>", item.map(|i| i.ty).unwrap_or_default());
+    } else if ty == "object" {
+        if let Some(ap) = s.get("additionalProperties").filter(|a| a.is_object()) {
+            ty = format!("map<{}>", shape(doc, ap).ty);
+        }
+    } else if let Some(format) = s.get("format").and_then(Value::as_str) {
+        ty = format!("{ty}({format})");
+    }
+    if let Some(name) = name {
+        if ty == "object" {
+            ty = format!("object {name}");
+        }
+    }
+    let values = s
+        .get("enum")
+        .and_then(Value::as_array)
+        .map(|vs| {
+            vs.iter()
+                .filter(|v| !v.is_null())
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                .collect()
+        })
+        .or(item_values);
+    Shape {
+        ty,
+        nullable,
+        values,
+        open: false,
+    }
+}
+
+fn collect_fields(
+    doc: &Value,
+    schema: &Value,
+    path: &str,
+    required: bool,
+    out: &mut BTreeMap<String, Field>,
+    depth: usize,
+) {
+    let sh = shape(doc, schema);
+    let open = sh.open;
+    out.insert(
+        path.to_owned(),
+        Field {
+            required,
+            shape: sh,
+        },
+    );
+    if open || depth > 8 {
+        return;
+    }
+    let (s, _) = resolve(doc, schema);
+    if let Some(items) = s.get("items") {
+        collect_fields(doc, items, &format!("{path}[]"), true, out, depth + 1);
+    }
+    if let Some(props) = s.get("properties").and_then(Value::as_object) {
+        let req: Vec<&str> = s
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        for (name, p) in props {
+            let child = if path == "." {
+                name.clone()
+            } else {
+                format!("{path}.{name}")
+            };
+            collect_fields(doc, p, &child, req.contains(&name.as_str()), out, depth + 1);
+        }
+    }
+}
+
+/// Builds the model of an overlaid, audit-only document (see [`crate::audit_document`]).
+pub fn model(doc: &Value) -> Model {
+    let mut out = Model::new();
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        let shared: Vec<Value> = item
+            .get("parameters")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for (method, op) in item.as_object().into_iter().flatten() {
+            if !crate::filter::METHODS.contains(&method.as_str()) {
+                continue;
+            }
+            let id = op["operationId"].as_str().unwrap_or(path).to_owned();
+            let mut params = BTreeMap::new();
+            let own = op
+                .get("parameters")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for p in shared.iter().chain(own.iter()) {
+                let (p, _) = resolve(doc, p);
+                let Some(name) = p.get("name").and_then(Value::as_str) else {
+                    continue;
+                };
+                params.insert(
+                    name.to_owned(),
+                    Param {
+                        location: p["in"].as_str().unwrap_or_default().to_owned(),
+                        required: p.get("required").and_then(Value::as_bool) == Some(true),
+                        shape: p.get("schema").map(|s| shape(doc, s)).unwrap_or(Shape {
+                            ty: String::new(),
+                            nullable: false,
+                            values: None,
+                            open: false,
+                        }),
+                    },
+                );
+            }
+            let mut fields = BTreeMap::new();
+            if let Some(schema) = op
+                .pointer("/responses/200")
+                .map(|r| resolve(doc, r).0)
+                .and_then(|r| r.pointer("/content/application~1json/schema"))
+            {
+                collect_fields(doc, schema, ".", true, &mut fields, 0);
+            }
+            out.insert(
+                id,
+                Operation {
+                    route: format!("{} {path}", method.to_uppercase()),
+                    params,
+                    fields,
+                },
+            );
+        }
+    }
+    out
+}
+
+fn describe(sh: &Shape) -> String {
+    let mut s = sh.ty.clone();
+    if sh.nullable {
+        s.push_str(" or null");
+    }
+    s
+}
+
+fn enum_changes(
+    old: &Shape,
+    new: &Shape,
+    response: bool,
+    op: &str,
+    what: &str,
+    out: &mut Vec<Change>,
+) {
+    let (Some(a), Some(b)) = (&old.values, &new.values) else {
+        return;
+    };
+    for v in a.iter().filter(|v| !b.contains(v)) {
+        out.push(Change {
+            severity: Severity::Breaking,
+            operation: op.to_owned(),
+            what: format!("{what}: enum value {v:?} removed"),
+        });
+    }
+    for v in b.iter().filter(|v| !a.contains(v)) {
+        let (severity, why) = if response {
+            (
+                Severity::Breaking,
+                "older clients cannot decode it (closed enum)",
+            )
+        } else {
+            (Severity::NonBreaking, "a new value to filter by")
+        };
+        out.push(Change {
+            severity,
+            operation: op.to_owned(),
+            what: format!("{what}: enum value {v:?} added ({why})"),
+        });
+    }
+}
+
+fn shape_changes(
+    old: &Shape,
+    new: &Shape,
+    response: bool,
+    op: &str,
+    what: &str,
+    out: &mut Vec<Change>,
+) {
+    if old.ty != new.ty {
+        out.push(Change {
+            severity: Severity::Breaking,
+            operation: op.to_owned(),
+            what: format!("{what}: type {} became {}", old.ty, new.ty),
+        });
+    } else if old.open && new.open {
+        // Values of open enums are the hand-written type's business.
+    } else {
+        enum_changes(old, new, response, op, what, out);
+    }
+    if old.nullable != new.nullable {
+        let (severity, change) = match (new.nullable, response) {
+            (true, true) => (Severity::Breaking, "may now be null (T becomes Option<T>)"),
+            (false, true) => (Severity::Breaking, "is no longer nullable"),
+            (true, false) => (Severity::NonBreaking, "now accepts null"),
+            (false, false) => (Severity::Breaking, "no longer accepts null"),
+        };
+        out.push(Change {
+            severity,
+            operation: op.to_owned(),
+            what: format!("{what} {change}"),
+        });
+    }
+}
+
+/// `a.b` → `a`, `a[]` → `a`, `a` → `.`.
+fn parent_path(path: &str) -> &str {
+    if let Some(p) = path.strip_suffix("[]") {
+        return p;
+    }
+    path.rfind('.').map_or(".", |i| &path[..i])
+}
+
+/// Compares two models.
+pub fn compare(old: &Model, new: &Model) -> Vec<Change> {
+    let mut out = Vec::new();
+    for (id, o) in old {
+        let Some(n) = new.get(id) else {
+            out.push(Change {
+                severity: Severity::Breaking,
+                operation: id.clone(),
+                what: format!("operation removed ({})", o.route),
+            });
+            continue;
+        };
+        if o.route != n.route {
+            out.push(Change {
+                severity: Severity::Breaking,
+                operation: id.clone(),
+                what: format!("moved from {} to {}", o.route, n.route),
+            });
+        }
+        for (name, p) in &o.params {
+            let what = format!("parameter {name}");
+            match n.params.get(name) {
+                None => out.push(Change {
+                    severity: Severity::Breaking,
+                    operation: id.clone(),
+                    what: format!("{what} removed"),
+                }),
+                Some(q) => {
+                    if p.required != q.required {
+                        out.push(Change {
+                            severity: if q.required {
+                                Severity::Breaking
+                            } else {
+                                Severity::NonBreaking
+                            },
+                            operation: id.clone(),
+                            what: format!(
+                                "{what} became {}",
+                                if q.required { "required" } else { "optional" }
+                            ),
+                        });
+                    }
+                    if p.location != q.location {
+                        out.push(Change {
+                            severity: Severity::Breaking,
+                            operation: id.clone(),
+                            what: format!("{what} moved from {} to {}", p.location, q.location),
+                        });
+                    }
+                    shape_changes(&p.shape, &q.shape, false, id, &what, &mut out);
+                }
+            }
+        }
+        for (name, q) in n.params.iter().filter(|(k, _)| !o.params.contains_key(*k)) {
+            out.push(Change {
+                severity: if q.required {
+                    Severity::Breaking
+                } else {
+                    Severity::NonBreaking
+                },
+                operation: id.clone(),
+                what: format!(
+                    "{} parameter {name} ({}) added",
+                    if q.required { "required" } else { "optional" },
+                    describe(&q.shape)
+                ),
+            });
+        }
+        for (path, f) in &o.fields {
+            let what = if path == "." {
+                "response body".to_owned()
+            } else {
+                format!("response field {path}")
+            };
+            match n.fields.get(path) {
+                None => out.push(Change {
+                    severity: Severity::Breaking,
+                    operation: id.clone(),
+                    what: format!("{what} removed ({})", describe(&f.shape)),
+                }),
+                Some(g) => {
+                    if f.required != g.required {
+                        out.push(Change {
+                            severity: Severity::Breaking,
+                            operation: id.clone(),
+                            what: if g.required {
+                                format!("{what} became required (Option<T> becomes T)")
+                            } else {
+                                format!("{what} became optional (T becomes Option<T>)")
+                            },
+                        });
+                    }
+                    shape_changes(&f.shape, &g.shape, true, id, &what, &mut out);
+                }
+            }
+        }
+        for (path, g) in n.fields.iter().filter(|(k, _)| !o.fields.contains_key(*k)) {
+            // Fields under a new field are part of it.
+            let parent = parent_path(path);
+            if parent != "." && !o.fields.contains_key(parent) {
+                continue;
+            }
+            out.push(Change {
+                severity: Severity::NonBreaking,
+                operation: id.clone(),
+                what: format!(
+                    "response field {path} ({}{}) added",
+                    if g.required { "required, " } else { "" },
+                    describe(&g.shape)
+                ),
+            });
+        }
+    }
+    for (id, n) in new.iter().filter(|(k, _)| !old.contains_key(*k)) {
+        out.push(Change {
+            severity: Severity::NonBreaking,
+            operation: id.clone(),
+            what: format!("operation added ({})", n.route),
+        });
+    }
+    out
+}
+
+/// Overlay actions whose removal changes nothing: corrections upstream made redundant. An action
+/// that removes something and the update right after it that re-adds it are judged as a pair.
+pub fn redundant_actions(spec: &Path, overlay_file: &Path) -> Result<Vec<String>, SpecError> {
+    let mut upstream = crate::read_document(spec)?;
+    let overlay_doc = crate::read_document(overlay_file)?;
+    let actions = overlay_doc["actions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    // Lago's whole spec has ~200 operations: keep only what the audit client reaches, so that
+    // applying the overlay once per action stays fast.
+    let loaded = crate::load(spec, overlay_file)?;
+    let audit = crate::audit_document(&loaded)?;
+    if let Some(paths) = upstream.get_mut("paths").and_then(Value::as_object_mut) {
+        paths.retain(|p, _| audit["paths"].get(p).is_some());
+    }
+    if let Some(components) = upstream
+        .get_mut("components")
+        .and_then(Value::as_object_mut)
+    {
+        for (kind, entries) in components.iter_mut() {
+            if let Some(entries) = entries.as_object_mut() {
+                entries.retain(|name, _| audit["components"][kind.as_str()].get(name).is_some());
+            }
+        }
+    }
+    let apply_without = |skip: &[usize]| -> Result<Value, SpecError> {
+        let mut doc = upstream.clone();
+        let mut o = overlay_doc.clone();
+        o["actions"] = Value::Array(
+            actions
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !skip.contains(i))
+                .map(|(_, a)| a.clone())
+                .collect(),
+        );
+        crate::overlay::apply(&mut doc, o, overlay_file)?;
+        crate::filter::keep_audit_operations(&mut doc, crate::AUDIT_TAGS, spec)?;
+        Ok(doc)
+    };
+    let full = apply_without(&[])?;
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < actions.len() {
+        let target = actions[i]["target"].as_str().unwrap_or_default();
+        let is_remove = actions[i]["remove"] == Value::Bool(true);
+        let pair = is_remove
+            && actions.get(i + 1).is_some_and(|next| {
+                next["update"].is_object()
+                    && next["target"]
+                        .as_str()
+                        .is_some_and(|t| target.starts_with(t) && t != target)
+            });
+        let group: Vec<usize> = if pair { vec![i, i + 1] } else { vec![i] };
+        // Without an action the overlay needs, the result may not even load: not redundant.
+        if apply_without(&group).is_ok_and(|doc| doc == full) {
+            let names: Vec<String> = group.iter().map(|g| format!("actions[{g}]")).collect();
+            out.push(format!(
+                "{} ({}) changes nothing: upstream already says this",
+                names.join(" + "),
+                target
+            ));
+        }
+        i += group.len();
+    }
+    Ok(out)
+}
+
+/// The whole update report for two specs, both with `overlay_file` applied.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// What changed for users of the client.
+    pub changes: Vec<Change>,
+    /// Overlay actions that match nothing in the new spec.
+    pub stale: Vec<StaleAction>,
+    /// Overlay actions that change nothing in the new spec.
+    pub redundant: Vec<String>,
+    /// Unified diff of the generated client code (old → new).
+    pub code_diff: String,
+}
+
+impl Report {
+    /// Whether anything should stop an automatic update: a breaking change or an obsolete
+    /// correction.
+    pub fn needs_attention(&self) -> bool {
+        self.changes
+            .iter()
+            .any(|c| c.severity == Severity::Breaking)
+            || !self.stale.is_empty()
+            || !self.redundant.is_empty()
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let breaking = self
+            .changes
+            .iter()
+            .filter(|c| c.severity == Severity::Breaking)
+            .count();
+        writeln!(
+            f,
+            "== Changes for users of the client: {} ({breaking} breaking)",
+            self.changes.len()
+        )?;
+        let mut changes = self.changes.clone();
+        changes.sort_by_key(|c| c.severity);
+        for c in &changes {
+            writeln!(f, "  {c}")?;
+        }
+        writeln!(
+            f,
+            "== Overlay corrections made obsolete upstream: {}",
+            self.stale.len() + self.redundant.len()
+        )?;
+        for s in &self.stale {
+            writeln!(f, "  stale: {s}")?;
+        }
+        for r in &self.redundant {
+            writeln!(f, "  redundant: {r}")?;
+        }
+        if self.code_diff.is_empty() {
+            writeln!(f, "== Generated client: unchanged")
+        } else {
+            writeln!(f, "== Generated client (unified diff, old → new):")?;
+            f.write_str(&self.code_diff)
+        }
+    }
+}
+
+/// Builds the report for `old` → `new`, both with `overlay_file` applied.
+pub fn report(old: &Path, new: &Path, overlay_file: &Path) -> Result<Report, SpecError> {
+    let old_loaded = crate::load(old, overlay_file)?;
+    let new_loaded = crate::load(new, overlay_file)?;
+    let changes = compare(
+        &model(&crate::audit_document(&old_loaded)?),
+        &model(&crate::audit_document(&new_loaded)?),
+    );
+    let code = |l: &LoadedSpec| crate::generate_from(crate::Target::Client, l);
+    let code_diff = unified_diff(
+        &code(&old_loaded)?,
+        &code(&new_loaded)?,
+        &old.display().to_string(),
+        &new.display().to_string(),
+    );
+    Ok(Report {
+        changes,
+        stale: new_loaded.stale_actions.clone(),
+        redundant: redundant_actions(new, overlay_file)?,
+        code_diff,
+    })
+}
+
+/// The generated code reduced to what a user compiles against: doc comments removed, the
+/// `api-version` value (the spec's `info.version`) blanked, pretty-printed. Two specs that differ
+/// only in wording, order of components or version give the same surface.
+pub fn api_surface(code: &str) -> Result<String, String> {
+    use proc_macro2::{Group, TokenStream, TokenTree};
+    use syn::visit_mut::VisitMut;
+    fn strip_docs(tokens: TokenStream) -> TokenStream {
+        let trees: Vec<TokenTree> = tokens.into_iter().collect();
+        let mut out = Vec::with_capacity(trees.len());
+        let mut i = 0;
+        while i < trees.len() {
+            if let TokenTree::Punct(p) = &trees[i] {
+                if p.as_char() == '#' {
+                    let bang =
+                        matches!(trees.get(i + 1), Some(TokenTree::Punct(b)) if b.as_char() == '!');
+                    let at = if bang { i + 2 } else { i + 1 };
+                    if let Some(TokenTree::Group(g)) = trees.get(at) {
+                        let is_doc = matches!(
+                            g.stream().into_iter().next(),
+                            Some(TokenTree::Ident(id)) if id == "doc"
+                        );
+                        if is_doc {
+                            i = at + 1;
+                            continue;
+                        }
+                    }
+                }
+            }
+            out.push(match &trees[i] {
+                TokenTree::Group(g) => {
+                    let mut n = Group::new(g.delimiter(), strip_docs(g.stream()));
+                    n.set_span(g.span());
+                    TokenTree::Group(n)
+                }
+                other => other.clone(),
+            });
+            i += 1;
+        }
+        out.into_iter().collect()
+    }
+    struct Version;
+    impl VisitMut for Version {
+        fn visit_impl_item_fn_mut(&mut self, f: &mut syn::ImplItemFn) {
+            if f.sig.ident == "api_version" {
+                f.block = syn::parse_quote!({ "<info.version>" });
+            }
+            syn::visit_mut::visit_impl_item_fn_mut(self, f);
+        }
+    }
+    let tokens: TokenStream = code.parse().map_err(|e| format!("{e}"))?;
+    let mut file: syn::File = syn::parse2(strip_docs(tokens)).map_err(|e| e.to_string())?;
+    Version.visit_file_mut(&mut file);
+    Ok(prettyplease::unparse(&file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A small spec in Lago's shape: one list operation with filters, a record with a closed enum,
+    /// an open (replaced) enum and a nullable field.
+    fn base() -> Value {
+        json!({
+            "paths": {"/logs": {"get": {
+                "operationId": "findAllLogs",
+                "parameters": [
+                    {"name": "page", "in": "query", "schema": {"type": "integer"}},
+                    {"name": "kinds[]", "in": "query", "schema": {"type": "array",
+                        "items": {"type": "string", "enum": ["a", "b"]}}}
+                ],
+                "responses": {"200": {"content": {"application/json": {"schema":
+                    {"$ref": "#/components/schemas/Page"}}}}}
+            }}},
+            "components": {"schemas": {
+                "Page": {"type": "object", "required": ["logs"], "properties": {
+                    "logs": {"type": "array", "items": {"$ref": "#/components/schemas/Log"}}}},
+                "Log": {"type": "object", "required": ["id", "level"], "properties": {
+                    "id": {"type": "string", "format": "uuid"},
+                    "level": {"type": "string", "enum": ["info", "error"]},
+                    "source": {"$ref": "#/components/schemas/ActivitySource"},
+                    "user_email": {"type": ["string", "null"], "format": "email"}
+                }},
+                "ActivitySource": {"type": "string", "enum": ["api", "front"]}
+            }}
+        })
+    }
+
+    fn changes(edit: impl FnOnce(&mut Value)) -> Vec<String> {
+        let old = base();
+        let mut new = base();
+        edit(&mut new);
+        compare(&model(&old), &model(&new))
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    fn log(doc: &mut Value) -> &mut Value {
+        &mut doc["components"]["schemas"]["Log"]
+    }
+
+    fn one(found: Vec<String>, expected: &str) {
+        assert_eq!(found, vec![expected.to_owned()]);
+    }
+
+    #[test]
+    fn the_same_spec_has_no_changes() {
+        assert!(changes(|_| {}).is_empty());
+    }
+
+    #[test]
+    fn a_removed_response_field_is_breaking() {
+        one(
+            changes(|d| {
+                log(d)["properties"].as_object_mut().unwrap().remove("user_email");
+            }),
+            "[BREAKING] findAllLogs: response field logs[].user_email removed (string(email) or null)",
+        );
+    }
+
+    #[test]
+    fn an_added_response_field_is_not_breaking() {
+        one(
+            changes(|d| {
+                log(d)["properties"]["tags"] = json!({"type": "array", "items": {"type": "string"}})
+            }),
+            "[non-breaking] findAllLogs: response field logs[].tags (array<string>) added",
+        );
+    }
+
+    #[test]
+    fn required_ness_of_response_fields_changes_the_rust_type() {
+        one(
+            changes(|d| log(d)["required"] = json!(["id"])),
+            "[BREAKING] findAllLogs: response field logs[].level became optional (T becomes Option<T>)",
+        );
+        one(
+            changes(|d| log(d)["required"] = json!(["id", "level", "user_email"])),
+            "[BREAKING] findAllLogs: response field logs[].user_email became required (Option<T> becomes T)",
+        );
+    }
+
+    #[test]
+    fn a_field_that_may_become_null_is_breaking() {
+        one(
+            changes(|d| log(d)["properties"]["id"]["type"] = json!(["string", "null"])),
+            "[BREAKING] findAllLogs: response field logs[].id may now be null (T becomes Option<T>)",
+        );
+    }
+
+    #[test]
+    fn a_type_change_is_breaking() {
+        one(
+            changes(|d| log(d)["properties"]["id"] = json!({"type": "integer"})),
+            "[BREAKING] findAllLogs: response field logs[].id: type string(uuid) became integer",
+        );
+    }
+
+    #[test]
+    fn closed_response_enums_break_on_any_value_change() {
+        one(
+            changes(|d| log(d)["properties"]["level"]["enum"] = json!(["info", "error", "debug"])),
+            "[BREAKING] findAllLogs: response field logs[].level: enum value \"debug\" added (older clients cannot decode it (closed enum))",
+        );
+        one(
+            changes(|d| log(d)["properties"]["level"]["enum"] = json!(["info"])),
+            "[BREAKING] findAllLogs: response field logs[].level: enum value \"error\" removed",
+        );
+    }
+
+    #[test]
+    fn open_enums_keep_unknown_values_so_their_values_do_not_matter() {
+        assert!(changes(|d| {
+            d["components"]["schemas"]["ActivitySource"]["enum"] = json!(["api", "front", "ai"]);
+        })
+        .is_empty());
+    }
+
+    #[test]
+    fn parameter_changes() {
+        fn kinds(d: &mut Value) -> &mut Value {
+            &mut d["paths"]["/logs"]["get"]["parameters"][1]
+        }
+        one(
+            changes(|d| kinds(d)["schema"]["items"]["enum"] = json!(["a", "b", "c"])),
+            "[non-breaking] findAllLogs: parameter kinds[]: enum value \"c\" added (a new value to filter by)",
+        );
+        one(
+            changes(|d| kinds(d)["schema"]["items"]["enum"] = json!(["a"])),
+            "[BREAKING] findAllLogs: parameter kinds[]: enum value \"b\" removed",
+        );
+        one(
+            changes(|d| kinds(d)["required"] = json!(true)),
+            "[BREAKING] findAllLogs: parameter kinds[] became required",
+        );
+        // A rename is a removal plus an addition.
+        assert_eq!(
+            changes(|d| kinds(d)["name"] = json!("kinds")),
+            vec![
+                "[BREAKING] findAllLogs: parameter kinds[] removed".to_owned(),
+                "[non-breaking] findAllLogs: optional parameter kinds (array<string>) added"
+                    .to_owned()
+            ]
+        );
+    }
+
+    #[test]
+    fn added_parameters_break_only_when_required() {
+        let add = |required: bool| {
+            changes(move |d| {
+                d["paths"]["/logs"]["get"]["parameters"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"name": "q", "in": "query", "required": required,
+                                 "schema": {"type": "string"}}));
+            })
+        };
+        one(
+            add(false),
+            "[non-breaking] findAllLogs: optional parameter q (string) added",
+        );
+        one(
+            add(true),
+            "[BREAKING] findAllLogs: required parameter q (string) added",
+        );
+    }
+
+    #[test]
+    fn operations_removed_and_added() {
+        let found = changes(|d| {
+            let op = d["paths"]["/logs"]["get"].take();
+            d["paths"] = json!({"/v2/logs": {"get": op}});
+            d["paths"]["/v2/logs"]["get"]["operationId"] = json!("listLogs");
+        });
+        assert_eq!(
+            found,
+            vec![
+                "[BREAKING] findAllLogs: operation removed (GET /logs)".to_owned(),
+                "[non-breaking] listLogs: operation added (GET /v2/logs)".to_owned(),
+            ]
+        );
+    }
+
+    #[test]
+    fn surfaces_ignore_docs_and_version_only() {
+        let a = "impl Client { /// Docs.\n pub fn api_version(&self) -> &'static str { \"1.0.0\" } }\n/// A.\npub struct A { /// x\n pub x: i64 }";
+        let b = "impl Client { pub fn api_version(&self) -> &'static str { \"2.0.0\" } }\npub struct A { pub x: i64 }";
+        let c = "impl Client { pub fn api_version(&self) -> &'static str { \"2.0.0\" } }\npub struct A { pub x: String }";
+        assert_eq!(api_surface(a).unwrap(), api_surface(b).unwrap());
+        assert_ne!(api_surface(b).unwrap(), api_surface(c).unwrap());
+    }
+
+    #[test]
+    fn unified_diffs_show_the_changed_lines() {
+        let d = unified_diff("a\nb\nc\n", "a\nB\nc\n", "old", "new");
+        assert!(d.contains("--- old") && d.contains("+++ new"), "{d}");
+        assert!(d.contains("-b\n+B\n"), "{d}");
+        assert!(unified_diff("same", "same", "a", "b").is_empty());
+    }
+
+    fn write(dir: &Path, name: &str, doc: &Value) -> std::path::PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, serde_json::to_string_pretty(doc).unwrap()).unwrap();
+        p
+    }
+
+    /// End to end on our own spec: upstream drops `user_email` and fixes `organization_id`.
+    #[test]
+    fn the_report_on_our_spec_shows_breaking_changes_obsolete_corrections_and_the_code_diff() {
+        let (spec, overlay) = crate::test_paths();
+        let old = crate::read_document(&spec).unwrap();
+        let mut new = old.clone();
+        let record = &mut new["components"]["schemas"]["ActivityLogObject"];
+        record["properties"]
+            .as_object_mut()
+            .unwrap()
+            .remove("user_email");
+        let required: Vec<Value> = record["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| *r != "organization_id")
+            .cloned()
+            .collect();
+        record["required"] = Value::Array(required);
+        let dir = std::env::temp_dir().join(format!("lago-report-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (old_p, new_p) = (write(&dir, "old.json", &old), write(&dir, "new.json", &new));
+
+        let r = report(&old_p, &new_p, &overlay).unwrap();
+        let text = r.to_string();
+        assert!(r.needs_attention());
+        assert!(
+            text.contains(
+                "[BREAKING] findAllActivityLogs: response field activity_logs[].user_email removed"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "[BREAKING] findActivityLog: response field activity_log.user_email removed"
+            ),
+            "{text}"
+        );
+        // Upstream now agrees that organization_id is optional: our correction changes nothing.
+        assert!(
+            r.redundant
+                .iter()
+                .any(|a| a.contains("ActivityLogObject.required")),
+            "{:?}",
+            r.redundant
+        );
+        assert!(text.contains("-        pub user_email:"), "{text}");
+
+        let same = report(&old_p, &old_p, &overlay).unwrap();
+        assert!(!same.needs_attention(), "{same}");
+        assert!(same.code_diff.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A Lago-shaped variant of our spec (other wording, version and component order) generates the
+    /// same API; one that loses a correction's target fails the build, naming it.
+    #[test]
+    fn a_reworded_spec_drops_in_and_a_moved_parameter_is_named() {
+        let (spec, overlay) = crate::test_paths();
+        let mut doc = crate::read_document(&spec).unwrap();
+        doc["info"]["version"] = json!("9.9.9");
+        doc["paths"]["/activity_logs"]["get"]["description"] = json!("Reworded.");
+        let schemas = doc["components"]["schemas"].as_object().unwrap().clone();
+        let reversed: serde_json::Map<String, Value> = schemas.into_iter().rev().collect();
+        doc["components"]["schemas"] = Value::Object(reversed);
+        let dir = std::env::temp_dir().join(format!("lago-dropin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let variant = write(&dir, "variant.json", &doc);
+        let surface = |p: &Path| {
+            api_surface(
+                &crate::build_from(crate::Target::Client, p, &overlay)
+                    .unwrap()
+                    .code,
+            )
+            .unwrap()
+        };
+        assert_eq!(surface(&spec), surface(&variant));
+
+        // Lago moves from_date of the activity-log list into a shared component.
+        let params = doc["paths"]["/activity_logs"]["get"]["parameters"]
+            .as_array_mut()
+            .unwrap();
+        let i = params
+            .iter()
+            .position(|p| p["name"] == "from_date")
+            .unwrap();
+        let moved = std::mem::replace(
+            &mut params[i],
+            json!({"$ref": "#/components/parameters/from_date"}),
+        );
+        doc["components"]["parameters"]["from_date"] = moved;
+        let moved_spec = write(&dir, "moved.json", &doc);
+        let err = crate::build_from(crate::Target::Client, &moved_spec, &overlay).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("the parameter from_date of GET /activity_logs (findAllActivityLogs) is now the shared component #/components/parameters/from_date"),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("\n  - ").count(),
+            1,
+            "one upstream change: {text}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
