@@ -1,0 +1,437 @@
+//! The command line: global options, one subcommand per kind of log, one flag per filter.
+//!
+//! Every flag value is parsed and checked here, by clap's value parsers, so a bad value fails
+//! with a message naming the flag and the reason before any request is sent.
+
+use crate::error::EXIT_CODES_HELP;
+use crate::output::Format;
+use clap::{Args, Parser, Subcommand};
+use lago_audit_client::{
+    ActivitySource, DateFilter, HttpMethod, HttpStatusFilter, SecurityLogType,
+};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Read Lago's audit trail: activity logs, API logs and security logs.
+///
+/// `export` reads a whole window exactly once (and `--resume`s after an interruption); `tail`
+/// follows new records until Ctrl-C. Try any command with `--demo`: it needs no Lago account.
+#[derive(Parser, Debug)]
+#[command(name = "lago-audit", version, after_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    /// Options every command takes.
+    #[command(flatten)]
+    pub global: Global,
+    /// What to read.
+    #[command(subcommand)]
+    pub resource: Resource,
+}
+
+/// Options every command takes (they may come before or after the subcommand).
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Global options")]
+pub struct Global {
+    /// Lago API key (else LAGO_API_KEY). Prefer the variable: flags show in `ps`.
+    #[arg(long, global = true, value_name = "KEY")]
+    pub api_key: Option<String>,
+    /// Lago base URL, with or without /api/v1 (else LAGO_REGION, then LAGO_API_URL).
+    #[arg(long, global = true, value_name = "URL", conflicts_with = "region")]
+    pub api_url: Option<String>,
+    /// Lago Cloud region: us, eu, or a base URL (else LAGO_REGION, then LAGO_API_URL).
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Allow plain http:// to a host that is not loopback (a self-hosted Lago on a private network).
+    #[arg(long, global = true)]
+    pub allow_insecure_http: bool,
+    /// Retries after a network error, 429 or 5xx, per request.
+    #[arg(long, global = true, value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(0..=20))]
+    pub retries: u32,
+    /// Time limit of one request attempt (e.g. 30s, 500ms, 2m).
+    #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Most requests per second, shared by every request (0: no limit) [default: the client's,
+    /// 45, under Lago Cloud's 50 per organisation].
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub rate_limit: Option<u32>,
+
+    /// Start a built-in fake Lago with seeded data and read from it (no account needed).
+    #[arg(long, global = true, conflicts_with_all = ["api_key", "api_url", "region"])]
+    pub demo: bool,
+    /// With --demo: inject faults (5xx, resets, truncated bodies, 429s, inserts, shuffled ties).
+    #[arg(long, global = true, requires = "demo")]
+    pub demo_faults: bool,
+    /// With --demo: how many activity and API logs the fake holds (security logs: a quarter).
+    #[arg(long, global = true, value_name = "N", default_value_t = 20_000, requires = "demo",
+          value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
+    pub demo_records: u64,
+
+    /// Output format [default: table on a terminal, else ndjson].
+    #[arg(long, short = 'f', global = true, value_enum)]
+    pub format: Option<Format>,
+    /// Write to FILE (atomically: a temporary file beside it, then a rename) instead of stdout.
+    #[arg(long, short = 'o', global = true, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// No progress bar, no notes on stderr (errors are still printed).
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+    /// Show the client's requests, retries and waits on stderr (-vv: more).
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// The three kinds of audit log (named as the subcommands people type).
+#[derive(Subcommand, Debug)]
+#[allow(clippy::enum_variant_names)]
+pub enum Resource {
+    /// Activity logs: who changed what (plans, customers, invoices, …).
+    #[command(subcommand)]
+    ActivityLogs(ActivityCommand),
+    /// API logs: the API calls that changed data.
+    #[command(subcommand)]
+    ApiLogs(ApiCommand),
+    /// Security logs: sign-ins, API keys, roles, webhooks (needs Lago's security-logs add-on).
+    #[command(subcommand)]
+    SecurityLogs(SecurityCommand),
+}
+
+macro_rules! command_enum {
+    ($name:ident, $filters:ident, $id:literal) => {
+        /// What to do with this kind of log.
+        #[derive(Subcommand, Debug)]
+        pub enum $name {
+            /// One page of records, newest first.
+            List {
+                /// Filters.
+                #[command(flatten)]
+                filters: $filters,
+                /// Which page.
+                #[command(flatten)]
+                page: PageArgs,
+            },
+            /// One record by its id.
+            Get {
+                /// The record's id.
+                #[arg(value_name = $id, value_parser = non_empty)]
+                id: String,
+            },
+            /// Every record of the window, exactly once (with -o FILE: resumable).
+            Export {
+                /// Filters.
+                #[command(flatten)]
+                filters: $filters,
+                /// Export settings.
+                #[command(flatten)]
+                export: ExportArgs,
+            },
+            /// Follow new records until Ctrl-C, one line each as they arrive.
+            Tail {
+                /// Filters.
+                #[command(flatten)]
+                filters: $filters,
+                /// Follow settings.
+                #[command(flatten)]
+                tail: TailArgs,
+            },
+        }
+    };
+}
+command_enum!(ActivityCommand, ActivityFilters, "ACTIVITY_ID");
+command_enum!(ApiCommand, ApiFilters, "REQUEST_ID");
+command_enum!(SecurityCommand, SecurityFilters, "LOG_ID");
+
+/// `--from` / `--to`, common to every list.
+#[derive(Args, Debug, Clone, Default, serde::Serialize)]
+pub struct Window {
+    /// Oldest logged_at to include: a date (00:00:00 UTC) or an RFC 3339 date-time. Inclusive.
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub from: Option<DateFilter>,
+    /// Newest logged_at to include: a date (00:00:00 UTC, so the rest of that day is left out)
+    /// or an RFC 3339 date-time. Inclusive.
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub to: Option<DateFilter>,
+}
+
+/// Filters of `/activity_logs`.
+#[derive(Args, Debug, Clone, Default, serde::Serialize)]
+pub struct ActivityFilters {
+    /// Only this activity type, e.g. invoice.voided (repeat for several).
+    #[arg(long = "activity-type", value_name = "TYPE", value_parser = non_blank)]
+    pub activity_types: Vec<String>,
+    /// Only this source: api, front or system (repeat for several).
+    #[arg(long = "activity-source", value_name = "SOURCE", value_parser = parse_activity_source)]
+    pub activity_sources: Vec<ActivitySource>,
+    /// Only actions by this user (repeat for several).
+    #[arg(long = "user-email", value_name = "EMAIL", value_parser = parse_email)]
+    pub user_emails: Vec<String>,
+    /// Only this customer (its external id).
+    #[arg(long, value_name = "ID", value_parser = non_blank)]
+    pub external_customer_id: Option<String>,
+    /// Only this subscription (its external id).
+    #[arg(long, value_name = "ID", value_parser = non_blank)]
+    pub external_subscription_id: Option<String>,
+    /// Only this resource, a uuid (repeat for several).
+    #[arg(long = "resource-id", value_name = "UUID", value_parser = parse_uuid)]
+    pub resource_ids: Vec<uuid::Uuid>,
+    /// Only this resource type, e.g. Invoice (repeat for several).
+    #[arg(long = "resource-type", value_name = "TYPE", value_parser = non_blank)]
+    pub resource_types: Vec<String>,
+    /// Date bounds.
+    #[command(flatten)]
+    pub window: Window,
+}
+
+/// Filters of `/api_logs`.
+#[derive(Args, Debug, Clone, Default, serde::Serialize)]
+pub struct ApiFilters {
+    /// Only this HTTP method: post, put or delete, any case (repeat for several).
+    #[arg(long = "http-method", value_name = "METHOD", value_parser = parse_http_method)]
+    pub http_methods: Vec<HttpMethod>,
+    /// Only this outcome: failed, succeeded, or a status code such as 422 (repeat for several).
+    #[arg(long = "http-status", visible_alias = "status", value_name = "STATUS",
+          value_parser = parse_http_status)]
+    pub http_statuses: Vec<HttpStatusFilter>,
+    /// Only this API version, e.g. v1.
+    #[arg(long, value_name = "VERSION", value_parser = non_blank)]
+    pub api_version: Option<String>,
+    /// Only this request path, with /api/v1; `*` is a wildcard (repeat for several).
+    #[arg(long = "request-path", value_name = "PATH", value_parser = non_blank)]
+    pub request_paths: Vec<String>,
+    /// Only this client (user agent), exactly (repeat for several).
+    #[arg(long = "client", value_name = "CLIENT", value_parser = non_blank)]
+    pub clients: Vec<String>,
+    /// Date bounds.
+    #[command(flatten)]
+    pub window: Window,
+}
+
+/// Filters of `/security_logs`.
+#[derive(Args, Debug, Clone, Default, serde::Serialize)]
+pub struct SecurityFilters {
+    /// Only this user, a uuid (repeat for several).
+    #[arg(long = "user-id", value_name = "UUID", value_parser = parse_uuid_text)]
+    pub user_ids: Vec<String>,
+    /// Only this API key, a uuid (repeat for several).
+    #[arg(long = "api-key-id", value_name = "UUID", value_parser = parse_uuid_text)]
+    pub api_key_ids: Vec<String>,
+    /// Only this log type: api_key, billing_entity, export, integration, role, user,
+    /// webhook_endpoint (repeat for several).
+    #[arg(long = "log-type", value_name = "TYPE", value_parser = parse_log_type)]
+    pub log_types: Vec<SecurityLogType>,
+    /// Only this event, e.g. user.signed_up (repeat for several).
+    #[arg(long = "log-event", value_name = "EVENT", value_parser = non_blank)]
+    pub log_events: Vec<String>,
+    /// Date bounds (`--to` defaults to now: Lago requires it for security logs).
+    #[command(flatten)]
+    pub window: Window,
+}
+
+/// `list` paging.
+#[derive(Args, Debug, Clone)]
+pub struct PageArgs {
+    /// Page number, from 1.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub page: u32,
+    /// Records per page.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub per_page: u32,
+}
+
+/// `export` settings.
+#[derive(Args, Debug, Clone)]
+pub struct ExportArgs {
+    /// Continue the interrupted export into -o FILE from the checkpoint kept beside it.
+    #[arg(long, requires = "output")]
+    pub resume: bool,
+    /// Discard an interrupted export into -o FILE and start again.
+    #[arg(long, requires = "output", conflicts_with = "resume")]
+    pub restart: bool,
+    /// Requests in flight at once (default: the library's).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub read_ahead: Option<u32>,
+    /// Largest page size to ask for (default: the library's).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_per_page: Option<u32>,
+    /// How far behind now the window ends when --to is not given, so late records are not
+    /// missed (default: the library's).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub settle: Option<Duration>,
+}
+
+/// `tail` settings.
+#[derive(Args, Debug, Clone)]
+pub struct TailArgs {
+    /// Time between polls.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub poll_interval: Option<Duration>,
+    /// How long to wait for late records before showing a second.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub settle: Option<Duration>,
+}
+
+fn non_empty(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        Err("must not be empty".into())
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+fn non_blank(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        Err("must not be empty".into())
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+fn parse_date(s: &str) -> Result<DateFilter, String> {
+    s.trim().parse::<DateFilter>().map_err(|_| {
+        "expected a date (2025-03-31) or an RFC 3339 date-time (2025-03-31T12:00:00Z)".into()
+    })
+}
+
+fn parse_email(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    match s.split_once('@') {
+        Some((user, host)) if !user.is_empty() && !host.is_empty() && !s.contains(' ') => {
+            Ok(s.to_owned())
+        }
+        _ => Err("expected an e-mail address such as jane@example.com".into()),
+    }
+}
+
+fn parse_uuid(s: &str) -> Result<uuid::Uuid, String> {
+    uuid::Uuid::parse_str(s.trim())
+        .map_err(|_| "expected a uuid such as 1a901a90-1a90-1a90-1a90-1a901a901a90".into())
+}
+
+fn parse_uuid_text(s: &str) -> Result<String, String> {
+    parse_uuid(s).map(|u| u.to_string())
+}
+
+/// Checks `s` (any case) against an open enum's known values.
+fn known<T: From<String>>(s: &str, known: &[&str]) -> Result<T, String> {
+    let lower = s.trim().to_ascii_lowercase();
+    if known.contains(&lower.as_str()) {
+        Ok(T::from(lower))
+    } else {
+        Err(format!("expected one of {}", known.join(", ")))
+    }
+}
+
+fn parse_activity_source(s: &str) -> Result<ActivitySource, String> {
+    known(s, ActivitySource::KNOWN)
+}
+
+/// Lago stores methods in lower case; its own CLI's upper case matches nothing.
+fn parse_http_method(s: &str) -> Result<HttpMethod, String> {
+    known(s, HttpMethod::KNOWN)
+}
+
+fn parse_log_type(s: &str) -> Result<SecurityLogType, String> {
+    known(s, SecurityLogType::KNOWN)
+}
+
+fn parse_http_status(s: &str) -> Result<HttpStatusFilter, String> {
+    s.trim()
+        .to_ascii_lowercase()
+        .parse::<HttpStatusFilter>()
+        .map_err(|_| "expected failed, succeeded, or a status code from 100 to 599".into())
+}
+
+/// `500ms`, `30s`, `2m`, `1h`, or a plain number of seconds (`1.5`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let bad = || format!("expected a duration such as 500ms, 30s or 2m, got {s:?}");
+    let (number, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit.trim() {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(bad()),
+    };
+    if !seconds.is_finite() || !(0.0..=86_400.0 * 365.0).contains(&seconds) {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+impl Window {
+    /// Checks the bounds against each other: `--from` must not be after `--to`.
+    pub fn check(&self) -> Result<(), String> {
+        if let (Some(from), Some(to)) = (self.from, self.to) {
+            if start_of(from) > start_of(to) {
+                return Err(format!(
+                    "invalid value for '--from': {from} is after --to {to}, so no record can match"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn start_of(d: DateFilter) -> chrono::DateTime<chrono::Utc> {
+    match d {
+        DateFilter::Date(d) => d.and_time(chrono::NaiveTime::MIN).and_utc(),
+        DateFilter::DateTime(t) => t,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn enums_are_checked_and_lower_cased() {
+        assert_eq!(parse_http_method("POST").unwrap(), HttpMethod::Post);
+        assert!(parse_http_method("patch").is_err());
+        assert_eq!(
+            parse_http_status("Failed").unwrap(),
+            HttpStatusFilter::Failed
+        );
+        assert_eq!(
+            parse_http_status("422").unwrap(),
+            HttpStatusFilter::code(422).unwrap()
+        );
+        assert!(parse_http_status("99").is_err());
+        assert!(parse_activity_source("fornt").is_err());
+    }
+
+    #[test]
+    fn windows_must_not_be_reversed() {
+        let w = Window {
+            from: Some("2025-05-01".parse().unwrap()),
+            to: Some("2025-04-01".parse().unwrap()),
+        };
+        assert!(w.check().unwrap_err().contains("--from"));
+        let same = Window {
+            from: Some("2025-04-01".parse().unwrap()),
+            to: Some("2025-04-01T00:00:00Z".parse().unwrap()),
+        };
+        assert!(same.check().is_ok());
+    }
+}

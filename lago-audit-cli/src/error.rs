@@ -1,0 +1,335 @@
+//! What went wrong, said so that a person can act on it: one line, a hint, and an exit code per
+//! class of failure.
+
+use lago_audit_client::Error as LagoError;
+use std::fmt;
+use std::io;
+
+/// The exit codes, one per class of failure, as `--help` lists them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Everything went well (or stdout was closed by the reader, as `| head` does).
+    Ok = 0,
+    /// A failure with no class of its own (a file could not be written, …).
+    Failure = 1,
+    /// A bad flag or flag value; nothing was sent.
+    Usage = 2,
+    /// The configuration is incomplete or wrong (no API key, a bad URL).
+    Config = 3,
+    /// Lago refused the API key (401).
+    Auth = 4,
+    /// The organisation or key may not read these logs (403).
+    Forbidden = 5,
+    /// No such record or route (404).
+    NotFound = 6,
+    /// Lago refused the query (422).
+    Invalid = 7,
+    /// Still rate limited after every retry (429).
+    RateLimited = 8,
+    /// Lago (or a proxy) kept failing (5xx).
+    Server = 9,
+    /// Lago could not be reached, or the connection failed.
+    Network = 10,
+    /// Lago's answer did not have the expected shape.
+    Decode = 11,
+    /// An interrupted export cannot be resumed as asked.
+    Resume = 12,
+    /// Interrupted by Ctrl-C (an export keeps its checkpoint).
+    Interrupted = 130,
+}
+
+/// The list of exit codes, shown at the end of `--help`.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0    success (also when the reader closes stdout, as `| head` does)
+  1    other failure (e.g. the output file cannot be written)
+  2    bad flag or flag value (nothing was sent)
+  3    configuration: no API key, bad URL or region
+  4    401: Lago refused the API key
+  5    403: audit logs need Lago premium, or the key may not read them
+  6    404: no such record
+  7    422: Lago refused the query
+  8    429: still rate limited after every retry
+  9    5xx: Lago kept failing
+  10   network: Lago could not be reached
+  11   Lago's answer did not have the expected shape
+  12   an interrupted export cannot be resumed as asked
+  130  interrupted by Ctrl-C (export -o keeps its checkpoint: --resume continues)
+
+Environment: LAGO_API_KEY, LAGO_REGION (us, eu or a URL), LAGO_API_URL.";
+
+/// A failure to report: one line, an optional hint, an exit code.
+#[derive(Debug)]
+pub struct CliError {
+    /// The exit code.
+    pub exit: Exit,
+    /// What happened, one line.
+    pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+impl CliError {
+    /// A failure of class `exit`.
+    pub fn new(exit: Exit, message: impl Into<String>) -> Self {
+        Self {
+            exit,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// Adds a hint.
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// A file could not be read or written.
+    pub fn io(what: impl fmt::Display, e: &io::Error) -> Self {
+        Self::new(Exit::Failure, format!("{what}: {e}"))
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "error: {}", self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Where the API key came from, so a refusal can say which key was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeySource {
+    /// `--api-key`.
+    Flag,
+    /// `LAGO_API_KEY`.
+    Env,
+    /// The built-in fake's own key (`--demo`).
+    Demo,
+}
+
+impl fmt::Display for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeySource::Flag => "the --api-key flag",
+            KeySource::Env => "the LAGO_API_KEY environment variable",
+            KeySource::Demo => "the demo",
+        })
+    }
+}
+
+/// What an error message needs to know about the request that failed.
+#[derive(Clone, Debug)]
+pub struct Context {
+    /// Where the API key came from.
+    pub key_source: KeySource,
+    /// The host requests went to.
+    pub host: String,
+    /// Attempts per request (1 + retries).
+    pub attempts: u32,
+    /// `activity log`, `API log` or `security log`.
+    pub noun: &'static str,
+}
+
+/// Lago's query parameter names, back to the flags that set them.
+fn flag_of(field: &str) -> String {
+    let flag = match field {
+        "from_date" => "--from",
+        "to_date" => "--to",
+        "per_page" => "--per-page",
+        "page" => "--page",
+        "activity_types" => "--activity-type",
+        "activity_sources" => "--activity-source",
+        "user_emails" => "--user-email",
+        "resource_ids" => "--resource-id",
+        "resource_types" => "--resource-type",
+        "external_customer_id" => "--external-customer-id",
+        "external_subscription_id" => "--external-subscription-id",
+        "http_methods" => "--http-method",
+        "http_statuses" => "--http-status",
+        "api_version" => "--api-version",
+        "request_paths" => "--request-path",
+        "clients" => "--client",
+        "user_ids" => "--user-id",
+        "api_key_ids" => "--api-key-id",
+        "log_types" => "--log-type",
+        "log_events" => "--log-event",
+        _ => return field.to_owned(),
+    };
+    format!("{field} ({flag})")
+}
+
+/// Turns a client error into a message a person can act on.
+pub fn explain(e: &LagoError, cx: &Context) -> CliError {
+    let host = &cx.host;
+    match e {
+        LagoError::Api(api) => {
+            let status = api.status.as_u16();
+            let code = api.code.as_deref().unwrap_or("");
+            match status {
+                401 => CliError::new(
+                    Exit::Auth,
+                    format!("Lago at {host} refused the API key read from {}", cx.key_source),
+                )
+                .hint(
+                    "check the key (Lago: Developers > API keys) and that --region / --api-url \
+                     name the Lago it belongs to",
+                ),
+                403 if code == "feature_unavailable" => CliError::new(
+                    Exit::Forbidden,
+                    format!("Lago at {host} says audit logs are not available to this organisation (403 feature_unavailable)"),
+                )
+                .hint("audit logs need Lago premium (and security logs the security-logs add-on); try --demo to see the tool work"),
+                403 if code.starts_with("read_action_not_allowed") => CliError::new(
+                    Exit::Forbidden,
+                    format!("this API key may not read {}s (403 {code})", cx.noun),
+                )
+                .hint("give the key read permission for audit logs in Lago, or use another key"),
+                403 => CliError::new(
+                    Exit::Forbidden,
+                    format!("Lago at {host} refused access to {}s (403 {code})", cx.noun),
+                )
+                .hint("security logs need Lago premium and the security-logs add-on"),
+                404 if code == "resource_not_found" || code.is_empty() => CliError::new(
+                    Exit::NotFound,
+                    format!("{host} has no such route (404 {code})"),
+                )
+                .hint("check --api-url / LAGO_API_URL: it should be Lago's API, with or without /api/v1"),
+                404 => CliError::new(Exit::NotFound, format!("no such {} (404 {code})", cx.noun))
+                    .hint("ids come from the `list` or `export` output"),
+                422 => {
+                    let fields = api
+                        .details
+                        .as_ref()
+                        .map(|d| {
+                            d.iter()
+                                .map(|(k, v)| {
+                                    let codes = match v {
+                                        serde_json::Value::Array(a) => a
+                                            .iter()
+                                            .map(|c| c.as_str().map_or_else(|| c.to_string(), str::to_owned))
+                                            .collect::<Vec<_>>()
+                                            .join(", "),
+                                        other => other.to_string(),
+                                    };
+                                    format!("{}: {codes}", flag_of(k))
+                                })
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        })
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or_else(|| "no details given".into());
+                    CliError::new(Exit::Invalid, format!("Lago refused the query (422): {fields}"))
+                        .hint("correct the flags named above")
+                }
+                429 => CliError::new(
+                    Exit::RateLimited,
+                    format!("Lago at {host} still answered 429 (rate limited) after the client waited and retried"),
+                )
+                .hint("another program may share the organisation's limit; try again later, or with a lower --rate-limit / --read-ahead"),
+                500..=599 => CliError::new(
+                    Exit::Server,
+                    format!("Lago at {host} answered {} after {} attempts", api.status, cx.attempts),
+                )
+                .hint("Lago or a proxy in front of it is failing; try again later (an export -o FILE continues with --resume)"),
+                _ => CliError::new(Exit::Failure, format!("Lago at {host}: {api}")),
+            }
+        }
+        LagoError::Transport(t) => {
+            // The client says which host and how many attempts, when it knows.
+            let host = t.host.as_deref().unwrap_or(host);
+            let attempts = if t.attempts > 0 {
+                t.attempts
+            } else {
+                cx.attempts
+            };
+            let e = &t.source;
+            let mut cause = String::new();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                cause = s.to_string();
+                source = s.source();
+            }
+            let what = if e.is_timeout() {
+                "timed out".to_owned()
+            } else if e.is_connect() {
+                format!("could not connect ({cause})")
+            } else if cause.is_empty() {
+                e.to_string()
+            } else {
+                cause
+            };
+            CliError::new(
+                Exit::Network,
+                format!("cannot reach Lago at {host} after {attempts} attempts: {what}"),
+            )
+            .hint("check the network and --api-url / --region (an export -o FILE continues with --resume)")
+        }
+        LagoError::Decode {
+            status, message, ..
+        } => CliError::new(
+            Exit::Decode,
+            format!(
+                "Lago at {host} answered {status} with a body this tool cannot read: {message}"
+            ),
+        )
+        .hint("is --api-url Lago's API? Run again with --verbose and report it if so"),
+        LagoError::InvalidRequest(m) => CliError::new(Exit::Usage, format!("invalid request: {m}")),
+        other => CliError::new(Exit::Failure, other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lago_audit_client::ApiError;
+
+    fn cx() -> Context {
+        Context {
+            key_source: KeySource::Env,
+            host: "lago.example".into(),
+            attempts: 4,
+            noun: "activity log",
+        }
+    }
+
+    fn api(status: u16, body: &str) -> LagoError {
+        LagoError::Api(Box::new(ApiError::from_parts(
+            status.try_into().unwrap(),
+            &Default::default(),
+            body.as_bytes(),
+        )))
+    }
+
+    #[test]
+    fn each_class_has_its_code_and_says_why() {
+        let e = explain(&api(401, r#"{"status":401,"error":"Unauthorized"}"#), &cx());
+        assert_eq!(e.exit, Exit::Auth);
+        assert!(e.message.contains("LAGO_API_KEY"), "{e}");
+        let e = explain(
+            &api(
+                403,
+                r#"{"status":403,"error":"Forbidden","code":"feature_unavailable"}"#,
+            ),
+            &cx(),
+        );
+        assert_eq!(e.exit, Exit::Forbidden);
+        assert!(e.hint.unwrap().contains("premium"));
+        let e = explain(
+            &api(
+                422,
+                r#"{"status":422,"error":"Unprocessable Entity","code":"validation_errors","error_details":{"to_date":["invalid_date"]}}"#,
+            ),
+            &cx(),
+        );
+        assert_eq!(e.exit, Exit::Invalid);
+        assert!(e.message.contains("to_date (--to): invalid_date"), "{e}");
+        let e = explain(&api(503, "<html>down</html>"), &cx());
+        assert_eq!(e.exit, Exit::Server);
+        assert!(e.message.contains("4 attempts"));
+    }
+}

@@ -1,0 +1,79 @@
+//! `lago-audit`: Lago's audit trail (activity, API and security logs) from the command line.
+//!
+//! `list` shows one page, `get` one record, `export` a whole window exactly once (resumable
+//! with `-o FILE --resume`), `tail` follows new records until Ctrl-C. Output is a table fitted to
+//! the terminal, JSON, NDJSON or CSV. `--demo` starts a built-in fake Lago, so every command
+//! works with no account. Run `lago-audit --help` for the flags and exit codes.
+
+mod cli;
+mod config;
+mod error;
+mod export;
+mod kinds;
+mod output;
+mod records;
+mod resume;
+mod run;
+
+use clap::Parser;
+use error::Exit;
+use std::io::Write;
+use std::process::ExitCode;
+
+/// A note for the person at the terminal, on stderr (never fails, never panics).
+pub fn note(text: &str) {
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
+/// `--verbose`: the client's tracing events on stderr (`RUST_LOG` overrides the level).
+fn init_tracing(verbose: u8) {
+    if verbose == 0 {
+        return;
+    }
+    let level = if verbose == 1 { "debug" } else { "trace" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "warn,lago_audit_client={level},lago_audit={level}"
+        ))
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(true)
+        // One line per request as it ends, with its fields (status, records, wait) and timing.
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version print to stdout and succeed; usage errors exit 2.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { Exit::Usage as u8 } else { 0 });
+        }
+    };
+    init_tracing(cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            note(&format!("error: cannot start the async runtime: {e}"));
+            return ExitCode::from(Exit::Failure as u8);
+        }
+    };
+    let result = runtime.block_on(run::run(cli));
+    // Do not wait for a demo server's connections or a stalled request to wind down.
+    runtime.shutdown_background();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.exit == Exit::Ok => ExitCode::SUCCESS,
+        Err(e) => {
+            note(&e.to_string());
+            ExitCode::from(e.exit as u8)
+        }
+    }
+}
