@@ -319,6 +319,10 @@ impl ClientBuilder {
             HeaderValue::from_str(&self.user_agent).map_err(|_| ConfigError::InvalidUserAgent)?;
 
         let base = self.resolved_base_url()?;
+        // rustls needs a process-wide crypto provider; if the application installed one already,
+        // that one is used.
+        #[cfg(feature = "rustls")]
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .default_headers(headers)
             .user_agent(user_agent)

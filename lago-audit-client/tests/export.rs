@@ -131,11 +131,16 @@ async fn activity_logs_export_exactly_once_under_every_fault() {
         assert!(logs.windows(2).all(|w| w[0].logged_at <= w[1].logged_at));
         let counts = fake.counts();
         assert!(
-            counts.server_errors > 0 && counts.rate_limited > 0 && counts.inserted > 0,
+            counts.server_errors > 0 && counts.inserted > 0,
             "{counts:?}"
         );
+        // Faults drawn at 1% (resets, truncations) or 0.4% (429s) are only sure to occur over
+        // enough requests: 1,000 and 10,000 here; 112 requests often see no 429 at all.
         if per_page <= 100 {
             assert!(counts.resets > 0 && counts.truncations > 0, "{counts:?}");
+        }
+        if per_page <= 10 {
+            assert!(counts.rate_limited > 0, "{counts:?}");
         }
         assert_eq!(progress.records(), 100_000);
         assert_eq!(progress.requests(), counts.requests);

@@ -4,7 +4,10 @@
 //! the same document with the same settings:
 //!
 //! 1. [`load`] reads the YAML (or JSON) spec and the OpenAPI Overlay 1.0 file of our corrections;
-//! 2. [`overlay::apply`] applies the corrections and reports any whose target no longer exists;
+//! 2. [`overlay::apply`] applies the corrections one at a time, first checking that what each relies
+//!    on in Lago's spec is there ([`overlay::anchor`]): an upstream change it relies on fails the
+//!    build with one message naming each change and action; an action that merely matches nothing
+//!    is reported as stale;
 //! 3. [`filter::keep_audit_operations`] keeps the audit-log operations and only the components they
 //!    reach, so Lago's whole published spec can be dropped in;
 //! 4. [`downgrade::to_openapi_30`] rewrites OpenAPI 3.1 constructs into the 3.0 that progenitor reads;
@@ -13,6 +16,10 @@
 //!    iterator-taking array setters, strict path encoding) and pretty-prints the result.
 //!
 //! Every failure is a [`SpecError`] that names the file, the JSON pointer and the problem.
+//!
+//! Build scripts find the spec in their own package ([`package_spec_dir`], read at run time).
+//! [`report`] compares two specs as users of the client would feel the change; the crate's binary
+//! prints it (`cargo run -p lago-audit-codegen -- diff OLD NEW`).
 
 #![warn(missing_docs)]
 
@@ -321,4 +328,84 @@ fn fail(e: &SpecError) -> ! {
 #[cfg(test)]
 pub(crate) fn test_paths() -> (PathBuf, PathBuf) {
     paths_in(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn write_variant(name: &str, edit: impl FnOnce(&mut Value)) -> (PathBuf, PathBuf) {
+        let (spec, overlay) = test_paths();
+        let mut doc = read_document(&spec).unwrap();
+        edit(&mut doc);
+        let dir = std::env::temp_dir().join(format!("lago-lib-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("spec.json");
+        std::fs::write(&path, serde_json::to_string(&doc).unwrap()).unwrap();
+        (path, overlay)
+    }
+
+    fn schemas(doc: &mut Value) -> &mut serde_json::Map<String, Value> {
+        doc["components"]["schemas"].as_object_mut().unwrap()
+    }
+
+    /// The stale actions are part of the one error when the build fails later on.
+    #[test]
+    fn a_failing_build_still_reports_the_stale_actions() {
+        let (spec, overlay) = write_variant("stale", |doc| {
+            // Upstream drops request_id's uuid format (our correction goes stale)…
+            schemas(doc)["ApiLogObject"]["properties"]
+                .as_object_mut()
+                .unwrap()
+                .remove("request_id");
+            // …and breaks a reference of its own.
+            schemas(doc).remove("PaginationMeta");
+        });
+        let err = build_from(Target::Client, &spec, &overlay).unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.file, spec, "{text}");
+        assert!(
+            text.contains("/components/schemas/PaginationMeta"),
+            "{text}"
+        );
+        assert!(
+            text.contains("also: stale overlay action:")
+                && text.contains("actions[14] (remove) matched nothing")
+                && text.contains("ApiLogObject.properties.request_id"),
+            "{text}"
+        );
+        std::fs::remove_dir_all(spec.parent().unwrap()).unwrap();
+    }
+
+    /// A reference only the overlay makes, left dangling, names the overlay file, not the spec.
+    #[test]
+    fn a_dangling_reference_made_by_the_overlay_names_the_overlay() {
+        // Upstream drops its 403 model (and the response that used it); the overlay still refers to
+        // it.
+        let (spec, overlay) = write_variant("dangling", |doc| {
+            schemas(doc).remove("ApiErrorForbidden");
+            doc["components"]["responses"]
+                .as_object_mut()
+                .unwrap()
+                .remove("Forbidden");
+        });
+        let err = build_from(Target::Client, &spec, &overlay).unwrap_err();
+        assert_eq!(err.file, overlay, "{err}");
+        assert_eq!(err.pointer, "/components/schemas/ApiErrorForbidden");
+        assert!(err.problem.contains("the overlay refers to"), "{err}");
+        std::fs::remove_dir_all(spec.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn the_spec_is_found_in_the_given_package_folder() {
+        let dir = Path::new("/some/package/openapi");
+        assert_eq!(
+            paths_in(dir),
+            (
+                dir.join("lago-audit-logs.yaml"),
+                dir.join("lago-audit-logs.overlay.yaml")
+            )
+        );
+    }
 }
