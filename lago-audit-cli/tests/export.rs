@@ -415,3 +415,40 @@ fn tail_prints_each_new_record_once_as_it_arrives() {
     assert_eq!(unique, want.iter().collect::<HashSet<_>>());
     assert!(fake.fake.counts().inserted >= ids.len() as u64);
 }
+
+#[test]
+fn tail_follows_api_and_security_logs_in_the_demo() {
+    // The demo adds one second of records per poll while tailing; read a few of each kind.
+    for kind in ["api-logs", "security-logs"] {
+        let mut child = bin()
+            .args([
+                "--demo",
+                "-q",
+                kind,
+                "tail",
+                "--poll-interval",
+                "200ms",
+                "-f",
+                "ndjson",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let mut lines = String::new();
+        for _ in 0..4 {
+            assert!(
+                reader.read_line(&mut lines).unwrap() > 0,
+                "{kind}: tail ended early"
+            );
+        }
+        signal(&child, "INT");
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "{kind}");
+        match kind {
+            "api-logs" => assert_eq!(from_ndjson::<ApiLogObject>(&lines).len(), 4),
+            _ => assert_eq!(from_ndjson::<SecurityLogObject>(&lines).len(), 4),
+        }
+    }
+}
