@@ -360,17 +360,16 @@ macro_rules! export {
             fn query(&self) -> impl std::future::Future<Output = Result<String, Error>> + Send {
                 let request = self.clone();
                 async move {
-                    let mut outcome = None;
-                    let captured = crate::hooks::capture_query(async {
-                        outcome = Some(request.send().await.map(|_| ()));
-                    })
-                    .await;
-                    match (captured, outcome) {
-                        (Some(q), _) => Ok(q),
-                        (None, Some(Err(e))) => Err(Error::from(e)),
-                        (None, _) => Err(Error::InvalidRequest(
-                            "the request could not be prepared".into(),
-                        )),
+                    // Boxed: a generated request's future is large, and this one is rarely awaited.
+                    match Box::pin(capture(request.clone().send())).await {
+                        // A required `to_date` (security logs) left unset means "up to now",
+                        // as for the other operations: capture the filters with a placeholder
+                        // bound, then drop it.
+                        Err(Error::InvalidRequest(m)) if m.starts_with("to_date ") => {
+                            let query = Box::pin(capture(request.to_date(at(0)).send())).await?;
+                            Ok(without_pair(&query, "to_date"))
+                        }
+                        other => other,
                     }
                 }
             }
@@ -404,6 +403,31 @@ export!(
     SecurityLogObject,
     "find_all_security_logs"
 );
+
+/// The query string a generated request would send, captured without sending it.
+async fn capture<T>(
+    send: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<String, Error> {
+    let mut outcome = None;
+    let captured = crate::hooks::capture_query(async {
+        outcome = Some(send.await.map(|_| ()));
+    })
+    .await;
+    match (captured, outcome) {
+        (Some(q), _) => Ok(q),
+        (None, Some(Err(e))) => Err(e),
+        (None, _) => Err(Error::InvalidRequest(
+            "the request could not be prepared".into(),
+        )),
+    }
+}
+
+/// A query string without the pairs named `name`.
+fn without_pair(query: &str, name: &str) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(url::form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| k != name))
+        .finish()
+}
 
 /// FNV-1a, 64 bits: a hash that stays the same across processes, platforms and versions.
 fn fnv1a(parts: &[&str]) -> String {
