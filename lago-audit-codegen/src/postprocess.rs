@@ -103,11 +103,11 @@ fn convert_send(f: &mut syn::ImplItemFn) -> Option<syn::ImplItem> {
     })
 }
 
-/// `T` in `Result<T, E>`.
-fn result_ok_type(ty: &syn::Type) -> Option<syn::Type> {
-    let syn::Type::Path(p) = ty else { return None };
-    let last = p.path.segments.last()?;
-    if last.ident != "Result" {
+/// The first type argument of `path`'s last segment when that segment is `name`: `T` in
+/// `Result<T, E>` (name `Result`), `Vec<T>` or `TryInto<T>`.
+fn first_type_argument(path: &syn::Path, name: &str) -> Option<syn::Type> {
+    let last = path.segments.last()?;
+    if last.ident != name {
         return None;
     }
     let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
@@ -117,6 +117,12 @@ fn result_ok_type(ty: &syn::Type) -> Option<syn::Type> {
         syn::GenericArgument::Type(t) => Some(t.clone()),
         _ => None,
     }
+}
+
+/// `T` in `Result<T, E>`.
+fn result_ok_type(ty: &syn::Type) -> Option<syn::Type> {
+    let syn::Type::Path(p) = ty else { return None };
+    first_type_argument(&p.path, "Result")
 }
 
 /// For a setter of an operation builder (progenitor's `fn name<V>(mut self, value: V) -> Self
@@ -141,33 +147,13 @@ fn operation_setter(f: &syn::ImplItemFn) -> Option<(syn::Type, bool)> {
     let syn::TypeParamBound::Trait(bound) = pred.bounds.first()? else {
         return None;
     };
-    let last = bound.path.segments.last()?;
-    if last.ident != "TryInto" {
-        return None;
-    }
-    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
-        return None;
-    };
-    match args.args.first()? {
-        syn::GenericArgument::Type(t) => Some((t.clone(), optional)),
-        _ => None,
-    }
+    first_type_argument(&bound.path, "TryInto").map(|t| (t, optional))
 }
 
 /// The element type of `::std::vec::Vec<T>`.
 fn vec_element(ty: &syn::Type) -> Option<syn::Type> {
     let syn::Type::Path(p) = ty else { return None };
-    let last = p.path.segments.last()?;
-    if last.ident != "Vec" {
-        return None;
-    }
-    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
-        return None;
-    };
-    match args.args.first()? {
-        syn::GenericArgument::Type(t) => Some(t.clone()),
-        _ => None,
-    }
+    first_type_argument(&p.path, "Vec")
 }
 
 /// Rewrites `fn name<V>(mut self, value: V) -> Self where V: TryInto<T>` so that a bad value is
