@@ -60,7 +60,8 @@ impl ClientHooks<Inner> for Client {
     }
 
     /// Sends the request and reads its body, retrying per the client's
-    /// [`RetryPolicy`](crate::RetryPolicy). See [`send_with_retries`].
+    /// [`RetryPolicy`](crate::RetryPolicy) (see the [`retry`](crate::retry) module), after
+    /// waiting for the client's [rate limiter](crate::ratelimit).
     async fn exec(
         &self,
         request: reqwest::Request,
@@ -207,8 +208,8 @@ const MAX_RATE_LIMITED: u32 = 20;
 /// - a failed connect (not a TLS failure), a timeout, a connection cut mid-body, a retryable
 ///   status, or a 200 whose body is not complete JSON (cut short, garbled) is retried up to
 ///   `max_retries` times with jittered backoff (or the server's `Retry-After`);
-/// - a 429 is waited out (the server's hint plus jitter) without using that budget, at most
-///   [`MAX_RATE_LIMITED`] times;
+/// - when retries are on, a 429 is waited out (the server's hint plus jitter) without using
+///   their budget, at most [`MAX_RATE_LIMITED`] times;
 /// - no wait starts that would end after the client's `max_elapsed`: the last outcome is
 ///   returned instead.
 ///
@@ -308,7 +309,11 @@ async fn attempt_once(
     if let Some(limiter) = &client.inner().rate_limiter {
         limiter.observe(response.headers());
     }
-    if status == reqwest::StatusCode::TOO_MANY_REQUESTS && throttled < MAX_RATE_LIMITED {
+    // With retries off (`RetryPolicy::none()`), a 429 is returned at once like any error.
+    if status == reqwest::StatusCode::TOO_MANY_REQUESTS
+        && policy.max_retries > 0
+        && throttled < MAX_RATE_LIMITED
+    {
         if let Some(wait) = policy.rate_limited_wait(throttled, response.headers()) {
             return Next::Retry {
                 wait,

@@ -12,7 +12,8 @@
 //!
 //! - a 200 whose body is not complete JSON (cut short, garbled) is retried like a transport
 //!   failure; a complete JSON body that does not match the spec is an error at once;
-//! - a 429 does not use up [`max_retries`](RetryPolicy::max_retries): it is waited out
+//! - a 429 does not use up [`max_retries`](RetryPolicy::max_retries) (as long as it is not 0,
+//!   which turns every retry off): it is waited out
 //!   ([`RetryPolicy::rate_limited_wait`], the server's hint plus jitter) up to 20 times, so a
 //!   burst of rate limiting cannot exhaust the budget meant for real faults;
 //! - a failed TLS handshake or an untrusted certificate is never retried;
