@@ -60,7 +60,8 @@ impl ClientHooks<Inner> for Client {
     }
 
     /// Sends the request and reads its body, retrying per the client's
-    /// [`RetryPolicy`](crate::RetryPolicy). See `send_with_retries` in this module.
+    /// [`RetryPolicy`](crate::RetryPolicy) (see the [`retry`](crate::retry) module), after
+    /// waiting for the client's [rate limiter](crate::ratelimit).
     async fn exec(
         &self,
         request: reqwest::Request,
@@ -203,8 +204,9 @@ enum Next {
 ///   status, or a 200 whose body is not complete JSON (cut short, garbled) is retried up to
 ///   `max_retries` times with jittered backoff (or the server's `Retry-After`);
 /// - a 429 is waited out (the server's hint plus jitter) without using that budget, at most
-///   [`RetryPolicy::max_rate_limited`](crate::RetryPolicy::max_rate_limited) times, each wait
-///   bounded by [`RetryPolicy::max_wait`](crate::RetryPolicy::max_wait);
+///   [`RetryPolicy::max_rate_limited`](crate::RetryPolicy::max_rate_limited) times (0 in
+///   [`RetryPolicy::none`](crate::RetryPolicy::none)), each wait bounded by
+///   [`RetryPolicy::max_wait`](crate::RetryPolicy::max_wait);
 /// - no wait starts that would end after the client's `max_elapsed`: the last outcome is
 ///   returned instead.
 ///

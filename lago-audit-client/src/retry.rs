@@ -13,8 +13,10 @@
 //! - a 200 whose body is not complete JSON (cut short, garbled) is retried like a transport
 //!   failure; a complete JSON body that does not match the spec is an error at once;
 //! - a 429 does not use up [`max_retries`](RetryPolicy::max_retries): it is waited out
-//!   ([`RetryPolicy::rate_limited_wait`], the server's hint plus jitter) up to 20 times, so a
-//!   burst of rate limiting cannot exhaust the budget meant for real faults;
+//!   ([`RetryPolicy::rate_limited_wait`], the server's hint plus jitter) up to
+//!   [`max_rate_limited`](RetryPolicy::max_rate_limited) times (20 by default, 0 in
+//!   [`RetryPolicy::none`]), so a burst of rate limiting cannot exhaust the budget meant for real
+//!   faults;
 //! - a failed TLS handshake or an untrusted certificate is never retried;
 //! - one call, all attempts and waits included, ends within the client's
 //!   [`max_elapsed`](crate::ClientBuilder::max_elapsed).

@@ -484,10 +484,10 @@ async fn rate_limits_answer_429_with_headers_and_the_client_waits() {
     }
     assert_eq!(raw.headers()["x-ratelimit-limit"], "3");
     // Without its own limiter, the client runs into 429s and waits them out (they do not use up
-    // the 0 retries it has for other faults).
+    // the one retry it has for other faults).
     let unlimited = ClientBuilder::new(fake.api_key())
         .base_url(fake.base_url())
-        .retry_policy(fast_retries(0))
+        .retry_policy(fast_retries(1))
         .rate_limit(0)
         .build()
         .unwrap();
