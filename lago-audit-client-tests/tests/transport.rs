@@ -177,7 +177,7 @@ async fn tls_failures_are_not_retried() {
     let c = client(&format!("https://{addr}"), retries(3));
     let err = c.find_all_activity_logs().send().await.unwrap_err();
     assert!(matches!(err, Error::Transport(_)), "{err:?}");
-    assert_eq!(connections.load(Ordering::SeqCst), 1, "{err}");
+    assert_eq!(connections.load(Ordering::SeqCst), 1, "{err} {err:?}");
     // A refused connection, by contrast, is retried.
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = closed.local_addr().unwrap().port();

@@ -103,6 +103,9 @@ fn is_tls_failure(e: &reqwest::Error) -> bool {
     }
     let mut cause = std::error::Error::source(e);
     while let Some(c) = cause {
+        if is_rustls_error(c) {
+            return true;
+        }
         let text = c.to_string().to_ascii_lowercase();
         if ["certificate", "ssl", "tls", "handshake"]
             .iter()
@@ -112,6 +115,29 @@ fn is_tls_failure(e: &reqwest::Error) -> bool {
         }
         cause = c.source();
     }
+    false
+}
+
+/// Whether `e` is a rustls error (the default TLS backend), directly or inside an I/O error:
+/// its messages ("received corrupt message of type InvalidContentType") name no TLS word.
+/// I/O errors nest (the connector wraps rustls's own I/O error), and `io::Error::source` skips
+/// the error it wraps, so each wrapped error is looked into.
+#[cfg(feature = "rustls")]
+fn is_rustls_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    if e.is::<rustls::Error>() {
+        return true;
+    }
+    match e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        Some(inner) => is_rustls_error(inner),
+        None => false,
+    }
+}
+
+#[cfg(not(feature = "rustls"))]
+fn is_rustls_error(_: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
