@@ -64,9 +64,13 @@ pub fn decode_nested(text: &str) -> Value {
 
 type TextMap = HashMap<String, Option<String>>;
 
+/// One value of a string map: null stays null, text goes through [`decode_nested`].
+fn decode_value(value: Option<&str>) -> Value {
+    value.map_or(Value::Null, decode_nested)
+}
+
 fn lookup(map: Option<&TextMap>, key: &str) -> Option<Value> {
-    let value = map?.get(key)?;
-    Some(value.as_deref().map_or(Value::Null, decode_nested))
+    Some(decode_value(map?.get(key)?.as_deref()))
 }
 
 /// A whole string map as one JSON object, each value decoded with [`decode_nested`] (keys sorted).
@@ -76,7 +80,7 @@ pub fn decode_map(map: &HashMap<String, Option<String>>) -> Value {
     Value::Object(
         entries
             .into_iter()
-            .map(|(k, v)| (k.clone(), v.as_deref().map_or(Value::Null, decode_nested)))
+            .map(|(k, v)| (k.clone(), decode_value(v.as_deref())))
             .collect::<Map<String, Value>>(),
     )
 }
