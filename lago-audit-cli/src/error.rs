@@ -263,6 +263,15 @@ pub fn explain(e: &LagoError, cx: &Context) -> CliError {
             } else {
                 cause
             };
+            if t.body_cut_short() {
+                return CliError::new(
+                    Exit::Network,
+                    format!(
+                        "the response body from Lago at {host} was cut short, {attempts} attempts in a row: {what}"
+                    ),
+                )
+                .hint("a proxy or load balancer between here and Lago closes responses early; try again later (an export -o FILE continues with --resume)");
+            }
             CliError::new(
                 Exit::Network,
                 format!("cannot reach Lago at {host} after {attempts} attempts: {what}"),

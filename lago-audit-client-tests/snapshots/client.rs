@@ -2503,7 +2503,8 @@ pub mod builder {
             ::lago_audit_client::Error,
         > {
             let client = self.client;
-            ::lago_audit_client::error::attempted(client, self.send_unconverted()).await
+            ::lago_audit_client::error::attempted(client, self, Self::send_unconverted)
+                .await
         }
     }
     /**Builder for [`Client::find_activity_log`]
@@ -2587,7 +2588,8 @@ pub mod builder {
             self,
         ) -> Result<ResponseValue<types::ActivityLog>, ::lago_audit_client::Error> {
             let client = self.client;
-            ::lago_audit_client::error::attempted(client, self.send_unconverted()).await
+            ::lago_audit_client::error::attempted(client, self, Self::send_unconverted)
+                .await
         }
     }
     /**Builder for [`Client::find_all_api_logs`]
@@ -2906,7 +2908,8 @@ pub mod builder {
             self,
         ) -> Result<ResponseValue<types::ApiLogsPaginated>, ::lago_audit_client::Error> {
             let client = self.client;
-            ::lago_audit_client::error::attempted(client, self.send_unconverted()).await
+            ::lago_audit_client::error::attempted(client, self, Self::send_unconverted)
+                .await
         }
     }
     /**Builder for [`Client::find_api_log`]
@@ -2990,7 +2993,8 @@ pub mod builder {
             self,
         ) -> Result<ResponseValue<types::ApiLog>, ::lago_audit_client::Error> {
             let client = self.client;
-            ::lago_audit_client::error::attempted(client, self.send_unconverted()).await
+            ::lago_audit_client::error::attempted(client, self, Self::send_unconverted)
+                .await
         }
     }
     /**Builder for [`Client::find_all_security_logs`]
@@ -3273,7 +3277,8 @@ pub mod builder {
             ::lago_audit_client::Error,
         > {
             let client = self.client;
-            ::lago_audit_client::error::attempted(client, self.send_unconverted()).await
+            ::lago_audit_client::error::attempted(client, self, Self::send_unconverted)
+                .await
         }
     }
     /**Builder for [`Client::find_security_log`]
@@ -3357,7 +3362,8 @@ pub mod builder {
             self,
         ) -> Result<ResponseValue<types::SecurityLog>, ::lago_audit_client::Error> {
             let client = self.client;
-            ::lago_audit_client::error::attempted(client, self.send_unconverted()).await
+            ::lago_audit_client::error::attempted(client, self, Self::send_unconverted)
+                .await
         }
     }
 }

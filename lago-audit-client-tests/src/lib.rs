@@ -117,6 +117,16 @@ pub fn empty_page(key: &str) -> String {
 pub enum Answer {
     /// Status, header lines (`name: value`), body bytes.
     Http(u16, Vec<String>, Vec<u8>),
+    /// A JSON 200 that declares `Content-Length: declared` and sends only `body`, then closes
+    /// (a proxy or load balancer cutting a body mid-stream).
+    CutUnderLength {
+        /// The length the head declares.
+        declared: usize,
+        /// The bytes actually sent.
+        body: Vec<u8>,
+    },
+    /// A chunked JSON 200 that sends `body` as one chunk and closes before the last chunk.
+    CutChunked(Vec<u8>),
     /// Close the connection without answering.
     Hangup,
 }
@@ -168,6 +178,25 @@ pub async fn scripted_with(
             tokio::spawn(async move {
                 if read_head(&mut socket).await.is_none() {
                     return;
+                }
+                let json_head = |framing: String| {
+                    format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{framing}\r\n\r\n")
+                        .into_bytes()
+                };
+                match &answer {
+                    Answer::CutUnderLength { declared, body } => {
+                        let mut bytes = json_head(format!("content-length: {declared}"));
+                        bytes.extend_from_slice(body);
+                        let _ = socket.write_all(&bytes).await;
+                    }
+                    Answer::CutChunked(body) => {
+                        let mut bytes = json_head("transfer-encoding: chunked".into());
+                        bytes.extend_from_slice(format!("{:x}\r\n", body.len()).as_bytes());
+                        bytes.extend_from_slice(body);
+                        bytes.extend_from_slice(b"\r\n");
+                        let _ = socket.write_all(&bytes).await;
+                    }
+                    Answer::Http(..) | Answer::Hangup => {}
                 }
                 if let Answer::Http(status, headers, body) = answer {
                     let mut out = format!(

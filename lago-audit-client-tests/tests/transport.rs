@@ -57,6 +57,81 @@ async fn an_incomplete_or_garbled_body_is_retried_like_a_transport_error() {
     assert_eq!(seen.load(Ordering::SeqCst), 2);
 }
 
+/// A 200 whose body stops short of its framing: under its `Content-Length`, or chunked without
+/// its last chunk, the connection closed mid-body (a proxy or load balancer cutting it).
+fn cut_bodies(page: &str) -> Vec<(&'static str, Answer)> {
+    let sent = page.as_bytes()[..40.min(page.len())].to_vec();
+    vec![
+        (
+            "under its Content-Length",
+            Answer::CutUnderLength {
+                declared: 5000,
+                body: sent.clone(),
+            },
+        ),
+        ("chunked, before its last chunk", Answer::CutChunked(sent)),
+    ]
+}
+
+#[tokio::test]
+async fn a_body_cut_mid_stream_is_retried_by_send_items_and_export() {
+    let page = empty_page("activity_logs");
+    for (how, cut) in cut_bodies(&page) {
+        let (base, seen) = scripted(vec![cut.clone(), json_answer(&page)]).await;
+        let got = client(&base, retries(2))
+            .find_all_activity_logs()
+            .send()
+            .await;
+        assert!(got.is_ok(), "send, body cut {how}: {got:?}");
+        assert_eq!(seen.load(Ordering::SeqCst), 2, "send, {how}");
+
+        let (base, seen) = scripted(vec![cut.clone(), json_answer(&page)]).await;
+        let items: Vec<_> = client(&base, retries(2))
+            .find_all_activity_logs()
+            .items()
+            .collect()
+            .await;
+        assert!(
+            items.iter().all(Result::is_ok),
+            "items, body cut {how}: {items:?}"
+        );
+        assert_eq!(seen.load(Ordering::SeqCst), 2, "items, {how}");
+
+        let (base, seen) = scripted(vec![cut.clone(), json_answer(&page)]).await;
+        let events: Vec<_> = client(&base, retries(2))
+            .find_all_activity_logs()
+            .to_date("2025-01-01")
+            .export(ExportOptions::default())
+            .collect()
+            .await;
+        assert!(
+            !events.is_empty() && events.iter().all(Result::is_ok),
+            "export, body cut {how}: {events:?}"
+        );
+        assert!(seen.load(Ordering::SeqCst) >= 2, "export, {how}");
+
+        // Out of retries: the error says the body was cut short, and after how many attempts.
+        let (base, seen) = scripted(vec![cut]).await;
+        let err = client(&base, retries(1))
+            .find_all_activity_logs()
+            .send()
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(&err, Error::Transport(t) if t.body_cut_short() && t.attempts == 2),
+            "{how}: {err:?}"
+        );
+        assert!(
+            text.contains("cut short") && text.contains("2 attempts"),
+            "{how}: {text}"
+        );
+        assert!(!text.contains("could not reach"), "{how}: {text}");
+        assert!(err.is_retryable(), "{how}");
+        assert_eq!(seen.load(Ordering::SeqCst), 2, "{how}");
+    }
+}
+
 #[tokio::test]
 async fn a_complete_body_that_does_not_match_the_spec_fails_at_once() {
     let (base, seen) = scripted(vec![json_answer(r#"{"activity_logs": 5, "meta": {}}"#)]).await;

@@ -66,11 +66,22 @@ impl TransportError {
     }
 }
 
+impl TransportError {
+    /// Whether the response arrived but its body did not arrive whole: shorter than its
+    /// `Content-Length`, a chunked body cut before its last chunk, or a connection reset
+    /// mid-body (a proxy or load balancer closing early). The server was reached.
+    pub fn body_cut_short(&self) -> bool {
+        crate::hooks::is_cut_body(&self.source)
+    }
+}
+
 impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.host {
-            Some(host) => write!(f, "could not reach {host}")?,
-            None => f.write_str("transport error")?,
+        match (&self.host, self.body_cut_short()) {
+            (Some(host), true) => write!(f, "the response body from {host} was cut short")?,
+            (None, true) => f.write_str("a response body was cut short")?,
+            (Some(host), false) => write!(f, "could not reach {host}")?,
+            (None, false) => f.write_str("transport error")?,
         }
         match self.attempts {
             0 => {}
@@ -313,28 +324,90 @@ impl From<progenitor_client::Error<ByteStream>> for Error {
 }
 
 tokio::task_local! {
-    /// The attempts the transport hook made for the request being sent.
-    static ATTEMPTS: std::cell::Cell<u32>;
+    /// The attempts and faults of the call being sent, across the transport's retries and the
+    /// re-sends of a body that decoded short.
+    static CALL: Call;
+}
+
+#[derive(Default)]
+pub(crate) struct Call {
+    attempts: std::cell::Cell<u32>,
+    faults: std::cell::Cell<u32>,
 }
 
 /// Counts one attempt of the request being sent (called by the transport hook).
 pub(crate) fn note_attempt() {
-    let _ = ATTEMPTS.try_with(|a| a.set(a.get() + 1));
+    let _ = CALL.try_with(|c| c.attempts.set(c.attempts.get() + 1));
+}
+
+/// The faults (retried failures other than 429s) of the call being sent so far.
+pub(crate) fn call_faults() -> u32 {
+    CALL.try_with(|c| c.faults.get()).unwrap_or(0)
+}
+
+/// Records the faults of the call being sent.
+pub(crate) fn set_call_faults(faults: u32) {
+    let _ = CALL.try_with(|c| c.faults.set(faults));
+}
+
+/// Whether a decode error means the body ended early or is not JSON at all: a body cut short
+/// in a way the transport could not see (a proxy that closed a well-framed response early),
+/// worth sending again. A complete JSON value that does not fit the spec is not.
+fn cut_short(e: &progenitor_client::Error<ByteStream>) -> bool {
+    use serde_json::error::Category;
+    matches!(e, progenitor_client::Error::InvalidResponsePayload(_, e)
+        if matches!(e.classify(), Category::Eof | Category::Syntax))
 }
 
 /// Runs a generated `send` and turns its error into [`Error`], with what the client knows that
 /// the error does not: the host and the number of attempts of a transport failure, and a hint
 /// for the errors people most often meet (a refused key, a missing premium licence, a wrong base
-/// URL). Called by every operation's `send()`; not meant to be called directly.
+/// URL). A 200 whose body decodes short (cut, or not JSON) is sent again within the client's
+/// retry budget, which it shares with the transport's retries of the same call: the body is
+/// decoded once, by the generated code, with no separate completeness check. Called by every
+/// operation's `send()`; not meant to be called directly.
 #[doc(hidden)]
-pub async fn attempted<T>(
+pub async fn attempted<B, T, F>(
     client: &crate::Client,
-    send: impl std::future::Future<Output = Result<T, progenitor_client::Error<ByteStream>>>,
-) -> Result<T, Error> {
-    let (result, attempts) = ATTEMPTS
-        .scope(std::cell::Cell::new(0), async {
-            let result = send.await;
-            (result, ATTEMPTS.with(std::cell::Cell::get))
+    request: B,
+    send: impl Fn(B) -> F,
+) -> Result<T, Error>
+where
+    B: Clone,
+    F: std::future::Future<Output = Result<T, progenitor_client::Error<ByteStream>>>,
+{
+    let policy = &client.inner.retry;
+    let deadline = client
+        .inner
+        .max_elapsed
+        .map(|d| std::time::Instant::now() + d);
+    let (result, attempts) = CALL
+        .scope(Call::default(), async {
+            let result = loop {
+                let result = send(request.clone()).await;
+                let faults = call_faults();
+                match result {
+                    Err(e)
+                        if cut_short(&e)
+                            && faults < policy.max_retries
+                            && deadline.is_none_or(|d| {
+                                std::time::Instant::now() + policy.backoff(faults) <= d
+                            }) =>
+                    {
+                        set_call_faults(faults + 1);
+                        let wait = policy.backoff(faults);
+                        tracing::info!(
+                            reason = "body decoded short",
+                            wait_ms = wait.as_millis() as u64,
+                            "retrying"
+                        );
+                        crate::hooks::count_retry();
+                        tokio::time::sleep(wait).await;
+                    }
+                    other => break other,
+                }
+            };
+            (result, CALL.with(|c| c.attempts.get()))
         })
         .await;
     result.map_err(|e| {

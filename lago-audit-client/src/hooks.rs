@@ -3,7 +3,7 @@
 //! content-type check on success.
 //!
 //! The transport also emits `tracing` data: a `lago.request` span per attempt (operation, page,
-//! per_page, from_date, to_date, attempt, status, wait_ms, records) and events for retries and
+//! per_page, from_date, to_date, attempt, status, wait_ms) and events for retries and
 //! rate-limit waits. Filter values, the URL, the API key and bodies are never recorded.
 
 use crate::config::Inner;
@@ -92,7 +92,14 @@ pub(crate) fn is_transient(e: &reqwest::Error) -> bool {
     if is_tls_failure(e) {
         return false;
     }
-    e.is_connect() || e.is_timeout() || e.is_request() || e.is_body()
+    e.is_connect() || e.is_timeout() || e.is_request() || is_cut_body(e)
+}
+
+/// Whether `e` arose while reading a response body (reqwest reports a body that ends before its
+/// `Content-Length`, a chunked body without its last chunk, or a reset mid-body as a body or
+/// decode error).
+pub(crate) fn is_cut_body(e: &reqwest::Error) -> bool {
+    e.is_body() || e.is_decode()
 }
 
 /// Whether an error comes from TLS (handshake, certificate), judged from its causes: TLS stacks
@@ -173,6 +180,12 @@ fn progress(update: impl FnOnce(&crate::export::ExportProgress)) {
     let _ = PROGRESS.try_with(update);
 }
 
+/// Counts a retry made outside the transport (a body that decoded short) in the export's
+/// progress, if any.
+pub(crate) fn count_retry() {
+    progress(|p| p.add_retry());
+}
+
 fn capture_instead_of_sending(request: &reqwest::Request) -> Option<reqwest::Response> {
     CAPTURE
         .try_with(|c| {
@@ -226,9 +239,11 @@ enum Next {
 /// Sends a request, retrying per the client's [`RetryPolicy`](crate::RetryPolicy):
 ///
 /// - every attempt first waits for the client's rate limiter;
-/// - a failed connect (not a TLS failure), a timeout, a connection cut mid-body, a retryable
-///   status, or a 200 whose body is not complete JSON (cut short, garbled) is retried up to
-///   `max_retries` times with jittered backoff (or the server's `Retry-After`);
+/// - a failed connect (not a TLS failure), a timeout, a retryable status, or a body that fails
+///   to arrive whole (shorter than its `Content-Length`, a chunked body cut before its last
+///   chunk, a reset mid-body) is retried up to `max_retries` times with jittered backoff (or
+///   the server's `Retry-After`); a well-framed 200 whose JSON ends early is sent again by
+///   [`attempted`](crate::error::attempted) within the same budget;
 /// - a 429 is waited out (the server's hint plus jitter) without using that budget, at most
 ///   [`RetryPolicy::max_rate_limited`](crate::RetryPolicy::max_rate_limited) times (0 in
 ///   [`RetryPolicy::none`](crate::RetryPolicy::none)), each wait bounded by
@@ -237,8 +252,7 @@ enum Next {
 ///   returned instead.
 ///
 /// An error response's body is kept (at most [`MAX_ERROR_BODY`] bytes), so the error conversion
-/// can report it without another `await`. A complete JSON body that does not match the spec is
-/// returned as is: the generated code reports it as a decode error at once.
+/// can report it without another `await`. A success body is decoded once, by the generated code.
 async fn send_with_retries(
     client: &Client,
     request: reqwest::Request,
@@ -248,13 +262,15 @@ async fn send_with_retries(
     let policy = &inner.retry;
     let deadline = inner.max_elapsed.map(|d| Instant::now() + d);
     let window = Window::of(request.url());
-    let (mut faults, mut throttled) = (0u32, 0u32);
-    for attempt in 1u32.. {
+    let mut attempt = 0u32;
+    let (mut faults, mut throttled) = (crate::error::call_faults(), 0u32);
+    let result = loop {
         // A GET has no body, so it can always be cloned; if it cannot, it is sent once.
         let Some(copy) = request.try_clone() else {
             crate::error::note_attempt();
-            return client.client().execute(request).await;
+            break client.client().execute(request).await;
         };
+        attempt += 1;
         let span = tracing::debug_span!(
             "lago.request",
             operation = info.operation_id,
@@ -265,13 +281,12 @@ async fn send_with_retries(
             attempt,
             status = tracing::field::Empty,
             wait_ms = tracing::field::Empty,
-            records = tracing::field::Empty,
         );
         let next = attempt_once(client, copy, policy, faults, throttled)
             .instrument(span.clone())
             .await;
         match next {
-            Next::Return(result) => return result,
+            Next::Return(result) => break result,
             Next::Retry {
                 wait,
                 reason,
@@ -280,7 +295,7 @@ async fn send_with_retries(
             } => {
                 if deadline.is_some_and(|d| Instant::now() + wait > d) {
                     tracing::warn!(parent: &span, reason, "no retry: the call's max_elapsed would pass");
-                    return last;
+                    break last;
                 }
                 drop(last);
                 span.record("wait_ms", wait.as_millis() as u64);
@@ -295,8 +310,9 @@ async fn send_with_retries(
                 tokio::time::sleep(wait).await;
             }
         }
-    }
-    unreachable!("the attempt loop only ends by returning")
+    };
+    crate::error::set_call_faults(faults);
+    result
 }
 
 async fn attempt_once(
@@ -354,10 +370,11 @@ async fn attempt_once(
             };
         }
     }
-    // Reading the body here means a connection cut mid-body is retried like a failed connect,
-    // instead of surfacing later from the generated code.
+    // Reading the body here means a body that fails to arrive whole (shorter than its
+    // Content-Length, a chunked body without its last chunk, a reset mid-body) is retried like a
+    // failed connect, instead of surfacing later from the generated code.
     let body = match read_body(response).await {
-        Err(e) if can_retry && is_transient(&e) => {
+        Err(e) if can_retry => {
             return Next::Retry {
                 wait: policy.backoff(faults),
                 reason: "body cut short",
@@ -368,115 +385,7 @@ async fn attempt_once(
         Err(e) => return Next::Return(Err(e)),
         Ok(body) => body,
     };
-    if status.is_success() {
-        match json_shape(&body.headers, &body.body) {
-            Ok(Some(n)) => {
-                span.record("records", n);
-            }
-            Ok(None) => {}
-            Err(()) if can_retry => {
-                return Next::Retry {
-                    wait: policy.backoff(faults),
-                    reason: "incomplete JSON body",
-                    throttled: false,
-                    last: Ok(body.rebuild()),
-                }
-            }
-            Err(()) => {}
-        }
-    }
     Next::Return(Ok(body.rebuild()))
-}
-
-/// Checks that a success body is complete JSON (`Err` if it is cut short or garbled) and counts
-/// the records of a list response. A body whose content type is not JSON is left to the response
-/// hook, which refuses it.
-fn json_shape(headers: &reqwest::header::HeaderMap, body: &[u8]) -> Result<Option<u64>, ()> {
-    if let Some(ct) = headers.get(reqwest::header::CONTENT_TYPE) {
-        if !is_json(&String::from_utf8_lossy(ct.as_bytes())) {
-            return Ok(None);
-        }
-    }
-    match serde_json::from_slice::<Shape>(body) {
-        Ok(shape) => Ok(shape.records),
-        Err(e) => match e.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => Err(()),
-            serde_json::error::Category::Data | serde_json::error::Category::Io => Ok(None),
-        },
-    }
-}
-
-/// Any JSON value; for an object, the length of its first array member ending in `_logs` (the
-/// records of a list response). Parsing it checks the body is complete JSON without building it.
-struct Shape {
-    records: Option<u64>,
-}
-
-impl<'de> serde::Deserialize<'de> for Shape {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
-        struct Count(u64);
-        impl<'de> serde::Deserialize<'de> for Count {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                struct V;
-                impl<'de> Visitor<'de> for V {
-                    type Value = Count;
-                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                        f.write_str("an array")
-                    }
-                    fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Count, A::Error> {
-                        let mut n = 0;
-                        while a.next_element::<IgnoredAny>()?.is_some() {
-                            n += 1;
-                        }
-                        Ok(Count(n))
-                    }
-                }
-                d.deserialize_seq(V)
-            }
-        }
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Shape;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Shape, A::Error> {
-                let mut records = None;
-                while let Some(key) = a.next_key::<std::borrow::Cow<'de, str>>()? {
-                    if records.is_none() && key.ends_with("_logs") {
-                        records = a.next_value::<Option<Count>>()?.map(|c| c.0);
-                    } else {
-                        a.next_value::<IgnoredAny>()?;
-                    }
-                }
-                Ok(Shape { records })
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Shape, A::Error> {
-                while a.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Shape { records: None })
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Shape, E> {
-                Ok(Shape { records: None })
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Shape, E> {
-                Ok(Shape { records: None })
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Shape, E> {
-                Ok(Shape { records: None })
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Shape, E> {
-                Ok(Shape { records: None })
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Shape, E> {
-                Ok(Shape { records: None })
-            }
-            fn visit_unit<E>(self) -> Result<Shape, E> {
-                Ok(Shape { records: None })
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 /// A response read into memory.

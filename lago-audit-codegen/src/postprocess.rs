@@ -98,7 +98,7 @@ fn convert_send(f: &mut syn::ImplItemFn) -> Option<syn::ImplItem> {
         /// failed.
         pub async fn send(self) -> Result<#ok, ::#krate::Error> {
             let client = self.client;
-            ::#krate::error::attempted(client, self.send_unconverted()).await
+            ::#krate::error::attempted(client, self, Self::send_unconverted).await
         }
     })
 }
@@ -247,7 +247,7 @@ mod tests {
             "{out}"
         );
         assert!(out.contains(&squash(
-            "::lago_audit_client::error::attempted(client, self.send_unconverted())"
+            "::lago_audit_client::error::attempted(client, self, Self::send_unconverted)"
         )));
     }
 
