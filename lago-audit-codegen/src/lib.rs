@@ -29,6 +29,7 @@ pub mod generate;
 pub mod overlay;
 pub mod postprocess;
 pub mod report;
+pub mod status;
 
 use serde_json::Value;
 use std::fmt;
