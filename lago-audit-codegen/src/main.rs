@@ -9,7 +9,8 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: lago-audit-codegen <diff OLD NEW [--format text|json] | same-client A B | generate SPEC | overlaid SPEC> [--overlay FILE]
        lago-audit-codegen --help";
 
-const HELP: &str = "lago-audit-codegen: the spec update report and drop-in checks for lago-audit-client
+const HELP: &str =
+    "lago-audit-codegen: the spec update report and drop-in checks for lago-audit-client
 
 Commands:
   diff OLD NEW [--format text|json]

@@ -95,7 +95,11 @@ pub fn fact_of(description: &str) -> Option<String> {
     while let Some((i, c)) = chars.next() {
         if c.is_ascii_digit() || c == '-' {
             numbers.push(c);
-        } else if c == ',' && rest[i + 1..].trim_start().starts_with(|d: char| d.is_ascii_digit()) {
+        } else if c == ','
+            && rest[i + 1..]
+                .trim_start()
+                .starts_with(|d: char| d.is_ascii_digit())
+        {
             numbers.push_str(", ");
             while chars.peek().is_some_and(|(_, c)| *c == ' ') {
                 chars.next();
@@ -323,8 +327,14 @@ fn diagnose(old: &Value, new: &Value, target: &str, change: &str) -> (String, Op
             let prefix = format!("$.paths['{path}'].{method}");
             match moved_operation(old, new, &path, &method) {
                 Some((new_path, id)) => (
-                    format!("{change}: {id} moved to {} {new_path}", method.to_uppercase()),
-                    Some(format!("$.paths['{new_path}'].{method}{}", rest_after(&prefix))),
+                    format!(
+                        "{change}: {id} moved to {} {new_path}",
+                        method.to_uppercase()
+                    ),
+                    Some(format!(
+                        "$.paths['{new_path}'].{method}{}",
+                        rest_after(&prefix)
+                    )),
                 ),
                 None => (gone_operation(old, change, &path, &method), None),
             }
@@ -336,7 +346,10 @@ fn diagnose(old: &Value, new: &Value, target: &str, change: &str) -> (String, Op
             if new.pointer(&op_ptr).is_none() {
                 return match moved_operation(old, new, &path, &method) {
                     Some((new_path, id)) => (
-                        format!("{change}: {id} moved to {} {new_path}", method.to_uppercase()),
+                        format!(
+                            "{change}: {id} moved to {} {new_path}",
+                            method.to_uppercase()
+                        ),
                         Some(format!(
                             "$.paths['{new_path}'].{method}.parameters[?@.name=='{name}']{rest}"
                         )),
@@ -458,7 +471,7 @@ pub fn statuses(
     }
     let mut upstream = new.clone();
     crate::report::audit_paths_only(&mut upstream);
-    let apply_without = |skip: &[usize]| -> Result<(Value, overlay::Outcome), SpecError> {
+    let apply = |skip: &[usize]| -> Result<(Value, overlay::Outcome), SpecError> {
         let mut doc = upstream.clone();
         let mut o = overlay_doc.clone();
         if let Some(list) = o.get_mut("actions").and_then(Value::as_array_mut) {
@@ -473,7 +486,9 @@ pub fn statuses(
         let outcome = overlay::apply(&mut doc, o, overlay_file)?;
         Ok((doc, outcome))
     };
-    let (full, outcome) = apply_without(&[])?;
+    let (full, outcome) = apply(&[])?;
+    // Without an action the overlay needs, the result may not even load: then it is not redundant.
+    let apply_without = |skip: &[usize]| apply(skip).ok().map(|(doc, _)| doc);
 
     let mut out = Vec::new();
     for (i, a) in actions.iter().enumerate() {
@@ -513,7 +528,7 @@ fn status_of(
     old: &Value,
     new: &Value,
     full: &Value,
-    apply_without: &dyn Fn(&[usize]) -> Result<(Value, overlay::Outcome), SpecError>,
+    apply_without: &dyn Fn(&[usize]) -> Option<Value>,
     outcome: &overlay::Outcome,
 ) -> Result<Status, SpecError> {
     let broken_at = |i: usize| outcome.broken.iter().find(|b| b.index == i);
@@ -563,9 +578,9 @@ fn status_of(
                         .filter_map(appended_parameter)
                         .find(|(n, _)| n.trim_end_matches("[]") == name.trim_end_matches("[]"));
                     let tail = match replacement {
-                        Some((n, _)) if change.contains(&format!("renamed {n}")) => format!(
-                            "upstream renamed {name} → {n}, what this correction does"
-                        ),
+                        Some((n, _)) if change.contains(&format!("renamed {n}")) => {
+                            format!("upstream renamed {name} → {n}, what this correction does")
+                        }
                         _ => format!("upstream no longer has {name} ({change})"),
                     };
                     return Ok(Status::Obsolete { why: tail });
@@ -616,7 +631,7 @@ fn status_of(
     if let Some(j) = paired_with[i] {
         group.push(j);
     }
-    let redundant = apply_without(&group).is_ok_and(|(doc, _)| &doc == full);
+    let redundant = apply_without(&group).is_some_and(|doc| &doc == full);
     Ok(if redundant {
         Status::Obsolete {
             why: if group.len() == 2 {
@@ -651,7 +666,9 @@ mod tests {
     #[test]
     fn pointers_become_targets() {
         assert_eq!(
-            pointer_to_target("/paths/~1logs~1{id}/get/responses/200/content/application~1json/schema"),
+            pointer_to_target(
+                "/paths/~1logs~1{id}/get/responses/200/content/application~1json/schema"
+            ),
             "$.paths['/logs/{id}'].get.responses['200'].content['application/json'].schema"
         );
     }
