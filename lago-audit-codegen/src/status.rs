@@ -569,9 +569,14 @@ fn status_of(
     if let Some(b) = broken_at(i) {
         let (change, new_target) = diagnose(old, new, &a.target, &b.change);
         if pure_remove {
-            if let Some(Anchor::Parameter { name, .. }) = overlay::anchor(&a.target) {
-                // What the correction removes is gone: upstream agrees, whatever it did instead.
-                if !change.contains("moved") && !change.contains("shared component") {
+            if let Some(Anchor::Parameter { path, method, name }) = overlay::anchor(&a.target) {
+                // What the correction removes is gone from an operation that is still there:
+                // upstream agrees, whatever it did instead.
+                let op_ptr = crate::join_pointer(&crate::join_pointer("/paths", &path), &method);
+                if new.pointer(&op_ptr).is_some()
+                    && !change.contains("moved")
+                    && !change.contains("shared component")
+                {
                     let replacement = actions
                         .iter()
                         .skip(i + 1)
