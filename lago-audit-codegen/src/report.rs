@@ -1,23 +1,29 @@
-//! The spec update report: what a user of the generated client would feel when the spec changes.
+//! The spec update report: what a user of the generated client would feel when Lago's spec
+//! changes, and what the change does to our overlay. [`report`] completes on any two specs that
+//! parse, whatever upstream did to what the overlay relies on, in three parts:
 //!
-//! Both specs are compared **after** our overlay (the client is built from that), operation by
-//! operation (keyed by `operationId`, which names the client's methods): parameters, response fields,
-//! required-ness, nullability, types and enum values. Each change is classified the way the
-//! generated Rust code experiences it, following oasdiff's rules where they agree
-//! (`docs/BREAKING-CHANGES.md` in oasdiff):
+//! 1. **upstream changes**: the two specs compared as Lago publishes them (no overlay), limited to
+//!    the audit-log operations, operation by operation (keyed by `operationId`, which names the
+//!    client's methods): parameters (and the level they are declared at), response codes,
+//!    response fields, required-ness, nullability, types and enum values. Each change is
+//!    classified the way the generated Rust code experiences it, following oasdiff's rules where
+//!    they agree (`docs/BREAKING-CHANGES.md` in oasdiff):
+//!    - **breaking**: code that compiled against the old client no longer compiles, or responses
+//!      it decoded no longer decode: an operation, parameter or response field removed; a
+//!      parameter that becomes required; any type change (a renamed schema renames the Rust
+//!      type); a response field that becomes optional or nullable (`T` becomes `Option<T>`) or
+//!      required; an enum value removed; an enum value added to a closed response enum; a success
+//!      response code added or removed;
+//!    - **non-breaking**: an operation, optional parameter or response field added; a parameter
+//!      that becomes optional or moves between path item and operation; an enum value added to a
+//!      parameter; an error response code added or removed; enum value changes of the values the
+//!      client keeps in open enums (found by applying the overlay as far as it goes);
+//! 2. **overlay actions**: the status of each action against the new spec ([`crate::status`]);
+//! 3. **generated client**: a unified diff of the code generated from each spec plus the overlay,
+//!    or one line saying why there is none (the new spec plus the overlay does not build, …).
 //!
-//! - **breaking**: code that compiled against the old client no longer compiles, or responses it
-//!   decoded no longer decode: an operation, parameter or response field removed; a parameter that
-//!   becomes required; any type change; a response field that becomes optional or nullable (`T`
-//!   becomes `Option<T>`) or required (`Option<T>` becomes `T`); an enum value removed; an enum
-//!   value added to a closed response enum (older clients fail to decode it);
-//! - **non-breaking**: an operation, optional parameter or response field added; a parameter that
-//!   becomes optional; an enum value added to a parameter; enum value changes of the types our
-//!   client replaces with open enums (they keep unknown values).
-//!
-//! The report also names the overlay corrections upstream made obsolete (stale: the target matches
-//! nothing; redundant: applying it changes nothing) and ends with a unified diff of the generated
-//! client.
+//! The [`Verdict`] (and the exit status of `diff`) is the most urgent of: overlay needs work,
+//! breaking, non-breaking, no change.
 
 use crate::generate::REPLACEMENTS;
 use crate::status::{ActionStatus, Status};
