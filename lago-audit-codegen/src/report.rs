@@ -741,6 +741,9 @@ pub struct Report {
     /// Part 1: what changed upstream (Lago's spec as published, audit-log operations), each
     /// called as users of the generated client feel it.
     pub changes: Vec<Change>,
+    /// Indices into `changes` of those the client does not see while the overlay applies (the
+    /// overlay already says what upstream now says, or overrides it).
+    pub masked: BTreeSet<usize>,
     /// Part 2: the status of every overlay action against the new spec.
     pub actions: Vec<ActionStatus>,
     /// Part 3: the generated client, old → new (both with the overlay).
@@ -781,8 +784,10 @@ impl Report {
         let changes: Vec<Value> = self
             .changes
             .iter()
-            .map(|c| {
+            .enumerate()
+            .map(|(i, c)| {
                 json!({
+                    "masked_by_overlay": self.masked.contains(&i),
                     "severity": match c.severity {
                         Severity::Breaking => "breaking",
                         Severity::NonBreaking => "non_breaking",
@@ -845,10 +850,14 @@ impl fmt::Display for Report {
             "== 1. Upstream changes (Lago's spec as published, audit-log operations): {} ({breaking} breaking)",
             self.changes.len()
         )?;
-        let mut changes = self.changes.clone();
-        changes.sort_by_key(|c| c.severity);
-        for c in &changes {
-            writeln!(f, "  {c}")?;
+        let mut changes: Vec<(usize, &Change)> = self.changes.iter().enumerate().collect();
+        changes.sort_by_key(|(_, c)| c.severity);
+        for (i, c) in changes {
+            if self.masked.contains(&i) {
+                writeln!(f, "  {c} (the overlay already says this: the client does not change while it applies)")?;
+            } else {
+                writeln!(f, "  {c}")?;
+            }
         }
         let (broken, obsolete, applies) = (
             self.actions_with("broken"),
@@ -889,17 +898,40 @@ impl fmt::Display for Report {
     }
 }
 
-/// A build error in one line: the first line of its message, and how many more there are.
-fn one_line(e: &SpecError) -> String {
-    let text = e.to_string();
-    let mut lines = text.lines();
-    let first = lines.next().unwrap_or_default().to_owned();
-    let more = lines.filter(|l| l.trim_start().starts_with("- ")).count();
-    if more > 0 {
-        format!("{first} {more} upstream change(s), see part 2")
-    } else {
-        first
+/// What a change is about (`parameter x`, `response field a.b`, `response 404`, `operation`), to
+/// match the same change in two comparisons whatever its details.
+fn subject(what: &str) -> String {
+    let w = what
+        .strip_prefix("optional ")
+        .or_else(|| what.strip_prefix("required "))
+        .unwrap_or(what);
+    let words: Vec<&str> = w.split([' ', ':']).filter(|s| !s.is_empty()).collect();
+    match words.as_slice() {
+        ["parameter", name, ..] => format!("parameter {name}"),
+        ["response", "field", path, ..] => format!("field {path}"),
+        ["response", "body", ..] => "body".to_owned(),
+        ["response", code, ..] => format!("response {code}"),
+        ["operation", ..] => "operation".to_owned(),
+        _ => w.to_owned(),
     }
+}
+
+/// A build error in one line: for upstream changes the overlay relies on, how many (part 2 names
+/// them); else the first line of its message.
+fn one_line(e: &SpecError) -> String {
+    if e.problem
+        .starts_with("Lago's spec changed where our overlay")
+    {
+        let n = e
+            .problem
+            .lines()
+            .filter(|l| l.trim_start().starts_with("- "))
+            .count();
+        return format!(
+            "{n} upstream change(s) break overlay actions they rely on (part 2 names each, with the new target where evident)"
+        );
+    }
+    e.to_string().lines().next().unwrap_or_default().to_owned()
 }
 
 /// Builds the report for `old` → `new` with `overlay_file`. It completes whatever upstream did to
@@ -918,6 +950,24 @@ pub fn report(old: &Path, new: &Path, overlay_file: &Path) -> Result<Report, Spe
         open_entries(&model(&d), &mut open);
     }
     let changes = compare(&raw_model(&old_doc, &open), &raw_model(&new_doc, &open));
+    // What the client would see with as much of the overlay as applies: a raw change absent there
+    // is one the overlay already makes (or undoes).
+    let overlaid = |doc: &Value| -> Result<Model, SpecError> {
+        let mut d = doc.clone();
+        audit_paths_only(&mut d);
+        crate::overlay::apply(&mut d, overlay_doc.clone(), overlay_file)?;
+        Ok(model(&d))
+    };
+    let felt: BTreeSet<(String, String)> = compare(&overlaid(&old_doc)?, &overlaid(&new_doc)?)
+        .iter()
+        .map(|c| (c.operation.clone(), subject(&c.what)))
+        .collect();
+    let masked = changes
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !felt.contains(&(c.operation.clone(), subject(&c.what))))
+        .map(|(i, _)| i)
+        .collect();
     let actions = crate::status::statuses(&old_doc, &new_doc, &overlay_doc, overlay_file)?;
     let build = |p: &Path| crate::build_from(crate::Target::Client, p, overlay_file);
     let client = match (build(old), build(new)) {
@@ -947,6 +997,7 @@ pub fn report(old: &Path, new: &Path, overlay_file: &Path) -> Result<Report, Spe
         old: old.display().to_string(),
         new: new.display().to_string(),
         changes,
+        masked,
         actions,
         client,
     })
