@@ -1,29 +1,35 @@
-//! The spec update report: what a user of the generated client would feel when the spec changes.
+//! The spec update report: what a user of the generated client would feel when Lago's spec
+//! changes, and what the change does to our overlay. [`report`] completes on any two specs that
+//! parse, whatever upstream did to what the overlay relies on, in three parts:
 //!
-//! Both specs are compared **after** our overlay (the client is built from that), operation by
-//! operation (keyed by `operationId`, which names the client's methods): parameters, response fields,
-//! required-ness, nullability, types and enum values. Each change is classified the way the
-//! generated Rust code experiences it, following oasdiff's rules where they agree
-//! (`docs/BREAKING-CHANGES.md` in oasdiff):
+//! 1. **upstream changes**: the two specs compared as Lago publishes them (no overlay), limited to
+//!    the audit-log operations, operation by operation (keyed by `operationId`, which names the
+//!    client's methods): parameters (and the level they are declared at), response codes,
+//!    response fields, required-ness, nullability, types and enum values. Each change is
+//!    classified the way the generated Rust code experiences it, following oasdiff's rules where
+//!    they agree (`docs/BREAKING-CHANGES.md` in oasdiff):
+//!    - **breaking**: code that compiled against the old client no longer compiles, or responses
+//!      it decoded no longer decode: an operation, parameter or response field removed; a
+//!      parameter that becomes required; any type change (a renamed schema renames the Rust
+//!      type); a response field that becomes optional or nullable (`T` becomes `Option<T>`) or
+//!      required; an enum value removed; an enum value added to a closed response enum; a success
+//!      response code added or removed;
+//!    - **non-breaking**: an operation, optional parameter or response field added; a parameter
+//!      that becomes optional or moves between path item and operation; an enum value added to a
+//!      parameter; an error response code added or removed; enum value changes of the values the
+//!      client keeps in open enums (found by applying the overlay as far as it goes);
+//! 2. **overlay actions**: the status of each action against the new spec ([`crate::status`]);
+//! 3. **generated client**: a unified diff of the code generated from each spec plus the overlay,
+//!    or one line saying why there is none (the new spec plus the overlay does not build, …).
 //!
-//! - **breaking**: code that compiled against the old client no longer compiles, or responses it
-//!   decoded no longer decode: an operation, parameter or response field removed; a parameter that
-//!   becomes required; any type change; a response field that becomes optional or nullable (`T`
-//!   becomes `Option<T>`) or required (`Option<T>` becomes `T`); an enum value removed; an enum
-//!   value added to a closed response enum (older clients fail to decode it);
-//! - **non-breaking**: an operation, optional parameter or response field added; a parameter that
-//!   becomes optional; an enum value added to a parameter; enum value changes of the types our
-//!   client replaces with open enums (they keep unknown values).
-//!
-//! The report also names the overlay corrections upstream made obsolete (stale: the target matches
-//! nothing; redundant: applying it changes nothing) and ends with a unified diff of the generated
-//! client.
+//! The [`Verdict`] (and the exit status of `diff`) is the most urgent of: overlay needs work,
+//! breaking, non-breaking, no change.
 
 use crate::generate::REPLACEMENTS;
-use crate::overlay::StaleAction;
-use crate::{LoadedSpec, SpecError};
-use serde_json::Value;
-use std::collections::BTreeMap;
+use crate::status::{ActionStatus, Status};
+use crate::SpecError;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 
@@ -91,6 +97,8 @@ pub struct Param {
     pub required: bool,
     /// Its schema.
     pub shape: Shape,
+    /// Where it is declared: `operation`, or `path item` (shared by the path's operations).
+    pub level: String,
 }
 
 /// One field of a success response, at a path like `activity_logs[].user_email`.
@@ -111,6 +119,8 @@ pub struct Operation {
     pub params: BTreeMap<String, Param>,
     /// The 200 body's fields by path (the body itself is `.`).
     pub fields: BTreeMap<String, Field>,
+    /// The documented response codes (`200`, `404`, `default`, …).
+    pub responses: Vec<String>,
 }
 
 /// The client-relevant model of an (overlaid, audit-only) spec, keyed by `operationId`.
@@ -284,7 +294,11 @@ pub fn model(doc: &Value) -> Model {
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default();
-            for p in shared.iter().chain(own.iter()) {
+            let levels = shared
+                .iter()
+                .map(|p| (p, "path item"))
+                .chain(own.iter().map(|p| (p, "operation")));
+            for (p, level) in levels {
                 let (p, _) = resolve(doc, p);
                 let Some(name) = p.get("name").and_then(Value::as_str) else {
                     continue;
@@ -300,6 +314,7 @@ pub fn model(doc: &Value) -> Model {
                             values: None,
                             open: false,
                         }),
+                        level: level.to_owned(),
                     },
                 );
             }
@@ -311,12 +326,18 @@ pub fn model(doc: &Value) -> Model {
             {
                 collect_fields(doc, schema, ".", true, &mut fields, 0);
             }
+            let responses = op
+                .get("responses")
+                .and_then(Value::as_object)
+                .map(|r| r.keys().cloned().collect())
+                .unwrap_or_default();
             out.insert(
                 id,
                 Operation {
                     route: format!("{} {path}", method.to_uppercase()),
                     params,
                     fields,
+                    responses,
                 },
             );
         }
@@ -428,6 +449,7 @@ pub fn compare(old: &Model, new: &Model) -> Vec<Change> {
                 what: format!("moved from {} to {}", o.route, n.route),
             });
         }
+        response_changes(id, o, n, &mut out);
         for (name, p) in &o.params {
             let what = format!("parameter {name}");
             match n.params.get(name) {
@@ -456,6 +478,16 @@ pub fn compare(old: &Model, new: &Model) -> Vec<Change> {
                             severity: Severity::Breaking,
                             operation: id.clone(),
                             what: format!("{what} moved from {} to {}", p.location, q.location),
+                        });
+                    }
+                    if p.level != q.level {
+                        out.push(Change {
+                            severity: Severity::NonBreaking,
+                            operation: id.clone(),
+                            what: format!(
+                                "{what} moved from the {} to the {} level (the client is the same)",
+                                p.level, q.level
+                            ),
                         });
                     }
                     shape_changes(&p.shape, &q.shape, false, id, &what, &mut out);
@@ -532,97 +564,276 @@ pub fn compare(old: &Model, new: &Model) -> Vec<Change> {
     out
 }
 
-/// Overlay actions whose removal changes nothing: corrections upstream made redundant. An action
-/// that removes something and the update right after it that re-adds it are judged as a pair.
-pub fn redundant_actions(spec: &Path, overlay_file: &Path) -> Result<Vec<String>, SpecError> {
-    let mut upstream = crate::read_document(spec)?;
-    let overlay_doc = crate::read_document(overlay_file)?;
-    let actions = overlay_doc["actions"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    // Lago's whole spec has ~200 operations: keep only what the audit client reaches, so that
-    // applying the overlay once per action stays fast.
-    let loaded = crate::load(spec, overlay_file)?;
-    let audit = crate::audit_document(&loaded)?;
-    if let Some(paths) = upstream.get_mut("paths").and_then(Value::as_object_mut) {
-        paths.retain(|p, _| audit["paths"].get(p).is_some());
+/// A success code changes what `send()` returns; an error code only how an error is classified.
+fn response_changes(id: &str, o: &Operation, n: &Operation, out: &mut Vec<Change>) {
+    let success = |code: &str| code.starts_with('2');
+    for code in o.responses.iter().filter(|c| !n.responses.contains(c)) {
+        out.push(if success(code) {
+            Change {
+                severity: Severity::Breaking,
+                operation: id.to_owned(),
+                what: format!("response {code} removed (the success type changes)"),
+            }
+        } else {
+            Change {
+                severity: Severity::NonBreaking,
+                operation: id.to_owned(),
+                what: format!(
+                    "response {code} no longer documented (the error still arrives as an error)"
+                ),
+            }
+        });
     }
-    if let Some(components) = upstream
-        .get_mut("components")
-        .and_then(Value::as_object_mut)
-    {
-        for (kind, entries) in components.iter_mut() {
-            if let Some(entries) = entries.as_object_mut() {
-                entries.retain(|name, _| audit["components"][kind.as_str()].get(name).is_some());
+    for code in n.responses.iter().filter(|c| !o.responses.contains(c)) {
+        out.push(if success(code) {
+            Change {
+                severity: Severity::Breaking,
+                operation: id.to_owned(),
+                what: format!("response {code} added (the success type changes)"),
+            }
+        } else {
+            Change {
+                severity: Severity::NonBreaking,
+                operation: id.to_owned(),
+                what: format!(
+                    "response {code} added (an error the client already returns as an error)"
+                ),
+            }
+        });
+    }
+}
+
+/// Keeps only the paths with an audit-log operation (Lago's whole spec has ~200 operations).
+pub fn audit_paths_only(doc: &mut Value) {
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        paths.retain(|_, item| {
+            item.as_object().is_some_and(|ops| {
+                ops.iter().any(|(m, op)| {
+                    crate::filter::METHODS.contains(&m.as_str())
+                        && op["tags"].as_array().is_some_and(|t| {
+                            t.iter()
+                                .any(|t| t.as_str().is_some_and(|t| crate::AUDIT_TAGS.contains(&t)))
+                        })
+                })
+            })
+        });
+    }
+}
+
+/// Where the generated client keeps values in an open enum: `(operationId, "param NAME")` or
+/// `(operationId, "field PATH")`.
+pub type OpenSet = BTreeSet<(String, String)>;
+
+fn open_entries(m: &Model, out: &mut OpenSet) {
+    const OPEN: &str = "(open, hand-written)";
+    for (id, op) in m {
+        for (name, p) in &op.params {
+            if p.shape.ty.contains(OPEN) {
+                out.insert((id.clone(), format!("param {name}")));
+            }
+        }
+        for (path, f) in &op.fields {
+            if f.shape.ty.contains(OPEN) {
+                out.insert((id.clone(), format!("field {path}")));
             }
         }
     }
-    let apply_without = |skip: &[usize]| -> Result<Value, SpecError> {
-        let mut doc = upstream.clone();
-        let mut o = overlay_doc.clone();
-        o["actions"] = Value::Array(
-            actions
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| !skip.contains(i))
-                .map(|(_, a)| a.clone())
-                .collect(),
-        );
-        crate::overlay::apply(&mut doc, o, overlay_file)?;
-        crate::filter::keep_audit_operations(&mut doc, crate::AUDIT_TAGS, spec)?;
-        Ok(doc)
-    };
-    let full = apply_without(&[])?;
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < actions.len() {
-        let target = actions[i]["target"].as_str().unwrap_or_default();
-        let is_remove = actions[i]["remove"] == Value::Bool(true);
-        let pair = is_remove
-            && actions.get(i + 1).is_some_and(|next| {
-                next["update"].is_object()
-                    && next["target"]
-                        .as_str()
-                        .is_some_and(|t| target.starts_with(t) && t != target)
-            });
-        let group: Vec<usize> = if pair { vec![i, i + 1] } else { vec![i] };
-        // Without an action the overlay needs, the result may not even load: not redundant.
-        if apply_without(&group).is_ok_and(|doc| doc == full) {
-            let names: Vec<String> = group.iter().map(|g| format!("actions[{g}]")).collect();
-            out.push(format!(
-                "{} ({}) changes nothing: upstream already says this",
-                names.join(" + "),
-                target
-            ));
-        }
-        i += group.len();
-    }
-    Ok(out)
 }
 
-/// The whole update report for two specs, both with `overlay_file` applied.
+fn mark_open(sh: &mut Shape) {
+    sh.ty = if sh.ty.starts_with("array<") {
+        "array<open enum>".to_owned()
+    } else {
+        "open enum".to_owned()
+    };
+    sh.values = None;
+    sh.open = true;
+}
+
+/// The model of Lago's spec as published (no overlay), limited to the audit-log operations, with
+/// the values the client keeps in open enums (`open`) marked as such.
+pub fn raw_model(doc: &Value, open: &OpenSet) -> Model {
+    let mut d = doc.clone();
+    audit_paths_only(&mut d);
+    let mut m = model(&d);
+    for (id, op) in m.iter_mut() {
+        for (name, p) in op.params.iter_mut() {
+            if open.contains(&(id.clone(), format!("param {name}"))) {
+                mark_open(&mut p.shape);
+            }
+        }
+        for (path, f) in op.fields.iter_mut() {
+            if open.contains(&(id.clone(), format!("field {path}"))) {
+                mark_open(&mut f.shape);
+            }
+        }
+    }
+    m
+}
+
+/// Exit status of `diff`: nothing changed.
+pub const EXIT_NO_CHANGE: u8 = 0;
+/// Exit status of `diff`: a usage error, or a file that cannot be read or parsed.
+pub const EXIT_ERROR: u8 = 1;
+/// Exit status of `diff`: changes, none of them breaking; every overlay action applies.
+pub const EXIT_NON_BREAKING: u8 = 2;
+/// Exit status of `diff`: at least one breaking change; every overlay action applies.
+pub const EXIT_BREAKING: u8 = 3;
+/// Exit status of `diff`: the overlay needs work (an action obsolete or broken, or NEW plus the
+/// overlay does not build), whatever the changes.
+pub const EXIT_OVERLAY_NEEDS_WORK: u8 = 4;
+
+/// The overall verdict of a report, most urgent first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verdict {
+    /// An overlay action is obsolete or broken, or NEW plus the overlay does not build.
+    OverlayNeedsWork,
+    /// At least one breaking change.
+    Breaking,
+    /// Changes, none breaking.
+    NonBreaking,
+    /// Nothing users of the client would feel.
+    NoChange,
+}
+
+impl Verdict {
+    /// The exit status `diff` ends with.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Verdict::NoChange => EXIT_NO_CHANGE,
+            Verdict::NonBreaking => EXIT_NON_BREAKING,
+            Verdict::Breaking => EXIT_BREAKING,
+            Verdict::OverlayNeedsWork => EXIT_OVERLAY_NEEDS_WORK,
+        }
+    }
+
+    /// A short name (`no_change`, `non_breaking`, `breaking`, `overlay_needs_work`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::NoChange => "no_change",
+            Verdict::NonBreaking => "non_breaking",
+            Verdict::Breaking => "breaking",
+            Verdict::OverlayNeedsWork => "overlay_needs_work",
+        }
+    }
+}
+
+/// Part 3 of the report: the generated client, old → new.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientDiff {
+    /// Both build and generate the same code.
+    Unchanged,
+    /// Both build; the unified diff.
+    Diff(String),
+    /// OLD plus the overlay does not build (so there is nothing to compare with); why, in one line.
+    OldNotBuilt(String),
+    /// NEW plus the overlay does not build; why, in one line.
+    NewNotBuilt(String),
+}
+
+/// The whole update report for `old` → `new`.
 #[derive(Debug, Clone)]
 pub struct Report {
-    /// What changed for users of the client.
+    /// The old spec's file.
+    pub old: String,
+    /// The new spec's file.
+    pub new: String,
+    /// Part 1: what changed upstream (Lago's spec as published, audit-log operations), each
+    /// called as users of the generated client feel it.
     pub changes: Vec<Change>,
-    /// Overlay actions that match nothing in the new spec.
-    pub stale: Vec<StaleAction>,
-    /// Overlay actions that change nothing in the new spec.
-    pub redundant: Vec<String>,
-    /// Unified diff of the generated client code (old → new).
-    pub code_diff: String,
+    /// Indices into `changes` of those the client does not see while the overlay applies (the
+    /// overlay already says what upstream now says, or overrides it).
+    pub masked: BTreeSet<usize>,
+    /// Part 2: the status of every overlay action against the new spec.
+    pub actions: Vec<ActionStatus>,
+    /// Part 3: the generated client, old → new (both with the overlay).
+    pub client: ClientDiff,
 }
 
 impl Report {
-    /// Whether anything should stop an automatic update: a breaking change or an obsolete
-    /// correction.
-    pub fn needs_attention(&self) -> bool {
-        self.changes
+    /// The overall verdict.
+    pub fn verdict(&self) -> Verdict {
+        if matches!(self.client, ClientDiff::NewNotBuilt(_))
+            || self.actions.iter().any(|a| a.status != Status::Applies)
+        {
+            Verdict::OverlayNeedsWork
+        } else if self
+            .changes
             .iter()
             .any(|c| c.severity == Severity::Breaking)
-            || !self.stale.is_empty()
-            || !self.redundant.is_empty()
+        {
+            Verdict::Breaking
+        } else if !self.changes.is_empty() {
+            Verdict::NonBreaking
+        } else {
+            Verdict::NoChange
+        }
+    }
+
+    /// The actions with a given status name (`applies`, `obsolete`, `broken`).
+    pub fn actions_with(&self, status: &str) -> Vec<&ActionStatus> {
+        self.actions
+            .iter()
+            .filter(|a| a.status.name() == status)
+            .collect()
+    }
+
+    /// The report for tools (`--format json`).
+    pub fn to_json(&self) -> Value {
+        let verdict = self.verdict();
+        let changes: Vec<Value> = self
+            .changes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                json!({
+                    "masked_by_overlay": self.masked.contains(&i),
+                    "severity": match c.severity {
+                        Severity::Breaking => "breaking",
+                        Severity::NonBreaking => "non_breaking",
+                    },
+                    "operation": c.operation,
+                    "what": c.what,
+                })
+            })
+            .collect();
+        let actions: Vec<Value> = self
+            .actions
+            .iter()
+            .map(|a| {
+                let mut v = json!({
+                    "index": a.index,
+                    "kind": a.kind,
+                    "target": a.target,
+                    "fact": a.fact,
+                    "status": a.status.name(),
+                });
+                match &a.status {
+                    Status::Applies => {}
+                    Status::Obsolete { why } => v["why"] = json!(why),
+                    Status::Broken { change, new_target } => {
+                        v["change"] = json!(change);
+                        v["new_target"] = json!(new_target);
+                    }
+                }
+                v
+            })
+            .collect();
+        let client = match &self.client {
+            ClientDiff::Unchanged => json!({"status": "unchanged"}),
+            ClientDiff::Diff(d) => json!({"status": "changed", "diff": d}),
+            ClientDiff::OldNotBuilt(why) => json!({"status": "old_not_built", "why": why}),
+            ClientDiff::NewNotBuilt(why) => json!({"status": "new_not_built", "why": why}),
+        };
+        json!({
+            "old": self.old,
+            "new": self.new,
+            "verdict": verdict.name(),
+            "exit_code": verdict.exit_code(),
+            "changes": changes,
+            "overlay": actions,
+            "client": client,
+        })
     }
 }
 
@@ -633,56 +844,162 @@ impl fmt::Display for Report {
             .iter()
             .filter(|c| c.severity == Severity::Breaking)
             .count();
+        writeln!(f, "Update report: {} → {}", self.old, self.new)?;
         writeln!(
             f,
-            "== Changes for users of the client: {} ({breaking} breaking)",
+            "== 1. Upstream changes (Lago's spec as published, audit-log operations): {} ({breaking} breaking)",
             self.changes.len()
         )?;
-        let mut changes = self.changes.clone();
-        changes.sort_by_key(|c| c.severity);
-        for c in &changes {
-            writeln!(f, "  {c}")?;
+        let mut changes: Vec<(usize, &Change)> = self.changes.iter().enumerate().collect();
+        changes.sort_by_key(|(_, c)| c.severity);
+        for (i, c) in changes {
+            if self.masked.contains(&i) {
+                writeln!(f, "  {c} (the overlay already says this: the client does not change while it applies)")?;
+            } else {
+                writeln!(f, "  {c}")?;
+            }
         }
+        let (broken, obsolete, applies) = (
+            self.actions_with("broken"),
+            self.actions_with("obsolete"),
+            self.actions_with("applies"),
+        );
         writeln!(
             f,
-            "== Overlay corrections made obsolete upstream: {}",
-            self.stale.len() + self.redundant.len()
+            "== 2. Overlay actions against the new spec: {} broken, {} obsolete, {} apply",
+            broken.len(),
+            obsolete.len(),
+            applies.len()
         )?;
-        for s in &self.stale {
-            writeln!(f, "  stale: {s}")?;
+        for a in broken.iter().chain(obsolete.iter()) {
+            writeln!(f, "  {}: {a}", a.status.name())?;
         }
-        for r in &self.redundant {
-            writeln!(f, "  redundant: {r}")?;
+        if !applies.is_empty() {
+            let list: Vec<String> = applies.iter().map(|a| a.index.to_string()).collect();
+            writeln!(f, "  applies: actions[{}]", list.join(", "))?;
         }
-        if self.code_diff.is_empty() {
-            writeln!(f, "== Generated client: unchanged")
-        } else {
-            writeln!(f, "== Generated client (unified diff, old → new):")?;
-            f.write_str(&self.code_diff)
+        match &self.client {
+            ClientDiff::Unchanged => writeln!(f, "== 3. Generated client: unchanged")?,
+            ClientDiff::OldNotBuilt(why) | ClientDiff::NewNotBuilt(why) => {
+                writeln!(f, "== 3. Generated client: no diff: {why}")?
+            }
+            ClientDiff::Diff(d) => {
+                writeln!(f, "== 3. Generated client (unified diff, old → new):")?;
+                f.write_str(d)?;
+            }
         }
+        let verdict = self.verdict();
+        writeln!(
+            f,
+            "== Verdict: {} (exit {})",
+            verdict.name().replace('_', " "),
+            verdict.exit_code()
+        )
     }
 }
 
-/// Builds the report for `old` → `new`, both with `overlay_file` applied.
+/// What a change is about (`parameter x`, `response field a.b`, `response 404`, `operation`), to
+/// match the same change in two comparisons whatever its details.
+fn subject(what: &str) -> String {
+    let w = what
+        .strip_prefix("optional ")
+        .or_else(|| what.strip_prefix("required "))
+        .unwrap_or(what);
+    let words: Vec<&str> = w.split([' ', ':']).filter(|s| !s.is_empty()).collect();
+    match words.as_slice() {
+        ["parameter", name, ..] => format!("parameter {name}"),
+        ["response", "field", path, ..] => format!("field {path}"),
+        ["response", "body", ..] => "body".to_owned(),
+        ["response", code, ..] => format!("response {code}"),
+        ["operation", ..] => "operation".to_owned(),
+        _ => w.to_owned(),
+    }
+}
+
+/// A build error in one line: for upstream changes the overlay relies on, how many (part 2 names
+/// them); else the first line of its message.
+fn one_line(e: &SpecError) -> String {
+    if e.problem
+        .starts_with("Lago's spec changed where our overlay")
+    {
+        let n = e
+            .problem
+            .lines()
+            .filter(|l| l.trim_start().starts_with("- "))
+            .count();
+        return format!(
+            "{n} upstream change(s) break overlay actions they rely on (part 2 names each, with the new target where evident)"
+        );
+    }
+    e.to_string().lines().next().unwrap_or_default().to_owned()
+}
+
+/// Builds the report for `old` → `new` with `overlay_file`. It completes whatever upstream did to
+/// what the overlay relies on; it fails only when a file cannot be read or parsed (or the overlay
+/// is not an Overlay 1.0 document).
 pub fn report(old: &Path, new: &Path, overlay_file: &Path) -> Result<Report, SpecError> {
-    let old_loaded = crate::load(old, overlay_file)?;
-    let new_loaded = crate::load(new, overlay_file)?;
-    let changes = compare(
-        &model(&crate::audit_document(&old_loaded)?),
-        &model(&crate::audit_document(&new_loaded)?),
-    );
-    let code = |l: &LoadedSpec| crate::generate_from(crate::Target::Client, l);
-    let code_diff = unified_diff(
-        &code(&old_loaded)?,
-        &code(&new_loaded)?,
-        &old.display().to_string(),
-        &new.display().to_string(),
-    );
+    let old_doc = crate::read_document(old)?;
+    let new_doc = crate::read_document(new)?;
+    let overlay_doc = crate::read_document(overlay_file)?;
+    // Where the client keeps open enums, from both specs with as much of the overlay as applies.
+    let mut open = OpenSet::new();
+    for doc in [&old_doc, &new_doc] {
+        let mut d = doc.clone();
+        audit_paths_only(&mut d);
+        crate::overlay::apply(&mut d, overlay_doc.clone(), overlay_file)?;
+        open_entries(&model(&d), &mut open);
+    }
+    let changes = compare(&raw_model(&old_doc, &open), &raw_model(&new_doc, &open));
+    // What the client would see with as much of the overlay as applies: a raw change absent there
+    // is one the overlay already makes (or undoes).
+    let overlaid = |doc: &Value| -> Result<Model, SpecError> {
+        let mut d = doc.clone();
+        audit_paths_only(&mut d);
+        crate::overlay::apply(&mut d, overlay_doc.clone(), overlay_file)?;
+        Ok(model(&d))
+    };
+    let felt: BTreeSet<(String, String)> = compare(&overlaid(&old_doc)?, &overlaid(&new_doc)?)
+        .iter()
+        .map(|c| (c.operation.clone(), subject(&c.what)))
+        .collect();
+    let masked = changes
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !felt.contains(&(c.operation.clone(), subject(&c.what))))
+        .map(|(i, _)| i)
+        .collect();
+    let actions = crate::status::statuses(&old_doc, &new_doc, &overlay_doc, overlay_file)?;
+    let build = |p: &Path| crate::build_from(crate::Target::Client, p, overlay_file);
+    let client = match (build(old), build(new)) {
+        (_, Err(e)) => ClientDiff::NewNotBuilt(format!(
+            "the new spec plus the overlay does not build: {}",
+            one_line(&e)
+        )),
+        (Err(e), Ok(_)) => ClientDiff::OldNotBuilt(format!(
+            "the old spec plus the overlay does not build, so there is nothing to compare with: {}",
+            one_line(&e)
+        )),
+        (Ok(a), Ok(b)) => {
+            let d = unified_diff(
+                &a.code,
+                &b.code,
+                &old.display().to_string(),
+                &new.display().to_string(),
+            );
+            if d.is_empty() {
+                ClientDiff::Unchanged
+            } else {
+                ClientDiff::Diff(d)
+            }
+        }
+    };
     Ok(Report {
+        old: old.display().to_string(),
+        new: new.display().to_string(),
         changes,
-        stale: new_loaded.stale_actions.clone(),
-        redundant: redundant_actions(new, overlay_file)?,
-        code_diff,
+        masked,
+        actions,
+        client,
     })
 }
 
@@ -978,7 +1295,7 @@ mod tests {
 
         let r = report(&old_p, &new_p, &overlay).unwrap();
         let text = r.to_string();
-        assert!(r.needs_attention());
+        assert_eq!(r.verdict(), Verdict::OverlayNeedsWork);
         assert!(
             text.contains(
                 "[BREAKING] findAllActivityLogs: response field activity_logs[].user_email removed"
@@ -993,17 +1310,16 @@ mod tests {
         );
         // Upstream now agrees that organization_id is optional: our correction changes nothing.
         assert!(
-            r.redundant
+            r.actions_with("obsolete")
                 .iter()
-                .any(|a| a.contains("ActivityLogObject.required")),
-            "{:?}",
-            r.redundant
+                .any(|a| a.target.ends_with("ActivityLogObject.required")),
+            "{text}"
         );
         assert!(text.contains("-        pub user_email:"), "{text}");
 
         let same = report(&old_p, &old_p, &overlay).unwrap();
-        assert!(!same.needs_attention(), "{same}");
-        assert!(same.code_diff.is_empty());
+        assert_eq!(same.verdict(), Verdict::NoChange, "{same}");
+        assert_eq!(same.client, ClientDiff::Unchanged);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
