@@ -180,8 +180,10 @@ pub async fn scripted_with(
                     return;
                 }
                 let json_head = |framing: String| {
-                    format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{framing}\r\n\r\n")
-                        .into_bytes()
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{framing}\r\n\r\n"
+                    )
+                    .into_bytes()
                 };
                 match &answer {
                     Answer::CutUnderLength { declared, body } => {

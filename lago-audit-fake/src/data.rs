@@ -211,6 +211,45 @@ pub enum Timeline {
     Groups(Vec<(i64, u64)>),
 }
 
+/// A bursty timeline of about `records` records, as billing produces them: quiet hours with a
+/// record every few minutes, then billing runs that write thousands of records within minutes,
+/// in ties of 1 to 40 records a second separated by gaps of seconds (sometimes minutes). The
+/// groups for [`Timeline::Groups`], newest first; a pure function of `seed`.
+pub fn bursty_groups(seed: u64, records: u64) -> Vec<(i64, u64)> {
+    let mut rng = mix(seed ^ 0xB0057);
+    let mut next = |n: u64| {
+        rng = mix(rng);
+        rng % n.max(1)
+    };
+    let mut groups = Vec::new();
+    let (mut offset, mut left) = (0i64, records);
+    while left > 0 {
+        // A quiet stretch of one to four hours: a record or two every one to twenty minutes.
+        let quiet_end = offset + 3_600 * (1 + next(4) as i64);
+        while offset < quiet_end && left > 0 {
+            let n = (1 + next(2)).min(left);
+            groups.push((offset, n));
+            left -= n;
+            offset += 60 + next(1_140) as i64;
+        }
+        // A billing run: 1,000 to 6,000 records.
+        let mut run = (1_000 + next(5_001)).min(left);
+        while run > 0 {
+            let n = (1 + next(40)).min(run);
+            groups.push((offset, n));
+            run -= n;
+            left -= n;
+            offset += match next(20) {
+                0 => 30 + next(150) as i64,
+                1..=4 => 2 + next(8) as i64,
+                _ => 1,
+            };
+        }
+        offset += 60;
+    }
+    groups
+}
+
 #[derive(Debug)]
 struct Layout {
     timeline: Timeline,
@@ -271,6 +310,10 @@ impl Layout {
 pub struct Generator {
     seed: u64,
     now: DateTime<Utc>,
+    /// Whether `logged_at` carries milliseconds.
+    millis: bool,
+    /// How far before `now` auto-inserted records start (a server clock behind the client's).
+    insert_behind: i64,
     layout: std::sync::Arc<Layout>,
     extras: std::sync::Arc<std::sync::Mutex<Vec<DateTime<Utc>>>>,
 }
@@ -286,9 +329,36 @@ impl Generator {
         Self {
             seed,
             now,
+            millis: false,
+            insert_behind: 0,
             layout: std::sync::Arc::new(Layout::new(timeline)),
             extras: Default::default(),
         }
+    }
+
+    /// Gives every `logged_at` milliseconds, as Lago's `DateTime64(3)` column can hold: records
+    /// sharing a second spread over it, newest first, so order by `logged_at` is kept.
+    pub fn with_millis(mut self, on: bool) -> Self {
+        self.millis = on;
+        self
+    }
+
+    /// Logs auto-inserted records from `seconds` before `now` on instead of after it, as a server
+    /// whose clock is behind the client's does: they land among records that already exist.
+    pub fn with_inserts_behind(mut self, seconds: i64) -> Self {
+        self.insert_behind = seconds.max(0);
+        self
+    }
+
+    /// Whether auto-inserted records land among the base records (see
+    /// [`with_inserts_behind`](Self::with_inserts_behind)).
+    pub fn inserts_interleave(&self) -> bool {
+        self.insert_behind > 0
+    }
+
+    /// Whether timestamps carry milliseconds.
+    pub fn has_millis(&self) -> bool {
+        self.millis
     }
 
     /// The number of base records the timeline holds (`None`: unbounded).
@@ -362,8 +432,26 @@ impl Generator {
     /// given theirs.
     pub fn logged_at(&self, slot: Slot) -> DateTime<Utc> {
         match slot {
-            Slot::Base(i) => self.now - Duration::seconds(self.layout.group(i).0),
-            Slot::Inserted(k) => self.now + Duration::seconds(1 + (k / TIE_GROUP) as i64),
+            Slot::Base(i) => {
+                let (offset, start, end) = self.layout.group(i);
+                let at = self.now - Duration::seconds(offset);
+                if self.millis {
+                    // Newest (lowest index) latest in the second; never past 999 ms.
+                    let ms = ((end - 1 - i) * 1000 / (end - start).max(1)).min(999);
+                    at + Duration::milliseconds(ms as i64)
+                } else {
+                    at
+                }
+            }
+            Slot::Inserted(k) => {
+                let at = self.now - Duration::seconds(self.insert_behind)
+                    + Duration::seconds(1 + (k / TIE_GROUP) as i64);
+                if self.millis {
+                    at + Duration::milliseconds(((k % TIE_GROUP) * 333) as i64)
+                } else {
+                    at
+                }
+            }
             Slot::Extra(j) => {
                 let extras = self.extras.lock().unwrap_or_else(|p| p.into_inner());
                 extras.get(j as usize).copied().unwrap_or(self.now)

@@ -62,14 +62,27 @@ pub struct Faults {
     pub rate_limit: Option<u32>,
     /// Share (0..=1) of authorised requests answered with 500, 502 (an HTML page) or 503.
     pub error_rate: f64,
-    /// Share of successful responses whose connection is cut halfway through the body.
+    /// Share of successful responses cut halfway through a body that declares its whole
+    /// `Content-Length` (the connection is reset: a proxy or load balancer cutting it).
     pub reset_rate: f64,
+    /// Share of successful responses sent chunked and cut halfway, before the last chunk.
+    pub chunked_cut_rate: f64,
     /// Share of successful responses whose JSON body is cut short (a complete HTTP message).
     pub truncate_rate: f64,
-    /// Records inserted at the front (newest) before each list request, shifting page boundaries.
+    /// Records inserted before each list request: at the front (newest), shifting page
+    /// boundaries, or among existing records when [`inserts_behind`](Self::inserts_behind) is set.
     pub insert_per_request: u64,
+    /// A server clock this far behind the client's: inserted records are logged from `now`
+    /// minus this on, so they land inside the window a client is reading (whole seconds).
+    pub inserts_behind: Duration,
     /// Return records that share a `logged_at` second in a different order on each query.
     pub shuffle_ties: bool,
+    /// Share (0..=1) of records stored twice (Kafka delivers at least once, and Lago's tables
+    /// are read without `FINAL`): a list shows both rows, with the same id and content.
+    pub duplicate_rate: f64,
+    /// `meta.total_count` is off by up to this many records either way (Lago counts in a query
+    /// of its own, so count and rows disagree when a record lands between the two).
+    pub count_skew: u64,
 }
 
 /// What the fake did, for tests to assert on.
@@ -83,8 +96,10 @@ pub struct Counts {
     pub rate_limited: u64,
     /// Injected 500/502/503 answers.
     pub server_errors: u64,
-    /// Connections cut mid-body.
+    /// Connections cut mid-body under a declared `Content-Length`.
     pub resets: u64,
+    /// Chunked bodies cut before their last chunk.
+    pub chunked_cuts: u64,
     /// Bodies cut short.
     pub truncations: u64,
     /// Records inserted while serving.
@@ -100,6 +115,7 @@ struct Counters {
     rate_limited: AtomicU64,
     server_errors: AtomicU64,
     resets: AtomicU64,
+    chunked_cuts: AtomicU64,
     truncations: AtomicU64,
     inserted: AtomicU64,
     shuffled_queries: AtomicU64,
@@ -124,6 +140,7 @@ pub struct FakeLagoBuilder {
     timeline: Timeline,
     rate_limit_window: Duration,
     throttle_rate: f64,
+    millis: bool,
 }
 
 impl Default for FakeLagoBuilder {
@@ -141,6 +158,7 @@ impl Default for FakeLagoBuilder {
             timeline: Timeline::Uniform,
             rate_limit_window: Duration::from_secs(1),
             throttle_rate: 0.0,
+            millis: false,
         }
     }
 }
@@ -254,12 +272,54 @@ impl FakeLagoBuilder {
         self
     }
 
+    /// A bursty timeline of `n` records of each kind (see [`data::bursty_groups`]): quiet
+    /// hours, then billing runs of thousands of records within minutes.
+    pub fn bursty(self, n: u64) -> Self {
+        let seed = self.seed;
+        self.groups(data::bursty_groups(seed, n))
+    }
+
+    /// Gives timestamps milliseconds (Lago's column is `DateTime64(3)`): records of one second
+    /// spread over it.
+    pub fn millis(mut self, on: bool) -> Self {
+        self.millis = on;
+        self
+    }
+
+    /// A server clock `behind` the client's: inserted records land among existing ones.
+    pub fn inserts_behind(mut self, behind: Duration) -> Self {
+        self.faults.inserts_behind = behind;
+        self
+    }
+
+    /// A chunked body cut before its last chunk, on this share of successful responses.
+    pub fn chunked_cut_rate(mut self, share: f64) -> Self {
+        self.faults.chunked_cut_rate = share;
+        self
+    }
+
+    /// Stores this share of records twice.
+    pub fn duplicate_rate(mut self, share: f64) -> Self {
+        self.faults.duplicate_rate = share;
+        self
+    }
+
+    /// Reports `total_count` off by up to `skew` records either way.
+    pub fn count_skew(mut self, skew: u64) -> Self {
+        self.faults.count_skew = skew;
+        self
+    }
+
     /// Binds `127.0.0.1:<port>` and serves in the background until the [`FakeLago`] is dropped.
     pub async fn start(self) -> std::io::Result<FakeLago> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(Shared {
-            generator: Generator::with_timeline(self.seed, self.now, self.timeline.clone()),
+            generator: Generator::with_timeline(self.seed, self.now, self.timeline.clone())
+                .with_millis(self.millis)
+                .with_inserts_behind(
+                    i64::try_from(self.faults.inserts_behind.as_secs()).unwrap_or(i64::MAX / 4),
+                ),
             config: self.clone(),
             counters: Counters::default(),
             inserted: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
@@ -479,18 +539,19 @@ impl FakeLago {
             rate_limited: get(&c.rate_limited),
             server_errors: get(&c.server_errors),
             resets: get(&c.resets),
+            chunked_cuts: get(&c.chunked_cuts),
             truncations: get(&c.truncations),
             inserted: get(&c.inserted),
             shuffled_queries: get(&c.shuffled_queries),
         }
     }
 
-    /// Adds one record of `kind` logged at `at` (whole seconds), which lists and lookups only
+    /// Adds one record of `kind` logged at `at` (to the millisecond), which lists and lookups only
     /// show once `visible_after` has passed: a late arrival, as when Lago's log queue lags.
     /// Returns the record's id (for API logs, the fake's internal id; see
     /// [`record_json`](Self::record_json)).
     pub fn insert(&self, kind: Kind, at: DateTime<Utc>, visible_after: Duration) -> uuid::Uuid {
-        let at = DateTime::from_timestamp(at.timestamp(), 0).unwrap_or(at);
+        let at = DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at);
         let slot = self.state.generator.add_extra(at);
         self.state
             .extras
@@ -745,6 +806,17 @@ fn body_with_faults(state: &Shared, body: Vec<u8>) -> Response {
         let mut r = Response::new(Body::from_stream(futures::stream::iter(chunks)));
         r.headers_mut().insert("content-length", full.into());
         r
+    } else if faults.chunked_cut_rate > 0.0 && state.draw() < faults.chunked_cut_rate {
+        // No length: hyper sends it chunked, and the error ends it before the last chunk.
+        bump(&state.counters.chunked_cuts);
+        let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
+            Ok(bytes::Bytes::from(body[..half].to_vec())),
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "injected cut",
+            )),
+        ];
+        Response::new(Body::from_stream(futures::stream::iter(chunks)))
     } else if faults.truncate_rate > 0.0 && state.draw() < faults.truncate_rate {
         bump(&state.counters.truncations);
         Response::new(Body::from(body[..half].to_vec()))
@@ -867,7 +939,20 @@ fn list(state: &Shared, kind: Kind, raw_query: &str) -> Result<Vec<u8>, QueryErr
             }
         }
     };
-    let total_count = if !q.has_record_filters() && ranges.extras.is_empty() {
+    // A record stored twice: decided per record, so every query sees the same two rows.
+    let stored_twice = |slot: Slot| {
+        faults.duplicate_rate > 0.0
+            // The id's first eight bytes are random (its last ones encode the slot).
+            && ((((g.id(kind, slot).as_u128() >> 64) as u64) >> 11) as f64 / ((1u64 << 53) as f64))
+                < faults.duplicate_rate
+    };
+    let arithmetic = !q.has_record_filters()
+        && ranges.extras.is_empty()
+        && faults.duplicate_rate <= 0.0
+        && !g.inserts_interleave();
+    // With milliseconds, records of one second are not ties: nothing to reorder among them.
+    let tie_nonce = nonce.filter(|_| !g.has_millis());
+    let total_count = if arithmetic {
         // Positions are arithmetic: newest inserts first, then base records.
         let autos = ranges.auto.end - ranges.auto.start;
         let total = autos + (ranges.base.end - ranges.base.start);
@@ -877,12 +962,12 @@ fn list(state: &Shared, kind: Kind, raw_query: &str) -> Result<Vec<u8>, QueryErr
                 let j = ranges.auto.end - 1 - p;
                 let start = (j / TIE_GROUP * TIE_GROUP).max(ranges.auto.start);
                 let stop = (j / TIE_GROUP * TIE_GROUP + TIE_GROUP).min(ranges.auto.end);
-                Slot::Inserted(shuffled(j, start, stop, nonce))
+                Slot::Inserted(shuffled(j, start, stop, tie_nonce))
             } else {
                 let i = ranges.base.start + (p - autos);
                 let (start, stop) = g.tie_group(i);
                 let (start, stop) = (start.max(ranges.base.start), stop.min(ranges.base.end));
-                Slot::Base(shuffled(i, start, stop, nonce))
+                Slot::Base(shuffled(i, start, stop, tie_nonce))
             };
             emit(slot, Some(&mut out));
         }
@@ -891,14 +976,25 @@ fn list(state: &Shared, kind: Kind, raw_query: &str) -> Result<Vec<u8>, QueryErr
         let mut count = 0u64;
         let mut written = 0u64;
         state.walk(&ranges, nonce, |slot| {
-            let in_page = count >= first && written < per_page;
-            if emit(slot, in_page.then_some(&mut out)) {
+            for _ in 0..1 + u8::from(stored_twice(slot)) {
+                let in_page = count >= first && written < per_page;
+                if !emit(slot, in_page.then_some(&mut out)) {
+                    break;
+                }
                 count += 1;
                 written += u64::from(in_page);
             }
             true
         });
         count
+    };
+    // Lago counts in a query of its own: the count can miss or include rows the page does not.
+    let total_count = if faults.count_skew > 0 {
+        let skew = faults.count_skew as f64 + 0.999;
+        let delta = ((state.draw() * 2.0 - 1.0) * skew).trunc() as i64;
+        total_count.saturating_add_signed(delta)
+    } else {
+        total_count
     };
     let meta = if total_count == 0 {
         json!({"current_page": 0, "next_page": null, "prev_page": null, "total_pages": 0, "total_count": 0})

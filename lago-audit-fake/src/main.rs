@@ -35,18 +35,37 @@ struct Args {
     /// Share of requests answered with 500/502/503.
     #[arg(long, default_value_t = 0.0)]
     error_rate: f64,
-    /// Share of responses whose connection is cut mid-body.
+    /// Share of responses cut mid-body under their declared Content-Length.
     #[arg(long, default_value_t = 0.0)]
     reset_rate: f64,
+    /// Share of responses sent chunked and cut before their last chunk.
+    #[arg(long, default_value_t = 0.0)]
+    chunked_cut_rate: f64,
     /// Share of responses whose JSON is cut short.
     #[arg(long, default_value_t = 0.0)]
     truncate_rate: f64,
     /// Records inserted before each list request.
     #[arg(long, default_value_t = 0)]
     insert_per_request: u64,
+    /// Insert records this many seconds before the newest (a server clock behind the
+    /// client's), so they land among existing records.
+    #[arg(long, default_value_t = 0)]
+    inserts_behind_secs: u64,
     /// Reorder records with equal logged_at on each query.
     #[arg(long)]
     shuffle_ties: bool,
+    /// Share of records stored twice.
+    #[arg(long, default_value_t = 0.0)]
+    duplicate_rate: f64,
+    /// Report total_count off by up to this many records.
+    #[arg(long, default_value_t = 0)]
+    count_skew: u64,
+    /// Give timestamps milliseconds.
+    #[arg(long)]
+    millis: bool,
+    /// Lay records out in bursts (quiet hours, then billing runs).
+    #[arg(long)]
+    bursty: bool,
     /// Length of the rate limit's window, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     rate_limit_window_ms: u64,
@@ -61,6 +80,8 @@ async fn main() -> std::io::Result<()> {
     for (name, share) in [
         ("--error-rate", args.error_rate),
         ("--reset-rate", args.reset_rate),
+        ("--chunked-cut-rate", args.chunked_cut_rate),
+        ("--duplicate-rate", args.duplicate_rate),
         ("--truncate-rate", args.truncate_rate),
         ("--throttle-rate", args.throttle_rate),
     ] {
@@ -69,10 +90,14 @@ async fn main() -> std::io::Result<()> {
             std::process::exit(2);
         }
     }
-    let fake = FakeLago::builder()
+    let mut builder = FakeLago::builder()
         .port(args.port)
         .seed(args.seed)
-        .records(args.records)
+        .records(args.records);
+    if args.bursty {
+        builder = builder.bursty(args.records);
+    }
+    let fake = builder
         .api_key(args.api_key)
         .premium(!args.no_premium)
         .security_logs_addon(!args.no_security_logs)
@@ -81,10 +106,15 @@ async fn main() -> std::io::Result<()> {
             rate_limit: args.rate_limit,
             error_rate: args.error_rate,
             reset_rate: args.reset_rate,
+            chunked_cut_rate: args.chunked_cut_rate,
             truncate_rate: args.truncate_rate,
             insert_per_request: args.insert_per_request,
+            inserts_behind: Duration::from_secs(args.inserts_behind_secs),
             shuffle_ties: args.shuffle_ties,
+            duplicate_rate: args.duplicate_rate,
+            count_skew: args.count_skew,
         })
+        .millis(args.millis)
         .rate_limit_window(Duration::from_millis(args.rate_limit_window_ms))
         .throttle_rate(args.throttle_rate)
         .start()
