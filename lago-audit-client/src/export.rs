@@ -78,7 +78,7 @@
 //!   last checkpoint lets a later run (or [`Export::follow`]) continue.
 //! - An error (after the client's retries) ends the stream; resume from the last checkpoint.
 
-use crate::pagination::{Page, Paginate};
+use crate::pagination::{Page, Paginate, RecordKey};
 use crate::types::{ActivityLogObject, ApiLogObject, SecurityLogObject};
 use crate::{DateFilter, Error};
 use chrono::{DateTime, TimeZone, Utc};
@@ -157,6 +157,7 @@ struct Counters {
     requests: AtomicU64,
     retries: AtomicU64,
     rate_limit_waits: AtomicU64,
+    duplicates: AtomicU64,
     expected_total: AtomicU64,
 }
 
@@ -167,6 +168,7 @@ impl Default for Counters {
             requests: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             rate_limit_waits: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
             expected_total: AtomicU64::new(u64::MAX),
         }
     }
@@ -189,6 +191,11 @@ impl ExportProgress {
     pub fn rate_limit_waits(&self) -> u64 {
         self.0.rate_limit_waits.load(Ordering::Relaxed)
     }
+    /// Second copies of stored records dropped so far (Lago can store a log twice; see
+    /// [`ExportOptions::keep_duplicates`]).
+    pub fn duplicates(&self) -> u64 {
+        self.0.duplicates.load(Ordering::Relaxed)
+    }
     /// How many records the window held when the export started (`None` until known). Records
     /// inserted or arriving late can make the final count differ.
     pub fn expected_total(&self) -> Option<u64> {
@@ -204,6 +211,11 @@ impl ExportProgress {
     }
     pub(crate) fn add_rate_limit_wait(&self) {
         self.0.rate_limit_waits.fetch_add(1, Ordering::Relaxed);
+    }
+    fn add_duplicates(&self, n: u64) {
+        if n > 0 {
+            self.0.duplicates.fetch_add(n, Ordering::Relaxed);
+        }
     }
     fn add_record(&self) {
         self.0.records.fetch_add(1, Ordering::Relaxed);
@@ -225,6 +237,7 @@ pub struct ExportOptions {
     poll_interval: Duration,
     resume_from: Option<Checkpoint>,
     progress: ExportProgress,
+    keep_duplicates: bool,
 }
 
 /// The default number of requests in flight, chosen from the measurements in `BENCHMARKS.md`.
@@ -244,6 +257,7 @@ impl Default for ExportOptions {
             poll_interval: Duration::from_secs(10),
             resume_from: None,
             progress: ExportProgress::default(),
+            keep_duplicates: false,
         }
     }
 }
@@ -279,6 +293,14 @@ impl ExportOptions {
     /// Counts into these shared counters.
     pub fn progress(mut self, progress: ExportProgress) -> Self {
         self.progress = progress;
+        self
+    }
+    /// Keeps a log that Lago stored twice as two records. By default the second copy is
+    /// dropped (and counted in [`ExportProgress::duplicates`]): a copy is a record of the same
+    /// second with the same `activity_id` (activity logs), `log_id` (security logs) or the same
+    /// content in every field (API logs, whose `request_id` callers reuse).
+    pub fn keep_duplicates(mut self, keep: bool) -> Self {
+        self.keep_duplicates = keep;
         self
     }
 }
@@ -332,14 +354,21 @@ pub trait Export<'a>: Paginate + 'a {
 /// What the export needs from a builder beyond [`Paginate`].
 trait Sliced: Paginate {
     const OPERATION: &'static str;
-    /// This request limited to `[from, to]` (unix seconds, inclusive), `per_page` records.
+    /// This request limited to `[from, to]` (unix milliseconds, inclusive; no `from_date` when
+    /// `from` is `None`), `per_page` records.
     fn slice(&self, from: Option<i64>, to: i64, per_page: u64) -> Self;
     /// The query string this request would send, without sending it.
     fn query(&self) -> impl std::future::Future<Output = Result<String, Error>> + Send;
 }
 
-fn at(secs: i64) -> DateFilter {
-    DateFilter::DateTime(Utc.timestamp_opt(secs, 0).single().unwrap_or_default())
+/// A date filter at unix milliseconds `ms` (Lago filters at millisecond precision).
+fn at_ms(ms: i64) -> DateFilter {
+    DateFilter::DateTime(Utc.timestamp_millis_opt(ms).single().unwrap_or_default())
+}
+
+/// The instant of unix second `secs`.
+fn instant(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(secs, 0).single().unwrap_or_default()
 }
 
 macro_rules! export {
@@ -349,11 +378,11 @@ macro_rules! export {
             fn slice(&self, from: Option<i64>, to: i64, per_page: u64) -> Self {
                 let b = self
                     .clone()
-                    .to_date(at(to))
+                    .to_date(at_ms(to))
                     .page(1)
                     .per_page(i64::try_from(per_page).unwrap_or(i64::MAX));
                 match from {
-                    Some(from) => b.from_date(at(from)),
+                    Some(from) => b.from_date(at_ms(from)),
                     None => b,
                 }
             }
@@ -366,7 +395,7 @@ macro_rules! export {
                         // as for the other operations: capture the filters with a placeholder
                         // bound, then drop it.
                         Err(Error::InvalidRequest(m)) if m.starts_with("to_date ") => {
-                            let query = Box::pin(capture(request.to_date(at(0)).send())).await?;
+                            let query = Box::pin(capture(request.to_date(at_ms(0)).send())).await?;
                             Ok(without_pair(&query, "to_date"))
                         }
                         other => other,
@@ -453,9 +482,10 @@ fn fingerprint(operation: &str, query: &str) -> String {
     fnv1a(&parts)
 }
 
-/// A date bound as unix seconds: the first whole second at or after it (`ceil`) or the last at
-/// or before it.
-fn bound(query: &str, name: &str, ceil: bool) -> Result<Option<i64>, Error> {
+/// A date bound as unix milliseconds, as Lago compares it: a bare date is midnight UTC; a
+/// lower bound finer than a millisecond rounds up, an upper one down, so neither admits a
+/// record the request excludes.
+fn bound(query: &str, name: &str, lower: bool) -> Result<Option<i64>, Error> {
     let Some((_, value)) = url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name)
     else {
         return Ok(None);
@@ -468,20 +498,23 @@ fn bound(query: &str, name: &str, ceil: bool) -> Result<Option<i64>, Error> {
             .and_hms_opt(0, 0, 0)
             .unwrap_or_default()
             .and_utc()
-            .timestamp(),
+            .timestamp_millis(),
         DateFilter::DateTime(t) => {
-            t.timestamp() + i64::from(ceil && t.timestamp_subsec_nanos() > 0)
+            t.timestamp_millis() + i64::from(lower && t.timestamp_subsec_nanos() % 1_000_000 > 0)
         }
     }))
 }
 
 #[derive(Clone, Copy, Debug)]
 struct Job {
-    from: i64,
+    /// The first second of the slice; `None`: no lower bound at all (the start of a window the
+    /// request leaves open), so that no record older than a guess can be left out.
+    from: Option<i64>,
+    /// Where the slice is taken to start when sizing it (`from`, or a probe's guess).
+    origin: i64,
+    /// The last second of the slice, read to its last millisecond.
     to: i64,
     per_page: u64,
-    /// How many times this exact slice came back inconsistent (records missing from a page).
-    retries: u8,
 }
 
 enum Slot<T> {
@@ -520,13 +553,21 @@ struct Run<'a, B, T> {
     phase: Phase,
     operation: &'static str,
     filters: String,
-    /// The user's `to_date` (unix seconds), if any.
+    /// The window's lower bound in unix milliseconds (the request's `from_date`, or the
+    /// checkpoint's instant, whichever is later), if any.
+    from_ms: Option<i64>,
+    /// The request's `to_date` in unix milliseconds, if any.
+    to_ms: Option<i64>,
+    /// The last second of the request's `to_date`, if any.
     to_date: Option<i64>,
     /// Inclusive end of the part of the window known to be readable now.
     hi: i64,
     /// The first second not yet given to a slice.
     frontier: i64,
-    /// Records per second, averaged over recent responses.
+    /// The lower bound of the first slice, when it has not been cut yet: the window's own
+    /// (`None` when the request has none), never a probe's answer.
+    first_from: Option<Option<i64>>,
+    /// Records per second, from recent responses.
     density: f64,
     /// The width of the last slice cut at the frontier.
     last_width: i64,
@@ -543,7 +584,7 @@ fn run<'a, B>(
 ) -> Events<'a, <B::Page as Page>::Item>
 where
     B: Sliced + 'a,
-    <B::Page as Page>::Item: Logged + Send + 'a,
+    <B::Page as Page>::Item: Logged + RecordKey + Send + 'a,
 {
     let state = Run {
         builder,
@@ -552,9 +593,12 @@ where
         phase: Phase::Start,
         operation: B::OPERATION,
         filters: String::new(),
+        from_ms: None,
+        to_ms: None,
         to_date: None,
         hi: 0,
         frontier: 0,
+        first_from: None,
         density: 0.0,
         last_width: 1,
         queue: VecDeque::new(),
@@ -568,10 +612,47 @@ where
     }))
 }
 
+/// The second of a record's `logged_at` (milliseconds are kept within it).
+fn second_of<T: Logged>(record: &T) -> i64 {
+    record.logged_at().timestamp()
+}
+
+/// Drops the second copy of a record stored twice (fact 17), looking only within each second:
+/// `records` are ordered by time, so the records of one second are adjacent. Returns how many
+/// were dropped.
+fn drop_stored_duplicates<T: Logged + RecordKey>(records: &mut Vec<T>) -> u64 {
+    let before = records.len();
+    let mut kept: Vec<T> = Vec::with_capacity(before);
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut second = None;
+    let mut run_start = 0;
+    for record in records.drain(..) {
+        let s = second_of(&record);
+        if second != Some(s) {
+            second = Some(s);
+            seen.clear();
+            run_start = kept.len();
+        }
+        // A second with a single record so far holds no duplicate: its key is only computed
+        // once a second record arrives.
+        if kept.len() > run_start {
+            if seen.is_empty() {
+                seen.insert(kept[run_start].record_key());
+            }
+            if !seen.insert(record.record_key()) {
+                continue;
+            }
+        }
+        kept.push(record);
+    }
+    *records = kept;
+    (before - records.len()) as u64
+}
+
 impl<'a, B> Run<'a, B, <B::Page as Page>::Item>
 where
     B: Sliced + 'a,
-    <B::Page as Page>::Item: Logged + Send + 'a,
+    <B::Page as Page>::Item: Logged + RecordKey + Send + 'a,
 {
     fn now_hi(&self) -> i64 {
         let settle =
@@ -587,8 +668,21 @@ where
             v: 1,
             operation: self.operation.to_owned(),
             filters: self.filters.clone(),
-            resume_at: Utc.timestamp_opt(resume_at, 0).single().unwrap_or_default(),
+            resume_at: instant(resume_at),
         }
+    }
+
+    /// The request of a slice: `[from, to]` in whole seconds, sent in milliseconds (the last
+    /// second to its last millisecond) and kept inside the window's own bounds.
+    fn request(&self, from: Option<i64>, to: i64, per_page: u64) -> B {
+        let from_ms = match (from, self.from_ms) {
+            (Some(f), Some(lo)) => Some(f.saturating_mul(1000).max(lo)),
+            (Some(f), None) => Some(f.saturating_mul(1000)),
+            (None, lo) => lo,
+        };
+        let to_ms = to.saturating_mul(1000).saturating_add(999);
+        let to_ms = self.to_ms.map_or(to_ms, |t| t.min(to_ms));
+        self.builder.slice(from_ms, to_ms, per_page)
     }
 
     /// One request (owned, so `self` is not borrowed while it runs).
@@ -599,55 +693,59 @@ where
         per_page: u64,
         page: i64,
     ) -> impl std::future::Future<Output = Result<B::Page, Error>> + Send + 'a {
-        let request = self.builder.slice(from, to, per_page);
+        let request = self.request(from, to, per_page);
         let progress = self.options.progress.clone();
         async move { crate::hooks::with_progress(progress, request.fetch_page(page)).await }
     }
 
-    /// Reads the request's window and probes it: how many records, and the oldest.
+    /// Reads the request's window and probes it for the number of records and where they
+    /// start. The probes only size the slices: the first slice starts at the window's own lower
+    /// bound (or has none), so a record landing while they run cannot move the start.
     async fn start(&mut self) -> Result<(), Error> {
         let query = {
             let builder = self.builder.clone();
             builder.query().await?
         };
         self.filters = fingerprint(self.operation, &query);
-        let mut lo = bound(&query, "from_date", true)?;
-        self.to_date = bound(&query, "to_date", false)?;
+        self.from_ms = bound(&query, "from_date", true)?;
+        self.to_ms = bound(&query, "to_date", false)?;
+        self.to_date = self.to_ms.map(|t| t.div_euclid(1000));
         if let Some(checkpoint) = &self.options.resume_from {
             checkpoint.check(self.operation, &self.filters)?;
-            let at = checkpoint.resume_at.timestamp();
-            lo = Some(lo.map_or(at, |lo| lo.max(at)));
+            let at = checkpoint.resume_at.timestamp_millis();
+            self.from_ms = Some(self.from_ms.map_or(at, |lo| lo.max(at)));
         }
+        // The first whole second the window can hold a record in.
+        let lo = self.from_ms.map(|ms| ms.div_euclid(1000));
         self.hi = self.now_hi();
         self.phase = Phase::Running;
         let first = self.fetch(lo, self.hi, 1, 1).await?;
         let total = u64::try_from(first.meta().total_count).unwrap_or(0);
-        self.options.progress.set_expected_total(total);
-        let newest = first
-            .into_items()
-            .first()
-            .map(|r| r.logged_at().timestamp());
-        let start = lo.unwrap_or(self.hi.saturating_add(1));
-        let (Some(newest), true) = (newest, total > 0) else {
-            // Nothing to read up to hi.
-            self.frontier = self.hi.saturating_add(1).max(start);
+        let newest = first.into_items().first().map(second_of);
+        let Some(newest) = newest else {
+            // No row up to hi (the rows decide, not the count): nothing to read there yet.
+            self.options.progress.set_expected_total(0);
+            self.frontier = self.hi.saturating_add(1).max(lo.unwrap_or(i64::MIN));
             self.out
                 .push_back(ExportEvent::Checkpoint(self.checkpoint(self.frontier)));
             return Ok(());
         };
-        let last = self
-            .fetch(lo, self.hi, 1, i64::try_from(total).unwrap_or(i64::MAX))
-            .await?;
-        let oldest = last.into_items().first().map(|r| r.logged_at().timestamp());
-        // Start at the oldest record (the seconds before it hold nothing), or at `from_date`.
-        self.frontier = match (lo, oldest) {
-            (Some(lo), Some(oldest)) => lo.max(oldest.min(newest)),
-            (Some(lo), None) => lo,
-            (None, Some(oldest)) => oldest.min(newest),
-            (None, None) => newest.saturating_sub(86_400 * 90),
+        self.options.progress.set_expected_total(total);
+        // Where the records seem to start: a hint for sizing, which an insert between the two
+        // probes can move; the first slice does not start there.
+        let oldest = if total > 1 {
+            let last = self
+                .fetch(lo, self.hi, 1, i64::try_from(total).unwrap_or(i64::MAX))
+                .await?;
+            last.into_items().first().map(second_of)
+        } else {
+            Some(newest)
         };
+        let guess = oldest.map_or(newest, |o| o.min(newest));
+        self.frontier = lo.map_or(guess, |lo| lo.max(guess)).min(self.hi);
+        self.first_from = Some(lo);
         let span = (self.hi.min(newest) - self.frontier + 1).max(1) as f64;
-        self.density = total as f64 / span;
+        self.density = total.max(1) as f64 / span;
         Ok(())
     }
 
@@ -716,8 +814,11 @@ where
         }
     }
 
+    /// The number of records a slice at the frontier aims at: a little under a page, because
+    /// only a page that comes back short is known to hold its whole slice.
     fn target(&self) -> f64 {
-        f64::from(self.options.max_per_page)
+        let page = f64::from(self.options.max_per_page);
+        (page - (page / 32.0).max(1.0)).max(1.0)
     }
 
     /// Starts waiting slices, then new ones at the frontier, up to `read_ahead` in flight and
@@ -749,15 +850,15 @@ where
             let width = if self.density > 0.0 {
                 (self.target() / self.density).round().clamp(1.0, 1e12) as i64
             } else {
-                self.last_width.saturating_mul(2)
+                self.last_width.saturating_mul(4)
             };
             let width = width.clamp(1, self.hi - self.frontier + 1);
             self.last_width = width;
             let job = Job {
-                from: self.frontier,
+                from: self.first_from.take().unwrap_or(Some(self.frontier)),
+                origin: self.frontier,
                 to: self.frontier + width - 1,
                 per_page: u64::from(self.options.max_per_page),
-                retries: 0,
             };
             self.frontier = job.to + 1;
             let id = self.new_id();
@@ -775,7 +876,7 @@ where
     }
 
     fn launch(&mut self, id: u64, job: Job) {
-        let request = self.builder.slice(Some(job.from), job.to, job.per_page);
+        let request = self.request(job.from, job.to, job.per_page);
         let progress = self.options.progress.clone();
         tracing::trace!(
             from = job.from,
@@ -793,17 +894,21 @@ where
         }));
     }
 
-    fn learn_density(&mut self, job: &Job, total: u64) {
-        let observed = total as f64 / (job.to - job.from + 1) as f64;
-        self.density = if self.density > 0.0 {
-            0.5 * self.density + 0.5 * observed
-        } else {
+    /// Learns the density of a slice that held `records`. A sparser slice is believed at once
+    /// (a slice cut too narrow costs a request for few records), a denser one only halfway (a
+    /// slice cut too wide costs nothing but the next page).
+    fn learn_density(&mut self, job: &Job, records: u64) {
+        let observed = records as f64 / (job.to - job.origin + 1).max(1) as f64;
+        self.density = if observed < self.density || self.density <= 0.0 {
             observed
+        } else {
+            0.5 * self.density + 0.5 * observed
         };
     }
 
-    /// Replaces a finished slice's entry: by its records when the page held the whole slice,
-    /// else by the slices still to read followed by the part of the page that is complete.
+    /// Replaces a finished slice's entry: by its records when the page came back short, which
+    /// means the query found no more (whatever `total_count` says: Lago counts in a query of
+    /// its own, fact 16), else by the slices still to read followed by the complete part.
     fn complete(
         &mut self,
         id: u64,
@@ -815,91 +920,88 @@ where
             return Ok(());
         };
         if let Some(r) = records.iter().find(|r| {
-            let t = r.logged_at().timestamp();
-            t < job.from || t > job.to
+            let t = second_of(*r);
+            job.from.is_some_and(|from| t < from) || t > job.to
         }) {
             return Err(Error::Decode {
                 status: reqwest::StatusCode::OK,
                 message: format!(
                     "a record logged at {} is outside the requested window {}..={}",
                     r.logged_at(),
-                    at(job.from),
-                    at(job.to)
+                    job.from
+                        .map_or("the start".to_owned(), |f| instant(f).to_string()),
+                    instant(job.to)
                 ),
                 body_snippet: String::new(),
             });
         }
-        self.learn_density(&job, total);
         let n = records.len() as u64;
-        if n >= total {
-            // One snapshot of the whole slice. Lago sends newest first; yield oldest first.
+        if n < job.per_page {
+            // The whole slice. Lago sends newest first; yield oldest first.
+            self.learn_density(&job, n);
             records.reverse();
+            self.dedup(&mut records);
             self.queue[index].slot = Slot::Done {
                 records,
                 end: job.to,
             };
             return Ok(());
         }
-        let Some(oldest) = records.iter().map(|r| r.logged_at().timestamp()).min() else {
-            // A count without records: the data changed under the query. Read it again.
-            if job.retries >= 3 {
-                return Err(Error::Decode {
-                    status: reqwest::StatusCode::OK,
-                    message: format!(
-                        "total_count {total} but no records, three times, for one time slice"
-                    ),
-                    body_snippet: String::new(),
-                });
-            }
-            self.queue[index].slot = Slot::Waiting(Job {
-                retries: job.retries + 1,
-                ..job
-            });
-            return Ok(());
-        };
+        self.learn_density(&job, total.max(n));
+        let oldest = records.iter().map(second_of).min().unwrap_or(job.to);
         let max_pp = u64::from(self.options.max_per_page);
         let mut replacement: Vec<Slot<_>> = Vec::new();
         if oldest >= job.to {
             // The page holds only the slice's last second, which has at least a page of records.
-            if job.from == job.to {
-                // One second: read it whole, with per_page at least its count.
+            let whole = job
+                .per_page
+                .saturating_mul(2)
+                .max(total.saturating_add(total / 8 + 16));
+            if job.from == Some(job.to) {
+                // One second: read it whole, with per_page above its count (and growing, in
+                // case the count is low).
                 replacement.push(Slot::Waiting(Job {
-                    per_page: total.saturating_add(total / 8).saturating_add(16),
+                    per_page: whole,
                     ..job
                 }));
             } else {
                 replacement.push(Slot::Waiting(Job {
                     from: job.from,
+                    origin: job.origin.min(job.to - 1),
                     to: job.to - 1,
                     per_page: max_pp,
-                    retries: 0,
                 }));
                 replacement.push(Slot::Waiting(Job {
-                    from: job.to,
+                    from: Some(job.to),
+                    origin: job.to,
                     to: job.to,
-                    per_page: total.max(max_pp),
-                    retries: 0,
+                    per_page: whole,
                 }));
             }
         } else {
-            // Seconds after `oldest` are complete on this page; the rest is read again.
-            records.retain(|r| r.logged_at().timestamp() > oldest);
+            // The page holds the newest records of the slice, so every second after the oldest
+            // second on it is complete; that second and the ones before are read again.
+            records.retain(|r| second_of(r) > oldest);
             records.reverse();
-            let left = total.saturating_sub(records.len() as u64);
-            let width = oldest - job.from + 1;
-            let pieces = (left as f64 / self.target())
-                .ceil()
-                .clamp(1.0, width as f64) as i64;
+            let kept = records.len() as u64;
+            self.dedup(&mut records);
+            // What is left, by the count (which may be off): read as one slice when it is a few
+            // pages at most (its own overflow continues from where it ends, a page at a time),
+            // else in pieces that can be read side by side.
+            let left = total.saturating_sub(kept).max(1);
+            let start = job.from.unwrap_or(job.origin.min(oldest));
+            let width = oldest - start + 1;
+            let pieces = ((left as f64 / (4.0 * self.target())).ceil() as i64).clamp(1, width);
             let step = (width + pieces - 1) / pieces;
-            let mut from = job.from;
+            let mut from = start;
             while from <= oldest {
                 let to = (from + step - 1).min(oldest);
-                let per_page = if from == to { left.max(max_pp) } else { max_pp };
                 replacement.push(Slot::Waiting(Job {
-                    from,
+                    // The first piece keeps the slice's own lower bound, even none.
+                    from: if from == start { job.from } else { Some(from) },
+                    origin: from,
                     to,
-                    per_page,
-                    retries: 0,
+                    per_page: max_pp,
                 }));
                 from = to + 1;
             }
@@ -927,6 +1029,14 @@ where
         }
         Ok(())
     }
+
+    /// Drops stored duplicates unless the options keep them, and counts them.
+    fn dedup(&self, records: &mut Vec<<B::Page as Page>::Item>) {
+        if !self.options.keep_duplicates {
+            let dropped = drop_stored_duplicates(records);
+            self.options.progress.add_duplicates(dropped);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -952,26 +1062,38 @@ mod tests {
     }
 
     #[test]
-    fn bounds_round_inwards_to_whole_seconds() {
+    fn bounds_keep_milliseconds_and_round_inwards_below_them() {
+        let ms = |t: &str| t.parse::<DateTime<Utc>>().unwrap().timestamp_millis();
         let q = "from_date=2025-03-31T12%3A00%3A00.5Z&to_date=2025-04-01";
-        let from = bound(q, "from_date", true).unwrap().unwrap();
-        let to = bound(q, "to_date", false).unwrap().unwrap();
         assert_eq!(
-            from,
-            "2025-03-31T12:00:01Z"
-                .parse::<DateTime<Utc>>()
-                .unwrap()
-                .timestamp()
+            bound(q, "from_date", true).unwrap(),
+            Some(ms("2025-03-31T12:00:00.500Z"))
         );
         assert_eq!(
-            to,
-            "2025-04-01T00:00:00Z"
-                .parse::<DateTime<Utc>>()
-                .unwrap()
-                .timestamp()
+            bound(q, "to_date", false).unwrap(),
+            Some(ms("2025-04-01T00:00:00Z"))
+        );
+        // Finer than a millisecond: a lower bound rounds up, an upper one down.
+        let q = "from_date=2025-03-31T12%3A00%3A00.0001Z&to_date=2025-03-31T12%3A00%3A05.9999Z";
+        assert_eq!(
+            bound(q, "from_date", true).unwrap(),
+            Some(ms("2025-03-31T12:00:00.001Z"))
+        );
+        assert_eq!(
+            bound(q, "to_date", false).unwrap(),
+            Some(ms("2025-03-31T12:00:05.999Z"))
         );
         assert_eq!(bound("x=1", "to_date", false).unwrap(), None);
         assert!(bound("to_date=soon", "to_date", false).is_err());
+    }
+
+    #[test]
+    fn slice_bounds_go_out_in_milliseconds() {
+        assert_eq!(
+            at_ms(1_743_508_805_999).to_string(),
+            "2025-04-01T12:00:05.999Z"
+        );
+        assert_eq!(at_ms(1_743_508_805_000).to_string(), "2025-04-01T12:00:05Z");
     }
 
     #[test]
