@@ -22,38 +22,50 @@
 //!
 //! # Why not page numbers
 //!
-//! Lago pages by offset, newest first, at second precision, with no tie-breaker: records sharing
-//! a second come back in a different order on every query, and new records push every page
-//! boundary while you read. Walking pages 1, 2, 3… therefore loses and repeats records, silently.
-//! What one response does guarantee is that it is one consistent snapshot of its query.
+//! Lago pages by offset, newest first, with no tie-breaker: records sharing a `logged_at` come
+//! back in a different order on every query, and new records push every page boundary while
+//! you read. Walking pages 1, 2, 3… therefore loses and repeats records, silently. Nor is one
+//! response a snapshot: `meta.total_count` comes from a `COUNT` query of its own, so the count
+//! and the rows can disagree when a record lands between the two (fact 16). What a response
+//! does guarantee is this: when it holds fewer rows than `per_page`, its query found no more.
 //!
 //! # The algorithm
 //!
 //! The export walks the window by **time**, oldest second first, in *slices* `[a, b]` of whole
-//! seconds (both bounds inclusive, as Lago's `from_date`/`to_date` are):
+//! seconds. Lago keeps `logged_at` to the millisecond (fact 15), so a slice is sent as
+//! `from_date = a.000`, `to_date = b.999`: a record at `b.500` belongs to exactly one slice.
 //!
-//! 1. The window is `[from_date, to_date]` of the request (every other filter is kept). Without
-//!    `to_date` it ends at *now − settle* ([`ExportOptions::settle`]): Lago writes logs through a
-//!    queue, so a record can become visible seconds after its `logged_at`; a second is only read
-//!    once it is older than the settle margin. Two probe requests (`per_page=1`, first and last
-//!    page) give the number of records and the oldest one, so an unset `from_date` costs nothing
-//!    and the first slices are sized from the window's average density.
-//! 2. Each slice is read with **one** request, `page=1`, `per_page` = [`ExportOptions::max_per_page`].
-//!    When `total_count` fits in the page, that response holds the whole slice, taken from one
-//!    snapshot: nothing in it can be lost or repeated, whatever the order of its ties.
-//! 3. When it does not fit, the response still holds the newest records of the slice, so every
-//!    second *after* the oldest second on the page is complete and is kept; the older part is
-//!    read again as new slices, sized from the `total_count` just learned. A single second with
-//!    more records than the page is read in one request with `per_page` = its count (Lago has no
-//!    maximum): **that second is held in memory at once**, the one case where memory grows with
-//!    the data rather than with the page size.
-//! 4. Slice widths follow the observed density (an average over recent responses; empty slices
-//!    double the width), aiming at full pages: the number of requests, not bytes, is what Lago's
-//!    rate limit (50 requests/s) bounds.
+//! 1. The window is `[from_date, to_date]` of the request (every other filter is kept), or
+//!    from a checkpoint on. Without `to_date` it ends at *now − settle*
+//!    ([`ExportOptions::settle`]): Lago writes logs through a queue, so a record can become
+//!    visible seconds after its `logged_at`; a second is only read once it is older than the
+//!    settle margin. Two probe requests (`per_page=1`: the newest record and the count, then
+//!    the record at the count's offset) guess where the records start and how dense they
+//!    are. The guess only sizes slices: **the first slice starts at the window's own lower
+//!    bound, or has no `from_date` at all**, so records landing while the probes run, a
+//!    server clock behind this one, or retention moving cannot make it skip a record.
+//! 2. Each slice is read with **one** request, `page=1`, `per_page` =
+//!    [`ExportOptions::max_per_page`]. A page that comes back short holds the whole slice.
+//! 3. A full page holds the newest records of the slice, so every second *after* the oldest
+//!    second on it is complete and is kept; that second and the older part are read again as
+//!    new slices (one slice for a few pages' worth, by the count, which may be off; else
+//!    pieces read side by side). A single second with more records than the page is read in
+//!    one request with `per_page` above its count (Lago has no maximum; it doubles if the
+//!    count was low): **that second is held in memory at once**, the one case where memory
+//!    grows with the data rather than with the page size.
+//! 4. Slice widths follow the observed density, aiming just under a full page: the number of
+//!    requests, not bytes, is what Lago Cloud's rate limit (50 requests/s) bounds. A sparser
+//!    slice than expected widens the next one at once; a denser one narrows it halfway (a
+//!    slice too wide costs one more request, a slice too narrow a request for a few records).
 //! 5. Up to [`ExportOptions::read_ahead`] slice requests are in flight; their records are yielded
-//!    in time order, oldest slice first (newest first within a second is not kept: ties have no
-//!    order). Memory is bounded by about `read_ahead + 1` pages, whatever the total.
-//! 6. After each slice a [`Checkpoint`] is yielded: every record before its instant has been
+//!    in time order, oldest slice first (within a second, in no particular order: ties have
+//!    none). Memory is bounded by about `read_ahead + 1` pages, whatever the total.
+//! 6. Lago can hold the same log twice (fact 17: at-least-once delivery, tables read without
+//!    `FINAL`). Each second comes from one response, so a second copy is dropped within it:
+//!    same `activity_id` or `log_id`, or for an API log the same content
+//!    ([`RecordKey`]); [`ExportProgress::duplicates`] counts
+//!    them, [`ExportOptions::keep_duplicates`] keeps them.
+//! 7. After each slice a [`Checkpoint`] is yielded: every record before its instant has been
 //!    yielded, none after it. A new export started with
 //!    [`ExportOptions::resume_from`] reads from that instant on, so a killed process resumes
 //!    with nothing lost and nothing repeated. It refuses a checkpoint from another operation or
@@ -62,18 +74,19 @@
 //! [`Export::follow`] does the same, then keeps polling ([`ExportOptions::poll_interval`]) for
 //! seconds that have become older than the settle margin, until the stream is dropped.
 //!
-//! No record identity is needed: nothing is de-duplicated, because no record can be read twice.
-//!
 //! # Limits
 //!
 //! - A record that becomes visible more than `settle` after its `logged_at` is missed if its
 //!   second was already read. Choose `settle` above the worst queue lag you expect (default 60 s).
+//!   The same holds for a record logged by a server whose clock is behind this one by more than
+//!   `settle`, once its second was read: exactly once covers the records that existed when
+//!   their second was read.
 //! - The window's upper bound comes from this machine's clock: a clock ahead of Lago's by more
 //!   than `settle` has the same effect as a late arrival.
 //! - Records leaving the retention window (30 days; 90 for security logs) while an export runs
 //!   are not read if their slice had not been reached.
-//! - Timestamps are assumed whole seconds, as Lago sends them; a record outside the slice it was
-//!   asked for ends the export with an error rather than risk a duplicate.
+//! - A record outside the slice it was asked for ends the export with an error rather than
+//!   risk a duplicate.
 //! - A `to_date` later than now − settle is cut to now − settle: the export ends there, and its
 //!   last checkpoint lets a later run (or [`Export::follow`]) continue.
 //! - An error (after the client's retries) ends the stream; resume from the last checkpoint.
