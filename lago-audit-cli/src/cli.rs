@@ -241,7 +241,8 @@ pub struct PageArgs {
 /// `export` settings.
 #[derive(Args, Debug, Clone)]
 pub struct ExportArgs {
-    /// Continue the interrupted export into -o FILE from the checkpoint kept beside it.
+    /// Continue the interrupted export into -o FILE from the checkpoint kept beside it; when
+    /// FILE is complete, say so and exit 0; when no export into it started, start one.
     #[arg(long, requires = "output")]
     pub resume: bool,
     /// Discard an interrupted export into -o FILE and start again.
@@ -257,6 +258,10 @@ pub struct ExportArgs {
     /// missed (default: the library's).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub settle: Option<Duration>,
+    /// Write a log Lago stored twice (same id, or for API logs same content, in the same
+    /// second) twice, instead of once.
+    #[arg(long)]
+    pub keep_duplicates: bool,
 }
 
 /// `tail` settings.

@@ -55,10 +55,16 @@ pub async fn start_demo(g: &Global, tail: bool) -> Result<FakeLago, CliError> {
             rate_limit: Some(100),
             error_rate: 0.05,
             reset_rate: 0.01,
+            chunked_cut_rate: 0.01,
             truncate_rate: 0.01,
             // Whole seconds at a time while tailing, as Lago's store shows them.
             insert_per_request: if tail { 3 } else { 2 },
+            // An export's inserts land among the records it is reading (a server clock ten
+            // minutes behind); a tail's arrive as new seconds, as they do on a live Lago.
+            inserts_behind: Duration::from_secs(if tail { 0 } else { 600 }),
             shuffle_ties: true,
+            duplicate_rate: 0.01,
+            count_skew: 2,
         });
     }
     builder

@@ -6,7 +6,7 @@ use crate::error::{explain, CliError, Exit};
 use crate::kinds::LogKind;
 use crate::output::{write_error, Emitter, Format};
 use crate::records::Record;
-use crate::resume::{ExportFiles, Saved};
+use crate::resume::{ExportFiles, Resume, Saved};
 use crate::run::Env;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -97,8 +97,12 @@ impl Progress {
             } else {
                 String::new()
             };
+            let duplicates = match c.duplicates() {
+                0 => String::new(),
+                n => format!(" ({n} stored twice by Lago, written once)"),
+            };
             crate::note(&format!(
-                "exported {} {noun}s{resumed} in {secs:.1} s, {rate:.0}/s",
+                "exported {} {noun}s{resumed}{duplicates} in {secs:.1} s, {rate:.0}/s",
                 c.records()
             ));
             let to = dest.map_or(String::new(), |d| format!(" into {}", d.display()));
@@ -162,7 +166,7 @@ fn options(args: &ExportArgs, counters: &ExportProgress) -> ExportOptions {
     if let Some(s) = args.settle {
         o = o.settle(s);
     }
-    o
+    o.keep_duplicates(args.keep_duplicates)
 }
 
 /// The filters to send: security logs need a `to_date`, which for an export is "now" (the
@@ -252,8 +256,24 @@ async fn export_to_file<K: LogKind>(
     let counters = ExportProgress::default();
     let mut opts = options(args, &counters);
     let width = crate::output::table_width(true);
-    let (mut files, mut emitter, format, resumed_from) = if args.resume {
-        let (files, saved) = ExportFiles::resume::<Checkpoint>(dest)?;
+    let resumed = if args.resume {
+        match ExportFiles::resume::<Checkpoint>(dest)? {
+            Resume::Continue(opened) => Some(*opened),
+            Resume::Finished => {
+                if !env.global.quiet {
+                    crate::note(&format!(
+                        "{} is complete: the export into it has finished, nothing to resume",
+                        dest.display()
+                    ));
+                }
+                return Ok(());
+            }
+            Resume::NotStarted => None,
+        }
+    } else {
+        None
+    };
+    let (mut files, mut emitter, format, resumed_from) = if let Some((files, saved)) = resumed {
         let refuse = |m: String| {
             CliError::new(Exit::Resume, m).hint(
                 "resume with the same command as the interrupted export, or start again with --restart",

@@ -99,6 +99,16 @@ fn io_err(what: &Path, e: &io::Error) -> CliError {
     CliError::io(format!("cannot write {}", what.display()), e)
 }
 
+/// What `--resume` finds at a destination.
+pub enum Resume<C> {
+    /// An interrupted export, reopened at its last checkpoint.
+    Continue(Box<(ExportFiles, Saved<C>)>),
+    /// The export into it has finished: the file is whole.
+    Finished,
+    /// No export into it got to a checkpoint: start afresh.
+    NotStarted,
+}
+
 impl ExportFiles {
     /// Starts a new export into `dest`. Refuses when an interrupted one is there, unless
     /// `restart`.
@@ -129,8 +139,10 @@ impl ExportFiles {
         })
     }
 
-    /// Reopens an interrupted export into `dest`, cut back to its last checkpoint.
-    pub fn resume<C: DeserializeOwned>(dest: &Path) -> Result<(Self, Saved<C>), CliError> {
+    /// Reopens an interrupted export into `dest`, cut back to its last checkpoint; says when
+    /// there is none to reopen: the export into `dest` finished, or never got to its first
+    /// checkpoint (so `--resume` is always safe to pass, as with `wget -c`).
+    pub fn resume<C: DeserializeOwned>(dest: &Path) -> Result<Resume<C>, CliError> {
         let checkpoint = checkpoint_path(dest);
         let refuse = |m: String| {
             CliError::new(Exit::Resume, m)
@@ -139,16 +151,11 @@ impl ExportFiles {
         let text = match std::fs::read(&checkpoint) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(refuse(format!(
-                    "nothing to resume: no checkpoint {} beside {}{}",
-                    checkpoint.display(),
-                    dest.display(),
-                    if dest.exists() {
-                        " (that export has finished)"
-                    } else {
-                        ""
-                    }
-                )))
+                return Ok(if dest.exists() {
+                    Resume::Finished
+                } else {
+                    Resume::NotStarted
+                });
             }
             Err(e) => {
                 return Err(CliError::io(
@@ -157,6 +164,11 @@ impl ExportFiles {
                 ))
             }
         };
+        if !part_path(dest).exists() && dest.exists() {
+            // Killed after the data took its final name, before the checkpoint went.
+            std::fs::remove_file(&checkpoint).map_err(|e| io_err(&checkpoint, &e))?;
+            return Ok(Resume::Finished);
+        }
         let saved: Saved<C> = serde_json::from_slice(&text)
             .ok()
             .filter(|s: &Saved<C>| s.tool == TOOL && s.version == VERSION)
@@ -188,7 +200,7 @@ impl ExportFiles {
         file.set_len(saved.bytes).map_err(|e| io_err(&part, &e))?;
         file.seek(SeekFrom::Start(saved.bytes))
             .map_err(|e| io_err(&part, &e))?;
-        Ok((
+        Ok(Resume::Continue(Box::new((
             Self {
                 data: DataFile {
                     inner: BufWriter::with_capacity(256 * 1024, file),
@@ -200,7 +212,7 @@ impl ExportFiles {
                 last_save: None,
             },
             saved,
-        ))
+        ))))
     }
 
     /// Whether to save now: at the first safe point, then when enough time has passed.
@@ -280,14 +292,44 @@ mod tests {
         f.data.flush().unwrap();
         drop(f);
         assert!(matches!(ExportFiles::create(&dest, false), Err(e) if e.exit == Exit::Resume));
-        let (mut f, saved) = ExportFiles::resume::<u32>(&dest).unwrap();
+        let Ok(Resume::Continue(opened)) = ExportFiles::resume::<u32>(&dest) else {
+            panic!("an interrupted export resumes");
+        };
+        let (mut f, saved) = *opened;
         assert_eq!((saved.records, saved.checkpoint), (2, Some(7)));
         f.data.write_all(b"three\n").unwrap();
         f.finish().unwrap();
         assert_eq!(std::fs::read_to_string(&dest).unwrap(), "one\ntwo\nthree\n");
         assert!(!checkpoint_path(&dest).exists());
         assert!(!part_path(&dest).exists());
-        let e = ExportFiles::resume::<u32>(&dest).err().unwrap();
-        assert!(e.message.contains("finished"), "{e}");
+        // A finished export is left as it is.
+        assert!(matches!(
+            ExportFiles::resume::<u32>(&dest),
+            Ok(Resume::Finished)
+        ));
+        assert_eq!(std::fs::read_to_string(&dest).unwrap(), "one\ntwo\nthree\n");
+    }
+
+    #[test]
+    fn resume_finds_nothing_started_or_an_export_killed_as_it_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("trail.ndjson");
+        // Nothing there: start afresh.
+        assert!(matches!(
+            ExportFiles::resume::<u32>(&dest),
+            Ok(Resume::NotStarted)
+        ));
+        // Killed after the data took its final name, before the checkpoint was removed.
+        std::fs::write(&dest, "one\n").unwrap();
+        std::fs::write(checkpoint_path(&dest), "{}").unwrap();
+        assert!(matches!(
+            ExportFiles::resume::<u32>(&dest),
+            Ok(Resume::Finished)
+        ));
+        assert!(
+            !checkpoint_path(&dest).exists(),
+            "the stale checkpoint goes"
+        );
+        assert_eq!(std::fs::read_to_string(&dest).unwrap(), "one\n");
     }
 }

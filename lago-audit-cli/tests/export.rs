@@ -96,7 +96,10 @@ fn ground_truth(fake: &FakeLago, kind: Kind) -> Vec<String> {
 /// Exports `records` base records into a file, killing the process at random points (SIGKILL,
 /// and now and then Ctrl-C) and resuming, until an attempt finishes; then compares the file with
 /// the fake's ground truth: every record once.
-fn killed_and_resumed(kind: Kind, records: u64, format: &str, seed: u64) {
+/// With `always_resume`, every run passes `--resume`, as a script that loops until the export
+/// succeeds does (`until lago-audit … -o F --resume; do sleep 5; done`); a last run on the
+/// finished file must then say it is complete and exit 0.
+fn killed_and_resumed(kind: Kind, records: u64, format: &str, seed: u64, always_resume: bool) {
     let fake = Fake::start(
         FakeLago::builder()
             .seed(seed)
@@ -105,7 +108,10 @@ fn killed_and_resumed(kind: Kind, records: u64, format: &str, seed: u64) {
             .insert_per_request(2)
             .error_rate(0.02)
             .truncate_rate(0.01)
-            .reset_rate(0.01),
+            .reset_rate(0.01)
+            .chunked_cut_rate(0.01)
+            .duplicate_rate(0.01)
+            .count_skew(3),
     );
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join(format!("trail.{format}"));
@@ -124,7 +130,7 @@ fn killed_and_resumed(kind: Kind, records: u64, format: &str, seed: u64) {
             started.elapsed() < Duration::from_secs(90),
             "no attempt finished"
         );
-        let resume = checkpoint.exists();
+        let resume = always_resume || checkpoint.exists();
         let mut cmd = bin();
         cmd.args([
             "--api-url",
@@ -204,16 +210,42 @@ fn killed_and_resumed(kind: Kind, records: u64, format: &str, seed: u64) {
     assert_eq!(distinct.len(), got.len(), "a record was written twice");
     assert_eq!(got.len(), want.len(), "records lost or added");
     assert!(got == want, "the file differs from the fake's ground truth");
+    if always_resume {
+        let before = std::fs::read(&dest).unwrap();
+        let out = bin()
+            .args([
+                "--api-url",
+                &fake.fake.base_url(),
+                "--api-key",
+                fake.fake.api_key(),
+            ])
+            .args([sub, "export", "--to", DEFAULT_NOW, "-f", format, "-o"])
+            .arg(&dest)
+            .arg("--resume")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "--resume on a finished file: {stderr}"
+        );
+        assert!(stderr.contains("complete"), "{stderr}");
+        assert_eq!(
+            std::fs::read(&dest).unwrap(),
+            before,
+            "a finished file is left as is"
+        );
+    }
 }
 
 #[test]
-fn export_resumes_after_kills_with_every_activity_log_once() {
-    killed_and_resumed(Kind::Activity, 12_000, "ndjson", 11);
+fn export_resumes_after_kills_with_every_activity_log_once_when_always_passed_resume() {
+    killed_and_resumed(Kind::Activity, 12_000, "ndjson", 11, true);
 }
 
 #[test]
 fn export_resumes_after_kills_with_every_api_log_once_in_csv() {
-    killed_and_resumed(Kind::Api, 9_000, "csv", 12);
+    killed_and_resumed(Kind::Api, 9_000, "csv", 12, false);
 }
 
 #[test]
@@ -450,5 +482,58 @@ fn tail_follows_api_and_security_logs_in_the_demo() {
             "api-logs" => assert_eq!(from_ndjson::<ApiLogObject>(&lines).len(), 4),
             _ => assert_eq!(from_ndjson::<SecurityLogObject>(&lines).len(), 4),
         }
+    }
+}
+
+/// The keys of an NDJSON export of `sub` on stdout: ids, or for API logs the whole record.
+fn demo_export_keys(sub: &str, faults: bool) -> Vec<String> {
+    let mut cmd = bin();
+    cmd.args(["--demo", "--demo-records", "6000", "-q"]);
+    if faults {
+        cmd.arg("--demo-faults");
+    }
+    let out = cmd.args([sub, "export", "-f", "ndjson"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{sub}, faults {faults}: {stderr}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    match sub {
+        "activity-logs" => from_ndjson::<ActivityLogObject>(&text)
+            .iter()
+            .map(|r| r.activity_id.to_string())
+            .collect(),
+        "api-logs" => from_ndjson::<ApiLogObject>(&text)
+            .iter()
+            .map(canonical)
+            .collect(),
+        _ => from_ndjson::<SecurityLogObject>(&text)
+            .iter()
+            .map(|r| r.log_id.to_string())
+            .collect(),
+    }
+}
+
+/// The demo with every fault (cut bodies, 5xx, 429s, stored duplicates, a count that disagrees,
+/// records landing inside the window while the export starts) exports every record the clean
+/// demo does, once each; what it adds are only the records inserted while it ran.
+#[test]
+fn demo_export_with_faults_holds_every_record_of_the_clean_one() {
+    for sub in ["activity-logs", "api-logs", "security-logs"] {
+        let clean = demo_export_keys(sub, false);
+        let faulty = demo_export_keys(sub, true);
+        let mut seen = HashSet::new();
+        let repeated: Vec<&String> = faulty.iter().filter(|k| !seen.insert(*k)).collect();
+        assert!(
+            repeated.is_empty(),
+            "{sub}: {} written twice",
+            repeated.len()
+        );
+        let lost = clean.iter().filter(|k| !seen.contains(k)).count();
+        assert_eq!(
+            lost,
+            0,
+            "{sub}: {lost} of {} lost under faults",
+            clean.len()
+        );
+        assert!(faulty.len() > clean.len(), "{sub}: records were inserted");
     }
 }
