@@ -5,11 +5,12 @@
 
 use crate::error::EXIT_CODES_HELP;
 use crate::output::Format;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use lago_audit_client::{
     ActivitySource, DateFilter, HttpMethod, HttpStatusFilter, SecurityLogType,
 };
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Read Lago's audit trail: activity logs, API logs and security logs.
@@ -18,13 +19,90 @@ use std::time::Duration;
 /// follows new records until Ctrl-C. Try any command with `--demo`: it needs no Lago account.
 #[derive(Parser, Debug)]
 #[command(name = "lago-audit", version, after_help = EXIT_CODES_HELP)]
-pub struct Cli {
+pub struct Invocation {
     /// Options every command takes.
     #[command(flatten)]
     pub global: Global,
-    /// What to read.
+    /// What to do.
     #[command(subcommand)]
+    pub command: Command,
+}
+
+/// A command that reads logs, with the options every command takes.
+#[derive(Debug)]
+pub struct Cli {
+    /// Options every command takes.
+    pub global: Global,
+    /// What to read.
     pub resource: Resource,
+}
+
+/// Reading logs, or describing the tool itself (completions, man page).
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// The three kinds of log (boxed: their filters make them much larger than the others).
+    #[command(flatten)]
+    Read(Box<Resource>),
+    /// Print the completion script for a shell, from this command line's own definition.
+    ///
+    /// bash: `lago-audit completions bash > ~/.local/share/bash-completion/completions/lago-audit`;
+    /// zsh: `lago-audit completions zsh > "${fpath[1]}/_lago-audit"`;
+    /// fish: `lago-audit completions fish > ~/.config/fish/completions/lago-audit.fish`;
+    /// PowerShell: `lago-audit completions powershell | Out-String | Invoke-Expression` in $PROFILE.
+    Completions {
+        /// The shell.
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or with --dir write one page per command into a directory.
+    ///
+    /// `lago-audit man | man -l -` reads it; `lago-audit man --dir /usr/local/share/man/man1`
+    /// installs every page.
+    Man {
+        /// Write lago-audit.1 and a page per subcommand (lago-audit-activity-logs-export.1, …)
+        /// into this directory instead of printing the main page.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// The command line with its full `--version` (crate version, Lago spec, commit): what parsing,
+/// completions and the man page are all generated from.
+pub fn command() -> clap::Command {
+    Invocation::command().long_version(long_version())
+}
+
+/// Parses the process's arguments (as `Parser::try_parse` does, with the full `--version`).
+pub fn parse() -> Result<Invocation, clap::Error> {
+    let mut matches = command().try_get_matches()?;
+    Invocation::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut command()))
+}
+
+/// `info.version` of the Lago OpenAPI spec the client was generated from (`LAGO_AUDIT_OPENAPI_SPEC`
+/// at build time, else the workspace's `openapi/lago-audit-logs.yaml`).
+pub fn spec_version() -> &'static str {
+    <lago_audit_client::Client as lago_audit_client::ClientInfo<
+        lago_audit_client::config::Inner,
+    >>::api_version()
+}
+
+/// What `lago-audit --version` prints after the name: the crate version, the Lago spec and, when
+/// built from git or from a package made from it, the commit.
+pub fn long_version() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| {
+        let mut text = format!(
+            "{}\nLago OpenAPI spec {}",
+            env!("CARGO_PKG_VERSION"),
+            spec_version()
+        );
+        let commit = env!("LAGO_AUDIT_COMMIT");
+        if !commit.is_empty() {
+            text.push_str("\ncommit ");
+            text.push_str(commit);
+        }
+        text
+    })
 }
 
 /// Options every command takes (they may come before or after the subcommand).
@@ -392,11 +470,24 @@ fn start_of(d: DateFilter) -> chrono::DateTime<chrono::Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn the_command_line_is_well_formed() {
-        Cli::command().debug_assert();
+        command().debug_assert();
+    }
+
+    #[test]
+    fn the_long_version_names_the_spec() {
+        let text = long_version();
+        assert!(
+            text.starts_with(concat!(env!("CARGO_PKG_VERSION"), "\n")),
+            "{text}"
+        );
+        assert!(text.contains(&format!("Lago OpenAPI spec {}", spec_version())));
+        assert!(spec_version()
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit()));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 mod cli;
 mod config;
+mod describe;
 mod error;
 mod export;
 mod kinds;
@@ -15,7 +16,6 @@ mod records;
 mod resume;
 mod run;
 
-use clap::Parser;
 use error::Exit;
 use std::io::Write;
 use std::process::ExitCode;
@@ -46,12 +46,26 @@ fn init_tracing(verbose: u8) {
 }
 
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
-        Ok(cli) => cli,
+    let invocation = match cli::parse() {
+        Ok(invocation) => invocation,
         Err(e) => {
             // --help and --version print to stdout and succeed; usage errors exit 2.
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { Exit::Usage as u8 } else { 0 });
+        }
+    };
+    let cli = match invocation.command {
+        cli::Command::Read(resource) => cli::Cli {
+            global: invocation.global,
+            resource: *resource,
+        },
+        // Completions and the man page: no runtime, no network.
+        other => {
+            let (exit, message) = describe::run(other);
+            if let Some(message) = message {
+                note(&message);
+            }
+            return ExitCode::from(exit as u8);
         }
     };
     init_tracing(cli.global.verbose);
