@@ -73,6 +73,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
+    let _ = rustls::crypto::ring::default_provider().install_default();
     rt.block_on(async {
         let fake = FakeLago::builder()
             .seed(1)

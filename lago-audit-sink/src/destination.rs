@@ -44,6 +44,13 @@ fn retry() -> RetryConfig {
     }
 }
 
+/// The stores' HTTP clients use rustls (with the workspace's `rustls-no-provider` reqwest), which
+/// needs a process-wide crypto provider before a client is built: ring, as the Lago client uses.
+/// Installing it again is a no-op.
+pub(crate) fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 fn bad(url: &str, reason: impl Into<String>) -> SinkError {
     SinkError::BadUrl {
         url: url.to_owned(),
@@ -79,6 +86,7 @@ impl Destination {
         K: AsRef<str>,
         V: Into<String>,
     {
+        install_tls_provider();
         let parsed = url::Url::parse(url).map_err(|e| {
             bad(
                 url,
@@ -182,8 +190,6 @@ impl Destination {
                 ))
             }
         };
-        // The stores talk HTTPS through rustls; install the ring provider (once per process).
-        let _ = rustls::crypto::ring::default_provider().install_default();
         Ok(Self {
             store,
             prefix,

@@ -13,6 +13,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 fn server(var: &str) -> Option<String> {
+    // The test's own HTTP clients (creating buckets) need rustls' provider, as the sink's do.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     match std::env::var(var) {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
