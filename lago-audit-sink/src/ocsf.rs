@@ -66,17 +66,30 @@ fn ms(t: chrono::DateTime<chrono::Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-/// The attributes every event has.
-fn base(
-    class: &Class,
+/// What every event says about itself.
+struct Head<'a> {
+    class: &'a Class,
     activity_id: u64,
-    activity_name: &str,
-    uid: &str,
-    log_name: &str,
-    event_code: &str,
+    activity_name: &'a str,
+    uid: &'a str,
+    log_name: &'a str,
+    event_code: &'a str,
     logged_at: chrono::DateTime<chrono::Utc>,
     created_at: chrono::DateTime<chrono::Utc>,
-) -> Map<String, Value> {
+}
+
+/// The attributes every event has.
+fn base(head: Head<'_>) -> Map<String, Value> {
+    let Head {
+        class,
+        activity_id,
+        activity_name,
+        uid,
+        log_name,
+        event_code,
+        logged_at,
+        created_at,
+    } = head;
     let mut e = Map::new();
     e.insert("class_uid".into(), json!(class.uid));
     e.insert("class_name".into(), json!(class.name));
@@ -143,16 +156,16 @@ fn user(email: Option<&str>, uid: Option<&str>) -> Option<Value> {
 /// An activity log as an Entity Management (3004) event.
 pub fn activity(log: &ActivityLogObject) -> Value {
     let (activity_id, activity_name) = entity_activity(&log.activity_type);
-    let mut e = base(
-        &ENTITY_MANAGEMENT,
+    let mut e = base(Head {
+        class: &ENTITY_MANAGEMENT,
         activity_id,
         activity_name,
-        &log.activity_id.to_string(),
-        "activity_logs",
-        &log.activity_type,
-        log.logged_at,
-        log.created_at,
-    );
+        uid: &log.activity_id.to_string(),
+        log_name: "activity_logs",
+        event_code: &log.activity_type,
+        logged_at: log.logged_at,
+        created_at: log.created_at,
+    });
     let mut entity = Map::new();
     entity.insert("uid".into(), json!(log.resource_id.to_string()));
     entity.insert("type".into(), json!(log.resource_type));
@@ -222,20 +235,20 @@ fn http_activity(method: &HttpMethod) -> (u64, &'static str) {
 /// is the `request_id` (a caller may reuse it).
 pub fn api(log: &ApiLogObject) -> Value {
     let (activity_id, activity_name) = http_activity(&log.http_method);
-    let mut e = base(
-        &HTTP_ACTIVITY,
+    let mut e = base(Head {
+        class: &HTTP_ACTIVITY,
         activity_id,
         activity_name,
-        &log.request_id,
-        "api_logs",
-        &format!(
+        uid: &log.request_id,
+        log_name: "api_logs",
+        event_code: &format!(
             "{} {}",
             log.http_method.as_str().to_ascii_uppercase(),
             log.request_path
         ),
-        log.logged_at,
-        log.created_at,
-    );
+        logged_at: log.logged_at,
+        created_at: log.created_at,
+    });
     e.insert(
         "http_request".into(),
         json!({
@@ -305,16 +318,16 @@ fn str_field(map: Option<&Map<String, Value>>, key: &str) -> Option<String> {
 pub fn security(log: &SecurityLogObject) -> Value {
     let log_type = log.log_type.as_str();
     let (class, activity_id, activity_name) = security_class(log_type, &log.log_event);
-    let mut e = base(
+    let mut e = base(Head {
         class,
         activity_id,
         activity_name,
-        &log.log_id.to_string(),
-        "security_logs",
-        &log.log_event,
-        log.logged_at,
-        log.created_at,
-    );
+        uid: &log.log_id.to_string(),
+        log_name: "security_logs",
+        event_code: &log.log_event,
+        logged_at: log.logged_at,
+        created_at: log.created_at,
+    });
     let resources = log.resources.as_ref();
     let user_id = str_field(resources, "user_id");
     let the_user = user(log.user_email.as_deref(), user_id.as_deref());
