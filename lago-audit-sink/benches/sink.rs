@@ -6,7 +6,7 @@
 
 use lago_audit_client::{ClientBuilder, Export, ExportOptions};
 use lago_audit_fake::FakeLago;
-use lago_audit_sink::{BatchLimits, Destination, Sink, SinkOptions};
+use lago_audit_sink::{BatchLimits, Destination, Sink, SinkOptions, SinkProgress};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -38,7 +38,12 @@ static ALLOC: Counting = Counting;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-async fn deliver(fake: &FakeLago, dest: &Destination, limits: BatchLimits) -> (f64, usize, u64) {
+/// Records/s, peak heap, objects, mean object size (gzip bytes).
+async fn deliver(
+    fake: &FakeLago,
+    dest: &Destination,
+    limits: BatchLimits,
+) -> (f64, usize, u64, f64) {
     let client = ClientBuilder::new(fake.api_key())
         .base_url(fake.base_url())
         .rate_limit(0)
@@ -47,9 +52,11 @@ async fn deliver(fake: &FakeLago, dest: &Destination, limits: BatchLimits) -> (f
     PEAK.store(LIVE.load(Ordering::Relaxed), Ordering::Relaxed);
     let base = LIVE.load(Ordering::Relaxed);
     let start = Instant::now();
-    let mut sink = Sink::open(dest, SinkOptions::default().limits(limits))
-        .await
-        .expect("open");
+    let progress = SinkProgress::default();
+    let options = SinkOptions::default()
+        .limits(limits)
+        .progress(progress.clone());
+    let mut sink = Sink::open(dest, options).await.expect("open");
     let events = client
         .find_all_activity_logs()
         .to_date(fake.generator().now())
@@ -60,6 +67,7 @@ async fn deliver(fake: &FakeLago, dest: &Destination, limits: BatchLimits) -> (f
         summary.records as f64 / secs,
         PEAK.load(Ordering::Relaxed).saturating_sub(base),
         summary.objects,
+        progress.bytes() as f64 / summary.objects.max(1) as f64,
     )
 }
 
@@ -85,15 +93,17 @@ fn main() {
         println!("{records} activity logs, gzip NDJSON, batch limits as given, read-ahead 8");
         for limits in [
             BatchLimits::default(),
-            BatchLimits::default().max_bytes(4 << 20),
+            BatchLimits::default().max_bytes(8 << 20),
+            BatchLimits::default().max_bytes(2 << 20),
         ] {
             let dir = tempfile::tempdir().expect("a temporary directory");
             let local = Destination::parse(&format!("file://{}", dir.path().display()))
                 .expect("a directory");
-            let (file_rate, file_peak, objects) = deliver(&fake, &local, limits).await;
+            let (file_rate, file_peak, objects, size) = deliver(&fake, &local, limits).await;
             println!(
-                "batch ≤ {:>5.1} MiB raw: file://  {file_rate:>9.0} records/s, {objects} objects, peak heap {:.1} MiB",
+                "batch ≤ {:>5.1} MiB raw: file://  {file_rate:>9.0} records/s, {objects} objects of {:.2} MiB gzip, peak heap {:.1} MiB",
                 limits.bytes() as f64 / MIB,
+                size / MIB,
                 file_peak as f64 / MIB
             );
             let Some(s3) = &s3 else {
@@ -118,10 +128,11 @@ fn main() {
                 ],
             )
             .expect("an S3 destination");
-            let (s3_rate, s3_peak, objects) = deliver(&fake, &remote, limits).await;
+            let (s3_rate, s3_peak, objects, size) = deliver(&fake, &remote, limits).await;
             println!(
-                "batch ≤ {:>5.1} MiB raw: s3 moto {s3_rate:>9.0} records/s, {objects} objects, peak heap {:.1} MiB; ratio to file {:.2} (target ≥ 0.8)",
+                "batch ≤ {:>5.1} MiB raw: s3 moto {s3_rate:>9.0} records/s, {objects} objects of {:.2} MiB gzip, peak heap {:.1} MiB; ratio to file {:.2} (target ≥ 0.8)",
                 limits.bytes() as f64 / MIB,
+                size / MIB,
                 s3_peak as f64 / MIB,
                 s3_rate / file_rate
             );

@@ -285,3 +285,114 @@ impl<T: SinkRecord> Batcher<T> {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lago_audit_client::types::ActivityLogObject;
+
+    fn log(at: i64, n: u32) -> ActivityLogObject {
+        let t = crate::layout::second(at).unwrap().to_rfc3339();
+        serde_json::from_value(serde_json::json!({
+            "activity_id": format!("00000000-0000-4000-8000-{n:012}"),
+            "activity_type": "invoice.created",
+            "activity_source": "api",
+            "resource_id": "00000000-0000-4000-8000-000000000001",
+            "resource_type": "Invoice",
+            "logged_at": t,
+            "created_at": t,
+        }))
+        .unwrap()
+    }
+
+    /// Feeds `(second, records)` groups, a checkpoint after each second, then ends.
+    fn cut(limits: BatchLimits, seconds: &[(i64, u32)]) -> Vec<(i64, i64, u64, i64)> {
+        let mut b = Batcher::<ActivityLogObject>::new(Format::Lago, limits, None);
+        let mut out = Vec::new();
+        let mut n = 0;
+        for &(s, count) in seconds {
+            for _ in 0..count {
+                n += 1;
+                b.record(log(s, n)).unwrap();
+            }
+            out.extend(b.checkpoint(s + 1).unwrap());
+        }
+        out.extend(b.finish().unwrap());
+        out.iter()
+            .map(|s| (s.first, s.last, s.records, s.cut))
+            .collect()
+    }
+
+    const DAY: i64 = 1_740_787_200; // 2025-03-01T00:00:00Z
+
+    #[test]
+    fn batches_hold_whole_seconds_within_the_record_limit() {
+        let seconds: Vec<_> = (0..5).map(|i| (DAY + i, 3)).collect();
+        let limits = BatchLimits::default().max_records(7);
+        assert_eq!(
+            cut(limits, &seconds),
+            vec![
+                (DAY, DAY + 1, 6, DAY + 2),
+                (DAY + 2, DAY + 3, 6, DAY + 4),
+                (DAY + 4, DAY + 4, 3, DAY + 5)
+            ]
+        );
+        // A second larger than the limit is a batch of its own.
+        assert_eq!(
+            cut(limits, &[(DAY, 2), (DAY + 1, 9), (DAY + 2, 1)]),
+            vec![
+                (DAY, DAY, 2, DAY + 1),
+                (DAY + 1, DAY + 1, 9, DAY + 2),
+                (DAY + 2, DAY + 2, 1, DAY + 3)
+            ]
+        );
+    }
+
+    #[test]
+    fn midnight_and_the_span_cut_and_seal_early() {
+        let got = cut(
+            BatchLimits::default(),
+            &[(DAY - 2, 1), (DAY - 1, 1), (DAY, 1)],
+        );
+        assert_eq!(
+            got,
+            vec![(DAY - 2, DAY - 1, 2, DAY), (DAY, DAY, 1, DAY + 1)]
+        );
+        // With a 60 s span, the batch of the first minute is sealed as soon as a checkpoint
+        // passes the minute, before any later record arrives.
+        let mut b =
+            Batcher::<ActivityLogObject>::new(Format::Lago, BatchLimits::for_follow(), None);
+        b.record(log(DAY + 10, 1)).unwrap();
+        assert!(b.checkpoint(DAY + 59).unwrap().is_empty());
+        let sealed = b.checkpoint(DAY + 61).unwrap();
+        assert_eq!(sealed.len(), 1);
+        assert_eq!((sealed[0].first, sealed[0].cut), (DAY + 10, DAY + 61));
+    }
+
+    #[test]
+    fn the_bytes_do_not_depend_on_arrival_order() {
+        let body = |order: &[u32]| {
+            let mut b =
+                Batcher::<ActivityLogObject>::new(Format::Lago, BatchLimits::default(), None);
+            for n in order {
+                b.record(log(DAY, *n)).unwrap();
+            }
+            b.checkpoint(DAY + 1).unwrap();
+            b.finish().unwrap().unwrap().body
+        };
+        assert_eq!(body(&[1, 2, 3, 4]), body(&[3, 1, 4, 2]));
+    }
+
+    #[test]
+    fn stored_records_are_skipped_and_late_ones_refused() {
+        let mut b =
+            Batcher::<ActivityLogObject>::new(Format::Lago, BatchLimits::default(), Some(DAY + 5));
+        b.record(log(DAY + 4, 1)).unwrap(); // before the position: already stored
+        b.record(log(DAY + 5, 2)).unwrap();
+        b.checkpoint(DAY + 6).unwrap();
+        let err = b.record(log(DAY + 5, 3)).unwrap_err();
+        assert!(matches!(err, SinkError::OutOfOrder(_)), "{err}");
+        let sealed = b.finish().unwrap().unwrap();
+        assert_eq!((sealed.first, sealed.records), (DAY + 5, 1));
+    }
+}

@@ -416,7 +416,10 @@ impl<T: SinkRecord> Sink<T> {
     /// saved. Then adopts objects written after it.
     async fn refresh(&mut self, first: bool) -> Result<(), SinkError> {
         let (state, version) = self.read_state().await?;
-        if !first && version != self.version && state != self.state {
+        // Changed since this writer read or saved it, and not by this writer (a save whose
+        // answer was lost after the last attempt is still this writer's): another exporter.
+        let ours = state.as_ref().is_some_and(|s| s.writer == self.writer);
+        if !first && version != self.version && state != self.state && !ours {
             return Err(SinkError::Concurrent {
                 prefix: self.location(),
             });
@@ -561,7 +564,10 @@ impl<T: SinkRecord> Sink<T> {
                 | Err(object_store::Error::Precondition { .. }) => {
                     // Our own write whose answer was lost, or another writer's?
                     let (state, version) = self.read_state().await?;
-                    if state.as_ref() == Some(&next) {
+                    if state
+                        .as_ref()
+                        .is_some_and(|s| s.writer == next.writer && s.seq == next.seq)
+                    {
                         break version;
                     }
                     return Err(concurrent());

@@ -235,36 +235,10 @@ async fn a_prefix_keeps_its_format() {
         .is_file());
 }
 
-/// The child half of the SIGKILL test: exports into the directory it is given, until killed.
+/// The child half of the SIGKILL test: exports into the destination it is given, until killed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_child() {
-    let (Ok(url), Ok(dest)) = (
-        std::env::var("LAGO_SINK_CHILD_FAKE"),
-        std::env::var("LAGO_SINK_CHILD_DEST"),
-    ) else {
-        return; // Only meaningful when started by `a_sigkilled_process_resumes_exactly_once`.
-    };
-    let key = std::env::var("LAGO_SINK_CHILD_KEY").unwrap();
-    let to: chrono::DateTime<chrono::Utc> = std::env::var("LAGO_SINK_CHILD_TO")
-        .unwrap()
-        .parse()
-        .unwrap();
-    let client = lago_audit_client::ClientBuilder::new(key)
-        .base_url(url)
-        .rate_limit(0)
-        .build()
-        .unwrap();
-    let dest = Destination::parse(&dest).unwrap();
-    let mut sink = Sink::<ActivityLogObject>::open(&dest, small())
-        .await
-        .unwrap();
-    let mut options = lago_audit_client::ExportOptions::default().max_per_page(200);
-    if let Some(c) = sink.resume_from() {
-        options = options.resume_from(c);
-    }
-    let events =
-        lago_audit_client::Export::export(client.find_all_activity_logs().to_date(to), options);
-    sink.write(events).await.unwrap();
+    sigkill_child_main::<ActivityLogObject>(small()).await;
 }
 
 /// A child process exporting into a directory is SIGKILLed at random points, five times, and
@@ -279,36 +253,8 @@ async fn a_sigkilled_process_resumes_exactly_once() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let url = dir_url(dir.path());
-    let mut rng = fastrand::Rng::with_seed(4);
-    let spawn = || {
-        std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "sigkill_child",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("LAGO_SINK_CHILD_FAKE", fake.base_url())
-            .env("LAGO_SINK_CHILD_KEY", fake.api_key())
-            .env("LAGO_SINK_CHILD_DEST", &url)
-            .env("LAGO_SINK_CHILD_TO", fake.generator().now().to_rfc3339())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap()
-    };
-    let mut killed = 0;
-    for _ in 0..5 {
-        let mut child = spawn();
-        tokio::time::sleep(Duration::from_millis(rng.u64(100..1200))).await;
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap(); // SIGKILL
-            killed += 1;
-        }
-        child.wait().unwrap();
-    }
-    let status = spawn().wait().unwrap();
-    assert!(status.success(), "the last run failed: {status}");
+    // The children block this thread while they run; the fake serves from the other worker.
+    let killed = tokio::task::block_in_place(|| sigkill_runs(&fake, &url, &[], 5, 4));
     assert!(killed >= 3, "only {killed} children were killed mid-way");
     let dest = Destination::parse(&url).unwrap();
     assert_exactly_once(

@@ -17,6 +17,10 @@ fn server(var: &str) -> Option<String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     match std::env::var(var) {
         Ok(url) if !url.is_empty() => Some(url),
+        // CI must run them: `.ci/run` starts the servers and sets the variables.
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{var} is not set under CI=true: .ci/run should have started the server")
+        }
         _ => {
             eprintln!("SKIPPED: {var} is not set (`.ci/run` starts the server and sets it)");
             None
@@ -252,4 +256,48 @@ async fn azure_refuses_a_second_concurrent_exporter() {
     let container = unique("lago-sink");
     create_container(&azurite, &container).await;
     second_exporter_is_refused(&azure_destination(&azurite, &container), 42).await;
+}
+
+/// The child half of the SIGKILL test below.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_child() {
+    sigkill_child_main::<ActivityLogObject>(small()).await;
+}
+
+/// A child process exporting into S3 through the fault proxy, configured the way a user
+/// configures it (`AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP` and keys in its environment), is SIGKILLed
+/// at random points and run again; every record is there once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_a_sigkilled_process_resumes_exactly_once() {
+    let Some(s3) = server("LAGO_SINK_TEST_S3") else {
+        return;
+    };
+    let bucket = unique("lago-sink");
+    create_bucket(&s3, &bucket).await;
+    let proxy = FaultProxy::start(&s3, StoreFaults::hostile(), 51).await;
+    let fake = hostile(51)
+        .records_per_kind(6_000, 0, 0)
+        .latency(Duration::from_millis(2))
+        .start()
+        .await
+        .unwrap();
+    let url = format!("s3://{bucket}/archive/lago");
+    let env = [
+        ("AWS_ENDPOINT_URL", proxy.url.clone()),
+        ("AWS_ALLOW_HTTP", "true".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+    ];
+    let (fake_ref, url_ref) = (&fake, url.as_str());
+    // The children block this thread while they run; the proxy and the fake serve from the
+    // runtime's other worker.
+    let killed = tokio::task::block_in_place(|| sigkill_runs(fake_ref, url_ref, &env, 5, 52));
+    eprintln!("{killed} SIGKILLs; proxy: {}", proxy.summary());
+    assert!(killed >= 3, "only {killed} children were killed mid-way");
+    assert_exactly_once(
+        &stored_keys::<ActivityLogObject>(&s3_destination(&s3, &bucket)).await,
+        &truth::<ActivityLogObject>(&fake),
+        &format!("S3, {killed} SIGKILLs"),
+    );
 }

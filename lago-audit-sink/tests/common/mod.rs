@@ -239,3 +239,78 @@ pub async fn run_with_kills<T: TestRecord>(
     }
     killed
 }
+
+/// The child side of a SIGKILL test (a `#[tokio::test]` named `sigkill_child` calls it): when
+/// started by [`sigkill_runs`], exports `T` from the fake into the destination named in its
+/// environment (the store's own variables, `AWS_*`, apply) until done or killed.
+pub async fn sigkill_child_main<T: TestRecord>(options: SinkOptions) {
+    let (Ok(url), Ok(dest)) = (
+        std::env::var("LAGO_SINK_CHILD_FAKE"),
+        std::env::var("LAGO_SINK_CHILD_DEST"),
+    ) else {
+        return; // Only meaningful when started by a parent test.
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let key = std::env::var("LAGO_SINK_CHILD_KEY").unwrap();
+    let to: chrono::DateTime<chrono::Utc> = std::env::var("LAGO_SINK_CHILD_TO")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let client = ClientBuilder::new(key)
+        .base_url(url)
+        .rate_limit(0)
+        .build()
+        .unwrap();
+    let dest = Destination::parse(&dest).unwrap();
+    let mut sink = Sink::<T>::open(&dest, options).await.unwrap();
+    let mut export = ExportOptions::default().max_per_page(200);
+    if let Some(c) = sink.resume_from() {
+        export = export.resume_from(c);
+    }
+    sink.write(T::export_stream(&client, to, export))
+        .await
+        .unwrap();
+}
+
+/// Starts this test binary's `sigkill_child` test as a child process `runs` times, SIGKILLs it
+/// after a random delay each time, then runs it to the end. Returns how many were killed mid-way.
+pub fn sigkill_runs(
+    fake: &FakeLago,
+    url: &str,
+    env: &[(&str, String)],
+    runs: usize,
+    seed: u64,
+) -> usize {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let spawn = || {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "sigkill_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("LAGO_SINK_CHILD_FAKE", fake.base_url())
+            .env("LAGO_SINK_CHILD_KEY", fake.api_key())
+            .env("LAGO_SINK_CHILD_DEST", url)
+            .env("LAGO_SINK_CHILD_TO", fake.generator().now().to_rfc3339())
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut killed = 0;
+    for _ in 0..runs {
+        let mut child = spawn();
+        std::thread::sleep(Duration::from_millis(rng.u64(100..1200)));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            killed += 1;
+        }
+        child.wait().unwrap();
+    }
+    let status = spawn().wait().unwrap();
+    assert!(status.success(), "the last run failed: {status}");
+    killed
+}
