@@ -64,7 +64,7 @@ impl ObjectStore for Double {
         }
         let n = self.puts.fetch_add(1, Ordering::Relaxed) + 1;
         let result = self.inner.put_opts(location, payload, opts).await?;
-        if self.lose_every > 0 && n % self.lose_every == 0 {
+        if self.lose_every > 0 && n.is_multiple_of(self.lose_every) {
             self.lost.fetch_add(1, Ordering::Relaxed);
             return Err(object_store::Error::Generic {
                 store: "Double",
