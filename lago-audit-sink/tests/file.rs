@@ -263,3 +263,77 @@ async fn a_sigkilled_process_resumes_exactly_once() {
         &format!("{killed} SIGKILLs"),
     );
 }
+
+/// `follow` (what `tail` will use): records logged while it runs reach the directory once a
+/// checkpoint passes their span, with nothing repeated, and the checkpoint keeps up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follow_delivers_new_records_within_the_span() {
+    use lago_audit_client::{Export, ExportOptions};
+    let fake = FakeLago::builder()
+        .seed(71)
+        .records_per_kind(500, 0, 0)
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dest = Destination::parse(&dir_url(dir.path())).unwrap();
+    let options = SinkOptions::default()
+        .limits(BatchLimits::default().max_span(Some(Duration::from_secs(2))))
+        .checkpoint_every(Duration::from_millis(500));
+    let mut sink = Sink::<ActivityLogObject>::open(&dest, options)
+        .await
+        .unwrap();
+    let client = client(&fake);
+    let follower = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let events = client.find_all_activity_logs().follow(
+                ExportOptions::default()
+                    .settle(Duration::from_secs(1))
+                    .poll_interval(Duration::from_millis(200)),
+            );
+            sink.write(events).await
+        })
+    };
+    let mut inserted = Vec::new();
+    for _ in 0..6 {
+        let now = chrono::Utc::now();
+        inserted.push(fake.insert(lago_audit_fake::data::Kind::Activity, now, Duration::ZERO));
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    let want: Vec<String> = fake
+        .ground_truth(lago_audit_fake::data::Kind::Activity, None, None)
+        .iter()
+        .map(|id| id.to_string())
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = stored_keys::<ActivityLogObject>(&dest).await;
+        if got.len() >= want.len() || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        !follower.is_finished(),
+        "follow ended: {:?}",
+        follower.await
+    );
+    follower.abort();
+    assert_eq!(want.len(), 506);
+    assert_exactly_once(
+        &stored_keys::<ActivityLogObject>(&dest).await,
+        &want,
+        "follow",
+    );
+    let checkpoint: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("activity_logs/_lago-audit/checkpoint.json")).unwrap(),
+    )
+    .unwrap();
+    let position: chrono::DateTime<chrono::Utc> =
+        checkpoint["position"].as_str().unwrap().parse().unwrap();
+    assert!(
+        position > chrono::Utc::now() - chrono::Duration::seconds(10),
+        "{checkpoint}"
+    );
+}
