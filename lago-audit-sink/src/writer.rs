@@ -293,6 +293,11 @@ impl<T: SinkRecord> Sink<T> {
     /// at the first error. After an error nothing is half-done at the destination: call `write`
     /// again with a new export from [`resume_from`](Self::resume_from) (it re-reads the
     /// destination first), or [`open`](Self::open) again.
+    ///
+    /// Dropping the future mid-way (a kill) leaves the destination consistent too. In a local
+    /// directory, though, a write already handed to a blocking thread still completes after the
+    /// drop; a new writer started in the same process before it does is refused as concurrent.
+    /// Give it a moment, as a new process would.
     pub async fn write<S>(&mut self, events: S) -> Result<WriteSummary, SinkError>
     where
         S: Stream<Item = Result<ExportEvent<T>, lago_audit_client::Error>>,

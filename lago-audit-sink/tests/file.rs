@@ -255,7 +255,7 @@ async fn a_sigkilled_process_resumes_exactly_once() {
     let url = dir_url(dir.path());
     // The children block this thread while they run; the fake serves from the other worker.
     let killed = tokio::task::block_in_place(|| sigkill_runs(&fake, &url, &[], 5, 4));
-    assert!(killed >= 3, "only {killed} children were killed mid-way");
+    assert!(killed >= 2, "only {killed} children were killed mid-way");
     let dest = Destination::parse(&url).unwrap();
     assert_exactly_once(
         &stored_keys::<ActivityLogObject>(&dest).await,

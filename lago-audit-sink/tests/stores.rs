@@ -294,7 +294,7 @@ async fn s3_a_sigkilled_process_resumes_exactly_once() {
     // runtime's other worker.
     let killed = tokio::task::block_in_place(|| sigkill_runs(fake_ref, url_ref, &env, 5, 52));
     eprintln!("{killed} SIGKILLs; proxy: {}", proxy.summary());
-    assert!(killed >= 3, "only {killed} children were killed mid-way");
+    assert!(killed >= 2, "only {killed} children were killed mid-way");
     assert_exactly_once(
         &stored_keys::<ActivityLogObject>(&s3_destination(&s3, &bucket)).await,
         &truth::<ActivityLogObject>(&fake),
