@@ -1,0 +1,99 @@
+//! The errors of a sink.
+
+/// Everything that can go wrong while delivering a trail. The [`Display`](std::fmt::Display)
+/// text says what happened and what to do; [`SinkError::is_transient`] tells a caller (a shipper
+/// that runs for months) whether waiting and calling again can help.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SinkError {
+    /// The destination URL cannot be used.
+    #[error("destination `{url}`: {reason}")]
+    BadUrl {
+        /// The URL as given (credentials never appear: such URLs are refused before this).
+        url: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The object store failed (after its own retries and this crate's).
+    #[error("object store, {operation} {path}: {source}")]
+    Store {
+        /// What was being done (`put`, `get`, `list`).
+        operation: &'static str,
+        /// The object's path in the store.
+        path: String,
+        /// The store's error.
+        #[source]
+        source: object_store::Error,
+    },
+    /// The checkpoint changed under this writer: another exporter writes to the same prefix.
+    #[error(
+        "another exporter is writing to `{prefix}`: its checkpoint changed under this one \
+         (stop the other exporter, or give each its own prefix)"
+    )]
+    Concurrent {
+        /// The `{prefix}/{kind}` the checkpoint belongs to.
+        prefix: String,
+    },
+    /// An object exists where this writer would put one, with other content. Nothing was
+    /// overwritten.
+    #[error(
+        "object `{path}` already exists with other content; it was left as it is (was the prefix \
+         written by another tool, or with other filters?)"
+    )]
+    Conflict {
+        /// The object's path.
+        path: String,
+    },
+    /// The checkpoint at the destination cannot be used with this writer.
+    #[error("checkpoint `{path}`: {reason}")]
+    Checkpoint {
+        /// The checkpoint's path.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The destination holds objects this writer cannot account for.
+    #[error("destination `{prefix}`: {reason}")]
+    Layout {
+        /// The `{prefix}/{kind}` concerned.
+        prefix: String,
+        /// What was found.
+        reason: String,
+    },
+    /// The export's stream of events broke a promise the writer relies on (a record older than
+    /// a confirmed checkpoint). Nothing was written for it.
+    #[error("export out of order: {0}")]
+    OutOfOrder(String),
+    /// The export (reading from Lago) failed.
+    #[error("reading from Lago: {0}")]
+    Export(#[from] lago_audit_client::Error),
+    /// A record could not be encoded.
+    #[error("encoding a record: {0}")]
+    Encode(String),
+}
+
+impl SinkError {
+    /// Whether calling again later (after backoff) can succeed: store and transport failures and
+    /// Lago's temporary answers are; a concurrent exporter, a conflict, a bad URL are not.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SinkError::Store { source, .. } => !matches!(
+                source,
+                object_store::Error::NotImplemented { .. }
+                    | object_store::Error::NotSupported { .. }
+                    | object_store::Error::InvalidPath { .. }
+                    | object_store::Error::PermissionDenied { .. }
+                    | object_store::Error::Unauthenticated { .. }
+                    | object_store::Error::UnknownConfigurationKey { .. }
+            ),
+            SinkError::Export(e) => match e {
+                lago_audit_client::Error::Transport(_) => true,
+                lago_audit_client::Error::Api(api) => {
+                    api.status.as_u16() == 429 || api.status.is_server_error()
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}

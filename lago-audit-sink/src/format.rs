@@ -1,0 +1,154 @@
+//! What goes into an object: one JSON document a line, in Lago's own shape, OCSF or ECS.
+
+use crate::layout::LogKind;
+use crate::SinkError;
+use lago_audit_client::export::Logged;
+use lago_audit_client::pagination::RecordKey;
+use lago_audit_client::types::{ActivityLogObject, ApiLogObject, SecurityLogObject};
+use serde::Serialize;
+use serde_json::Value;
+
+/// The shape of each line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// The record as Lago sends it (the client's type, serialised).
+    #[default]
+    Lago,
+    /// An OCSF 1.8.0 event ([`crate::ocsf`]).
+    Ocsf,
+    /// An Elastic Common Schema document ([`crate::ecs`]).
+    Ecs,
+}
+
+impl Format {
+    /// `lago`, `ocsf` or `ecs`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Lago => "lago",
+            Format::Ocsf => "ocsf",
+            Format::Ecs => "ecs",
+        }
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "lago" | "raw" | "json" => Ok(Format::Lago),
+            "ocsf" => Ok(Format::Ocsf),
+            "ecs" => Ok(Format::Ecs),
+            other => Err(format!("unknown format `{other}` (use lago, ocsf or ecs)")),
+        }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A record a sink can write: one of the client's three log types.
+pub trait SinkRecord: Logged + RecordKey + Serialize + Send + 'static {
+    /// Which kind of log it is (the folder it goes to).
+    const KIND: LogKind;
+    /// The record as an OCSF 1.8.0 event.
+    fn to_ocsf(&self) -> Value;
+    /// The record as an ECS document.
+    fn to_ecs(&self) -> Value;
+}
+
+impl SinkRecord for ActivityLogObject {
+    const KIND: LogKind = LogKind::Activity;
+    fn to_ocsf(&self) -> Value {
+        crate::ocsf::activity(self)
+    }
+    fn to_ecs(&self) -> Value {
+        crate::ecs::activity(self)
+    }
+}
+impl SinkRecord for ApiLogObject {
+    const KIND: LogKind = LogKind::Api;
+    fn to_ocsf(&self) -> Value {
+        crate::ocsf::api(self)
+    }
+    fn to_ecs(&self) -> Value {
+        crate::ecs::api(self)
+    }
+}
+impl SinkRecord for SecurityLogObject {
+    const KIND: LogKind = LogKind::Security;
+    fn to_ocsf(&self) -> Value {
+        crate::ocsf::security(self)
+    }
+    fn to_ecs(&self) -> Value {
+        crate::ecs::security(self)
+    }
+}
+
+/// The record as one line (with its `\n`) in `format`. Object keys are written in sorted order,
+/// so the bytes depend only on the record, never on a map's iteration order.
+pub fn line<T: SinkRecord>(record: &T, format: Format) -> Result<Vec<u8>, SinkError> {
+    let value = match format {
+        Format::Lago => {
+            serde_json::to_value(record).map_err(|e| SinkError::Encode(e.to_string()))?
+        }
+        Format::Ocsf => record.to_ocsf(),
+        Format::Ecs => record.to_ecs(),
+    };
+    let mut out = Vec::with_capacity(512);
+    canonical(&value, &mut out);
+    out.push(b'\n');
+    Ok(out)
+}
+
+/// Writes `value` as compact JSON with every object's keys sorted.
+pub(crate) fn canonical(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                // Serialising a string into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut *out, k);
+                out.push(b':');
+                canonical(v, out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                canonical(v, out);
+            }
+            out.push(b']');
+        }
+        scalar => {
+            let _ = serde_json::to_writer(&mut *out, scalar);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_sorts_keys_at_every_level() {
+        let v = serde_json::json!({"b": 1, "a": {"z": [ {"y": 1, "x": null} ], "c": "é\n"}});
+        let mut out = Vec::new();
+        canonical(&v, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"a":{"c":"é\n","z":[{"x":null,"y":1}]},"b":1}"#
+        );
+    }
+}

@@ -1,0 +1,320 @@
+//! Helpers shared by the sink's tests: a client for the fake, reading back what a destination
+//! holds, and the exactly-once comparison with the fake's ground truth.
+#![allow(dead_code)]
+
+use futures::TryStreamExt;
+use lago_audit_client::types::{ActivityLogObject, ApiLogObject, SecurityLogObject};
+use lago_audit_client::{Client, ClientBuilder, Export, ExportOptions, RetryPolicy};
+use lago_audit_fake::data::Kind;
+use lago_audit_fake::{FakeLago, FakeLagoBuilder};
+use lago_audit_sink::layout::parse_object_name;
+use lago_audit_sink::{Destination, Sink, SinkError, SinkOptions, SinkRecord, WriteSummary};
+use object_store::ObjectStoreExt;
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::time::Duration;
+
+pub mod proxy;
+
+pub fn client(fake: &FakeLago) -> Client {
+    ClientBuilder::new(fake.api_key())
+        .base_url(fake.base_url())
+        .retry_policy(RetryPolicy {
+            max_retries: 12,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(4),
+            max_wait: Duration::from_secs(2),
+            ..RetryPolicy::default()
+        })
+        .rate_limit(0)
+        .build()
+        .unwrap()
+}
+
+/// Lago at its worst: 5xx, resets, truncated bodies, 429 bursts, inserts while reading, shuffled
+/// ties.
+pub fn hostile(seed: u64) -> FakeLagoBuilder {
+    FakeLago::builder()
+        .seed(seed)
+        .error_rate(0.05)
+        .reset_rate(0.01)
+        .truncate_rate(0.01)
+        .throttle_rate(0.004)
+        .shuffle_ties(true)
+}
+
+/// A record type the tests can export from the fake.
+pub trait TestRecord: SinkRecord + serde::de::DeserializeOwned + Clone {
+    const FAKE: Kind;
+    fn export_stream(
+        client: &Client,
+        to: chrono::DateTime<chrono::Utc>,
+        options: ExportOptions,
+    ) -> impl futures::Stream<
+        Item = Result<lago_audit_client::ExportEvent<Self>, lago_audit_client::Error>,
+    > + Send
+           + Unpin
+           + 'static;
+}
+
+macro_rules! test_record {
+    ($t:ty, $kind:expr, $method:ident) => {
+        impl TestRecord for $t {
+            const FAKE: Kind = $kind;
+            fn export_stream(
+                client: &Client,
+                to: chrono::DateTime<chrono::Utc>,
+                options: ExportOptions,
+            ) -> impl futures::Stream<
+                Item = Result<lago_audit_client::ExportEvent<Self>, lago_audit_client::Error>,
+            > + Send
+                   + Unpin
+                   + 'static {
+                // The builder borrows the client: keep a clone alive inside the stream.
+                let client = Box::leak(Box::new(client.clone()));
+                client.$method().to_date(to).export(options)
+            }
+        }
+    };
+}
+test_record!(ActivityLogObject, Kind::Activity, find_all_activity_logs);
+test_record!(ApiLogObject, Kind::Api, find_all_api_logs);
+test_record!(SecurityLogObject, Kind::Security, find_all_security_logs);
+
+/// One run: open the destination, export from its checkpoint, write.
+pub async fn run<T: TestRecord>(
+    fake: &FakeLago,
+    dest: &Destination,
+    options: SinkOptions,
+    per_page: u32,
+) -> Result<WriteSummary, SinkError> {
+    let mut sink = Sink::<T>::open(dest, options).await?;
+    let mut export = ExportOptions::default()
+        .max_per_page(per_page)
+        .read_ahead(4);
+    if let Some(c) = sink.resume_from() {
+        export = export.resume_from(c);
+    }
+    let events = T::export_stream(&client(fake), fake.generator().now(), export);
+    sink.write(events).await
+}
+
+/// The ground truth as record keys.
+pub fn truth<T: TestRecord>(fake: &FakeLago) -> Vec<String> {
+    fake.ground_truth(T::FAKE, None, Some(fake.generator().now()))
+        .iter()
+        .map(|id| {
+            let json = fake.record_json(T::FAKE, id).unwrap();
+            serde_json::from_value::<T>(json).unwrap().record_key()
+        })
+        .collect()
+}
+
+/// Every object under `{prefix}/{kind}/`: name → decompressed bytes. Panics on anything that is
+/// not a whole gzip NDJSON object (a partial object) or that has an unexpected name.
+pub async fn objects<T: TestRecord>(dest: &Destination) -> BTreeMap<String, Vec<u8>> {
+    let kind = format!("{}/", T::KIND.dir());
+    let prefix = if dest.prefix().as_ref().is_empty() {
+        kind.clone()
+    } else {
+        format!("{}/{kind}", dest.prefix())
+    };
+    let listed: Vec<_> = dest
+        .store()
+        .list(Some(&object_store::path::Path::from(
+            prefix.trim_end_matches('/'),
+        )))
+        .try_collect()
+        .await
+        .unwrap();
+    let mut out = BTreeMap::new();
+    for meta in listed {
+        let rel = meta
+            .location
+            .as_ref()
+            .strip_prefix(&prefix)
+            .unwrap()
+            .to_owned();
+        if rel.starts_with("_lago-audit/") {
+            continue;
+        }
+        assert!(parse_object_name(&rel).is_some(), "unexpected object {rel}");
+        let body = dest
+            .store()
+            .get(&meta.location)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let mut raw = Vec::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_end(&mut raw)
+            .unwrap_or_else(|e| panic!("{rel} is not a whole gzip object: {e}"));
+        assert!(
+            raw.is_empty() || raw.ends_with(b"\n"),
+            "{rel}: last line cut"
+        );
+        out.insert(rel, raw);
+    }
+    out
+}
+
+/// The records of every object, as keys, checking each object's name matches its records.
+pub async fn stored_keys<T: TestRecord>(dest: &Destination) -> Vec<String> {
+    let mut keys = Vec::new();
+    for (name, raw) in objects::<T>(dest).await {
+        let (first, last) = parse_object_name(&name).unwrap();
+        let mut seconds = Vec::new();
+        for line in raw.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let r: T = serde_json::from_slice(line).unwrap();
+            seconds.push(r.logged_at().timestamp());
+            keys.push(r.record_key());
+        }
+        assert_eq!(seconds.first(), Some(&first), "{name}");
+        assert_eq!(seconds.last(), Some(&last), "{name}");
+        assert!(
+            seconds.windows(2).all(|w| w[0] <= w[1]),
+            "{name}: not in time order"
+        );
+    }
+    keys
+}
+
+/// Asserts `got` and `want` hold the same keys the same number of times.
+pub fn assert_exactly_once(got: &[String], want: &[String], context: &str) {
+    let mut counts: HashMap<&str, i64> = HashMap::new();
+    for k in want {
+        *counts.entry(k).or_default() += 1;
+    }
+    for k in got {
+        *counts.entry(k).or_default() -= 1;
+    }
+    let lost: i64 = counts.values().filter(|c| **c > 0).sum();
+    let repeated: i64 = -counts.values().filter(|c| **c < 0).sum::<i64>();
+    assert!(
+        lost == 0 && repeated == 0 && got.len() == want.len(),
+        "{context}: {lost} lost, {repeated} repeated ({} stored, {} expected)",
+        got.len(),
+        want.len()
+    );
+    eprintln!("{context}: {} records, 0 lost, 0 repeated", got.len());
+}
+
+/// Runs until a run completes, killing the first runs at random points (the future is dropped
+/// after a random delay: mid-export, mid-upload, between an object and its checkpoint).
+/// Returns the number of runs killed.
+pub async fn run_with_kills<T: TestRecord>(
+    fake: &FakeLago,
+    dest: &Destination,
+    options: impl Fn() -> SinkOptions,
+    per_page: u32,
+    kills: usize,
+    max_delay_ms: u64,
+    seed: u64,
+) -> usize {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut killed = 0;
+    for attempt in 0.. {
+        let fut = run::<T>(fake, dest, options(), per_page);
+        if attempt < kills {
+            let delay = Duration::from_millis(rng.u64(1..=max_delay_ms));
+            match tokio::time::timeout(delay, fut).await {
+                Err(_) => {
+                    killed += 1;
+                    // A dropped future is not a dead process: a local-directory write already
+                    // handed to a blocking thread still completes. Let it, as a killed process's
+                    // writes have ended before the next process starts.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+                Ok(Ok(_)) => return killed,
+                Ok(Err(e)) if e.is_transient() => continue,
+                Ok(Err(e)) => panic!("run {attempt}: {e}"),
+            }
+        }
+        match fut.await {
+            Ok(_) => return killed,
+            Err(e) if e.is_transient() && attempt < kills + 20 => {
+                eprintln!("run {attempt}: {e} (retrying, as a shipper would)");
+            }
+            Err(e) => panic!("run {attempt}: {e}"),
+        }
+    }
+    killed
+}
+
+/// The child side of a SIGKILL test (a `#[tokio::test]` named `sigkill_child` calls it): when
+/// started by [`sigkill_runs`], exports `T` from the fake into the destination named in its
+/// environment (the store's own variables, `AWS_*`, apply) until done or killed.
+pub async fn sigkill_child_main<T: TestRecord>(options: SinkOptions) {
+    let (Ok(url), Ok(dest)) = (
+        std::env::var("LAGO_SINK_CHILD_FAKE"),
+        std::env::var("LAGO_SINK_CHILD_DEST"),
+    ) else {
+        return; // Only meaningful when started by a parent test.
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let key = std::env::var("LAGO_SINK_CHILD_KEY").unwrap();
+    let to: chrono::DateTime<chrono::Utc> = std::env::var("LAGO_SINK_CHILD_TO")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let client = ClientBuilder::new(key)
+        .base_url(url)
+        .rate_limit(0)
+        .build()
+        .unwrap();
+    let dest = Destination::parse(&dest).unwrap();
+    let mut sink = Sink::<T>::open(&dest, options).await.unwrap();
+    let mut export = ExportOptions::default().max_per_page(100).read_ahead(2);
+    if let Some(c) = sink.resume_from() {
+        export = export.resume_from(c);
+    }
+    sink.write(T::export_stream(&client, to, export))
+        .await
+        .unwrap();
+}
+
+/// Starts this test binary's `sigkill_child` test as a child process `runs` times, SIGKILLs it
+/// after a random delay each time, then runs it to the end. Returns how many were killed mid-way.
+pub fn sigkill_runs(
+    fake: &FakeLago,
+    url: &str,
+    env: &[(&str, String)],
+    runs: usize,
+    seed: u64,
+) -> usize {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let spawn = || {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "sigkill_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("LAGO_SINK_CHILD_FAKE", fake.base_url())
+            .env("LAGO_SINK_CHILD_KEY", fake.api_key())
+            .env("LAGO_SINK_CHILD_DEST", url)
+            .env("LAGO_SINK_CHILD_TO", fake.generator().now().to_rfc3339())
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut killed = 0;
+    for _ in 0..runs {
+        let mut child = spawn();
+        std::thread::sleep(Duration::from_millis(rng.u64(20..700)));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            killed += 1;
+        }
+        child.wait().unwrap();
+    }
+    let status = spawn().wait().unwrap();
+    assert!(status.success(), "the last run failed: {status}");
+    killed
+}

@@ -1,0 +1,339 @@
+//! Exactly-once delivery into a local directory (`file://`): determinism, kills at random
+//! points, a killed child process, lost checkpoints, conflicts and a concurrent exporter.
+
+mod common;
+
+use common::*;
+use lago_audit_client::types::{ActivityLogObject, ApiLogObject, SecurityLogObject};
+use lago_audit_fake::FakeLago;
+use lago_audit_sink::{BatchLimits, Destination, Format, Sink, SinkError, SinkOptions};
+use object_store::{ObjectStoreExt, PutPayload};
+use std::time::Duration;
+
+fn dir_url(dir: &std::path::Path) -> String {
+    format!("file://{}", dir.display())
+}
+
+fn small() -> SinkOptions {
+    SinkOptions::default().limits(BatchLimits::default().max_records(500).max_bytes(200_000))
+}
+
+/// Two runs on the same data, read with other page sizes and read-ahead (so other checkpoints)
+/// and with ties in a new order on every query, write the same objects, byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_records_give_the_same_objects() {
+    let fake = FakeLago::builder()
+        .seed(3)
+        .records_per_kind(6_000, 0, 0)
+        .shuffle_ties(true)
+        .start()
+        .await
+        .unwrap();
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (da, db) = (
+        Destination::parse(&dir_url(a.path())).unwrap(),
+        Destination::parse(&dir_url(b.path())).unwrap(),
+    );
+    run::<ActivityLogObject>(&fake, &da, small(), 1000)
+        .await
+        .unwrap();
+    run::<ActivityLogObject>(&fake, &db, small(), 37)
+        .await
+        .unwrap();
+    let (oa, ob) = (
+        objects::<ActivityLogObject>(&da).await,
+        objects::<ActivityLogObject>(&db).await,
+    );
+    assert!(oa.len() >= 12, "{} objects", oa.len());
+    assert_eq!(oa.keys().collect::<Vec<_>>(), ob.keys().collect::<Vec<_>>());
+    assert!(oa == ob, "same names, other bytes");
+    for raw in oa.values() {
+        assert!(raw.iter().filter(|b| **b == b'\n').count() <= 500);
+    }
+    assert_exactly_once(
+        &stored_keys::<ActivityLogObject>(&da).await,
+        &truth::<ActivityLogObject>(&fake),
+        "deterministic batches",
+    );
+    // A second run finds nothing new: no object, the checkpoint only.
+    let again = run::<ActivityLogObject>(&fake, &da, small(), 1000)
+        .await
+        .unwrap();
+    assert_eq!((again.objects, again.records), (0, 0));
+}
+
+/// Lago at its worst and the writer killed at random points, ten times, then run to the end:
+/// every record exactly once, for each kind of log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_runs_deliver_exactly_once_into_a_directory() {
+    let fake = hostile(11)
+        .records_per_kind(8_000, 4_000, 1_500)
+        .latency(Duration::from_millis(2))
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dest = Destination::parse(&dir_url(dir.path())).unwrap();
+    let k1 = run_with_kills::<ActivityLogObject>(&fake, &dest, small, 250, 10, 400, 1).await;
+    let k2 = run_with_kills::<ApiLogObject>(&fake, &dest, small, 250, 10, 400, 2).await;
+    let k3 = run_with_kills::<SecurityLogObject>(&fake, &dest, small, 100, 5, 200, 3).await;
+    assert!(k1 + k2 + k3 >= 10, "only {} runs were killed", k1 + k2 + k3);
+    assert_exactly_once(
+        &stored_keys::<ActivityLogObject>(&dest).await,
+        &truth::<ActivityLogObject>(&fake),
+        "activity logs",
+    );
+    assert_exactly_once(
+        &stored_keys::<ApiLogObject>(&dest).await,
+        &truth::<ApiLogObject>(&fake),
+        "API logs",
+    );
+    assert_exactly_once(
+        &stored_keys::<SecurityLogObject>(&dest).await,
+        &truth::<SecurityLogObject>(&fake),
+        "security logs",
+    );
+    assert!(fake.counts().server_errors > 0);
+}
+
+/// A run killed after writing objects but before saving any checkpoint (here: the checkpoint is
+/// removed): the next run adopts the objects it finds and writes nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_whose_checkpoint_was_lost_are_adopted() {
+    let fake = FakeLago::builder()
+        .seed(5)
+        .records_per_kind(3_000, 0, 0)
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dest = Destination::parse(&dir_url(dir.path())).unwrap();
+    // A first run stopped after part of the window: its objects stay, its checkpoint goes.
+    let to = fake.generator().now() - chrono::Duration::seconds(400);
+    let mut sink = Sink::<ActivityLogObject>::open(&dest, small())
+        .await
+        .unwrap();
+    let client = client(&fake);
+    let events = lago_audit_client::Export::export(
+        client.find_all_activity_logs().to_date(to),
+        lago_audit_client::ExportOptions::default(),
+    );
+    let first = sink.write(events).await.unwrap();
+    assert!(first.objects > 1);
+    std::fs::remove_dir_all(dir.path().join("activity_logs/_lago-audit")).unwrap();
+    let second = run::<ActivityLogObject>(&fake, &dest, small(), 1000)
+        .await
+        .unwrap();
+    assert!(second.objects > 0);
+    assert_exactly_once(
+        &stored_keys::<ActivityLogObject>(&dest).await,
+        &truth::<ActivityLogObject>(&fake),
+        "after adoption",
+    );
+}
+
+/// An object that straddles the checkpoint's position cannot come from this writer: it is an
+/// error, and the object is left as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_across_the_checkpoint_is_refused_and_kept() {
+    let fake = FakeLago::builder()
+        .seed(6)
+        .records_per_kind(1_000, 0, 0)
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dest = Destination::parse(&dir_url(dir.path())).unwrap();
+    let done = run::<ActivityLogObject>(&fake, &dest, small(), 1000)
+        .await
+        .unwrap();
+    let p = done.position.unwrap().timestamp();
+    let name = lago_audit_sink::layout::object_name(p - 10, p + 10);
+    let path = object_store::path::Path::from(format!("activity_logs/{name}"));
+    let other = b"not ours".to_vec();
+    dest.store()
+        .put(&path, PutPayload::from(other.clone()))
+        .await
+        .unwrap();
+    let err = Sink::<ActivityLogObject>::open(&dest, small())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SinkError::Layout { .. }), "{err}");
+    assert!(err.to_string().contains("overlaps"), "{err}");
+    let kept = dest
+        .store()
+        .get(&path)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(kept.to_vec(), other, "an object was overwritten");
+}
+
+/// Two exporters on one prefix: one of them is refused with a clear message, and the prefix
+/// still holds every record once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_concurrent_exporter_is_refused() {
+    let fake = FakeLago::builder()
+        .seed(8)
+        .records_per_kind(4_000, 0, 0)
+        .latency(Duration::from_millis(3))
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dest = Destination::parse(&dir_url(dir.path())).unwrap();
+    let (a, b) = tokio::join!(
+        run::<ActivityLogObject>(&fake, &dest, small(), 200),
+        run::<ActivityLogObject>(&fake, &dest, small(), 200),
+    );
+    let refused: Vec<_> = [&a, &b]
+        .into_iter()
+        .filter_map(|r| r.as_ref().err())
+        .collect();
+    assert!(
+        !refused.is_empty(),
+        "both exporters ran to the end: {a:?} {b:?}"
+    );
+    for e in &refused {
+        assert!(matches!(e, SinkError::Concurrent { .. }), "{e}");
+        assert!(e.to_string().contains("another exporter"), "{e}");
+    }
+    // What was written is whole and not repeated; a last run completes it.
+    run::<ActivityLogObject>(&fake, &dest, small(), 1000)
+        .await
+        .unwrap();
+    assert_exactly_once(
+        &stored_keys::<ActivityLogObject>(&dest).await,
+        &truth::<ActivityLogObject>(&fake),
+        "after a concurrent exporter",
+    );
+}
+
+/// A prefix keeps its format: opening it with another is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prefix_keeps_its_format() {
+    let fake = FakeLago::builder()
+        .seed(9)
+        .records_per_kind(300, 0, 0)
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dest = Destination::parse(&dir_url(dir.path())).unwrap();
+    run::<ActivityLogObject>(&fake, &dest, small().format(Format::Ocsf), 1000)
+        .await
+        .unwrap();
+    let err = Sink::<ActivityLogObject>::open(&dest, small().format(Format::Ecs))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("`ocsf` format"), "{err}");
+    assert!(dir
+        .path()
+        .join("activity_logs/_lago-audit/checkpoint.json")
+        .is_file());
+}
+
+/// The child half of the SIGKILL test: exports into the destination it is given, until killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_child() {
+    sigkill_child_main::<ActivityLogObject>(small()).await;
+}
+
+/// A child process exporting into a directory is SIGKILLed at random points, five times, and
+/// run again each time; the last run completes. Every record is there once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkilled_process_resumes_exactly_once() {
+    let fake = hostile(21)
+        .records_per_kind(6_000, 0, 0)
+        .latency(Duration::from_millis(2))
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir_url(dir.path());
+    // The children block this thread while they run; the fake serves from the other worker.
+    let killed = tokio::task::block_in_place(|| sigkill_runs(&fake, &url, &[], 5, 4));
+    assert!(killed >= 2, "only {killed} children were killed mid-way");
+    let dest = Destination::parse(&url).unwrap();
+    assert_exactly_once(
+        &stored_keys::<ActivityLogObject>(&dest).await,
+        &truth::<ActivityLogObject>(&fake),
+        &format!("{killed} SIGKILLs"),
+    );
+}
+
+/// `follow` (what `tail` will use): records logged while it runs reach the directory once a
+/// checkpoint passes their span, with nothing repeated, and the checkpoint keeps up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follow_delivers_new_records_within_the_span() {
+    use lago_audit_client::{Export, ExportOptions};
+    let fake = FakeLago::builder()
+        .seed(71)
+        .records_per_kind(500, 0, 0)
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dest = Destination::parse(&dir_url(dir.path())).unwrap();
+    let options = SinkOptions::default()
+        .limits(BatchLimits::default().max_span(Some(Duration::from_secs(2))))
+        .checkpoint_every(Duration::from_millis(500));
+    let mut sink = Sink::<ActivityLogObject>::open(&dest, options)
+        .await
+        .unwrap();
+    let client = client(&fake);
+    let follower = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let events = client.find_all_activity_logs().follow(
+                ExportOptions::default()
+                    .settle(Duration::from_secs(1))
+                    .poll_interval(Duration::from_millis(200)),
+            );
+            sink.write(events).await
+        })
+    };
+    let mut inserted = Vec::new();
+    for _ in 0..6 {
+        let now = chrono::Utc::now();
+        inserted.push(fake.insert(lago_audit_fake::data::Kind::Activity, now, Duration::ZERO));
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    let want: Vec<String> = fake
+        .ground_truth(lago_audit_fake::data::Kind::Activity, None, None)
+        .iter()
+        .map(|id| id.to_string())
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = stored_keys::<ActivityLogObject>(&dest).await;
+        if got.len() >= want.len() || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        !follower.is_finished(),
+        "follow ended: {:?}",
+        follower.await
+    );
+    follower.abort();
+    assert_eq!(want.len(), 506);
+    assert_exactly_once(
+        &stored_keys::<ActivityLogObject>(&dest).await,
+        &want,
+        "follow",
+    );
+    let checkpoint: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("activity_logs/_lago-audit/checkpoint.json")).unwrap(),
+    )
+    .unwrap();
+    let position: chrono::DateTime<chrono::Utc> =
+        checkpoint["position"].as_str().unwrap().parse().unwrap();
+    assert!(
+        position > chrono::Utc::now() - chrono::Duration::seconds(10),
+        "{checkpoint}"
+    );
+}

@@ -1,0 +1,240 @@
+//! Every event of a demo export of all three kinds validates as OCSF 1.8.0 (against the vendored
+//! class schemas) and as ECS (against the vendored field definitions).
+
+mod common;
+
+use common::*;
+use lago_audit_client::types::{ActivityLogObject, ApiLogObject, SecurityLogObject};
+use lago_audit_fake::FakeLago;
+use lago_audit_sink::{ocsf, Format, SinkRecord};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+fn schemas() -> HashMap<u64, jsonschema::Validator> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ocsf-1.8.0");
+    [
+        (3001, "account_change"),
+        (3002, "authentication"),
+        (3004, "entity_management"),
+        (3005, "user_access"),
+        (4002, "http_activity"),
+    ]
+    .into_iter()
+    .map(|(uid, name)| {
+        let text = std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap();
+        let schema: Value = serde_json::from_str(&text).unwrap();
+        let validator = jsonschema::options()
+            .should_validate_formats(true)
+            .build(&schema)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        (uid, validator)
+    })
+    .collect()
+}
+
+async fn records<T: TestRecord>(fake: &FakeLago) -> Vec<T> {
+    use futures::TryStreamExt;
+    let events: Vec<_> = T::export_stream(
+        &client(fake),
+        fake.generator().now(),
+        lago_audit_client::ExportOptions::default(),
+    )
+    .try_collect()
+    .await
+    .unwrap();
+    events
+        .into_iter()
+        .filter_map(|e| match e {
+            lago_audit_client::ExportEvent::Record(r) => Some(r),
+            _ => None,
+        })
+        .collect()
+}
+
+fn check_ocsf<T: SinkRecord>(
+    records: &[T],
+    schemas: &HashMap<u64, jsonschema::Validator>,
+    seen: &mut BTreeMap<(u64, u64), usize>,
+) {
+    for r in records {
+        let event = r.to_ocsf();
+        let class = event["class_uid"].as_u64().unwrap();
+        let activity = event["activity_id"].as_u64().unwrap();
+        assert_eq!(event["type_uid"].as_u64(), Some(class * 100 + activity));
+        assert_eq!(event["metadata"]["product"]["name"], "Lago");
+        assert_eq!(event["metadata"]["version"], ocsf::OCSF_VERSION);
+        assert!(event["metadata"]["uid"].is_string());
+        let validator = schemas.get(&class).expect("a vendored class");
+        let errors: Vec<String> = validator
+            .iter_errors(&event)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}\n{event:#}");
+        // The line written for it is the same event, keys sorted.
+        let line = lago_audit_sink::line(r, Format::Ocsf).unwrap();
+        assert_eq!(serde_json::from_slice::<Value>(&line).unwrap(), event);
+        *seen.entry((class, activity)).or_default() += 1;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_of_all_three_kinds_validates_as_ocsf_1_8_0() {
+    let fake = FakeLago::builder()
+        .seed(17)
+        .records_per_kind(3_000, 2_000, 1_000)
+        .start()
+        .await
+        .unwrap();
+    let schemas = schemas();
+    let mut seen = BTreeMap::new();
+    check_ocsf(
+        &records::<ActivityLogObject>(&fake).await,
+        &schemas,
+        &mut seen,
+    );
+    check_ocsf(&records::<ApiLogObject>(&fake).await, &schemas, &mut seen);
+    check_ocsf(
+        &records::<SecurityLogObject>(&fake).await,
+        &schemas,
+        &mut seen,
+    );
+    eprintln!("(class, activity) → events: {seen:?}");
+    for class in [3001, 3002, 3004, 3005, 4002] {
+        assert!(
+            seen.keys().any(|(c, _)| *c == class),
+            "no event of class {class}"
+        );
+    }
+}
+
+/// The vendored subset of ECS's `ecs_flat.yml`: field → definition.
+fn ecs_fields() -> serde_json::Map<String, Value> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ecs-9.4.0/ecs_flat_subset.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Flattens a document into `a.b.c` → leaf value (arrays of scalars stay whole).
+fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, Value)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        other => out.push((prefix.to_owned(), other.clone())),
+    }
+}
+
+fn type_fits(ecs_type: &str, v: &Value) -> bool {
+    let scalar = |v: &Value| match ecs_type {
+        "keyword" | "constant_keyword" | "wildcard" | "text" | "match_only_text" => v.is_string(),
+        "date" => v
+            .as_str()
+            .is_some_and(|s| chrono::DateTime::parse_from_rfc3339(s).is_ok()),
+        "long" | "integer" | "short" | "byte" => v.is_i64() || v.is_u64(),
+        "ip" => v
+            .as_str()
+            .is_some_and(|s| s.parse::<std::net::IpAddr>().is_ok()),
+        "boolean" => v.is_boolean(),
+        other => panic!("an ECS type this test does not know: {other}"),
+    };
+    match v {
+        Value::Array(items) => items.iter().all(scalar),
+        other => scalar(other),
+    }
+}
+
+fn check_ecs<T: SinkRecord>(records: &[T], fields: &serde_json::Map<String, Value>) -> usize {
+    let mut checked = 0;
+    for r in records {
+        let doc = r.to_ecs();
+        let mut leaves = Vec::new();
+        flatten("", &doc, &mut leaves);
+        for (name, value) in leaves {
+            if name.starts_with("lago.") || value.is_null() {
+                continue; // Lago's own field set.
+            }
+            let def = fields
+                .get(&name)
+                .unwrap_or_else(|| panic!("`{name}` is not an ECS field"));
+            let ty = def["type"].as_str().unwrap();
+            assert!(
+                type_fits(ty, &value),
+                "`{name}` = {value} is not of ECS type {ty}"
+            );
+            let is_array = def["normalize"]
+                .as_array()
+                .is_some_and(|n| n.iter().any(|x| x == "array"));
+            assert_eq!(value.is_array(), is_array, "`{name}`: array or not");
+            if let Some(allowed) = def.get("allowed_values").and_then(Value::as_array) {
+                let values = match &value {
+                    Value::Array(items) => items.clone(),
+                    scalar => vec![scalar.clone()],
+                };
+                for v in &values {
+                    assert!(
+                        allowed.iter().any(|a| a["name"] == *v),
+                        "`{name}`: {v} is not an allowed value"
+                    );
+                }
+            }
+            checked += 1;
+        }
+        // Each event.type is one the event.category expects.
+        let categories = fields["event.category"]["allowed_values"]
+            .as_array()
+            .unwrap();
+        for c in doc["event"]["category"].as_array().unwrap() {
+            let expected = categories
+                .iter()
+                .find(|a| a["name"] == *c)
+                .and_then(|a| a["expected_event_types"].as_array())
+                .unwrap();
+            for t in doc["event"]["type"].as_array().unwrap() {
+                assert!(
+                    expected.contains(t),
+                    "category {c} does not expect type {t}"
+                );
+            }
+        }
+        for required in ["@timestamp", "event.id", "event.action"] {
+            let mut leaves = Vec::new();
+            flatten("", &doc, &mut leaves);
+            assert!(leaves.iter().any(|(n, _)| n == required), "no {required}");
+        }
+    }
+    checked
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_document_of_all_three_kinds_uses_ecs_fields_correctly() {
+    let fake = FakeLago::builder()
+        .seed(18)
+        .records_per_kind(1_000, 1_000, 600)
+        .start()
+        .await
+        .unwrap();
+    let fields = ecs_fields();
+    let n = check_ecs(&records::<ActivityLogObject>(&fake).await, &fields)
+        + check_ecs(&records::<ApiLogObject>(&fake).await, &fields)
+        + check_ecs(&records::<SecurityLogObject>(&fake).await, &fields);
+    assert!(n > 10_000, "{n} fields checked");
+    // API logs carry the HTTP fields the issue names.
+    let api = records::<ApiLogObject>(&fake).await;
+    let doc = api[0].to_ecs();
+    for path in [
+        "/http/request/method",
+        "/http/response/status_code",
+        "/url/path",
+        "/http/request/id",
+        "/user_agent/original",
+    ] {
+        assert!(doc.pointer(path).is_some(), "{path} missing");
+    }
+}

@@ -1,0 +1,303 @@
+//! Exactly-once delivery into real object stores on loopback, started by `.ci/run`: moto's S3
+//! server (`LAGO_SINK_TEST_S3`) and Azurite (`LAGO_SINK_TEST_AZURITE`), each behind a fault
+//! proxy, with Lago's faults at the same time and runs killed at random points. Without the
+//! variables the tests say so and pass (plain `cargo test`); CI sets them.
+
+mod common;
+
+use common::proxy::{FaultProxy, StoreFaults};
+use common::*;
+use lago_audit_client::types::{ActivityLogObject, ApiLogObject, SecurityLogObject};
+use lago_audit_sink::{BatchLimits, Destination, SinkError, SinkOptions};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+fn server(var: &str) -> Option<String> {
+    // The test's own HTTP clients (creating buckets) need rustls' provider, as the sink's do.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        // CI must run them: `.ci/run` starts the servers and sets the variables.
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{var} is not set under CI=true: .ci/run should have started the server")
+        }
+        _ => {
+            eprintln!("SKIPPED: {var} is not set (`.ci/run` starts the server and sets it)");
+            None
+        }
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:08x}", fastrand::u32(..))
+}
+
+fn small() -> SinkOptions {
+    SinkOptions::default()
+        .limits(BatchLimits::default().max_records(400).max_bytes(150_000))
+        .put_attempts(8)
+}
+
+// S3 (moto).
+
+async fn create_bucket(s3: &str, bucket: &str) {
+    let r = reqwest::Client::new()
+        .put(format!("{s3}/{bucket}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "create bucket: {}", r.status());
+}
+
+fn s3_destination(endpoint: &str, bucket: &str) -> Destination {
+    Destination::parse_with_options(
+        &format!("s3://{bucket}/archive/lago"),
+        [
+            ("aws_endpoint", endpoint),
+            ("aws_allow_http", "true"),
+            ("aws_access_key_id", "test"),
+            ("aws_secret_access_key", "test"),
+            ("aws_region", "us-east-1"),
+            ("aws_virtual_hosted_style_request", "false"),
+        ],
+    )
+    .unwrap()
+}
+
+// Azure Blob (Azurite).
+
+const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+/// Azurite's published development key.
+const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// Creates a container with a Shared Key-signed request (object_store cannot create one).
+async fn create_container(azurite: &str, container: &str) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let date = chrono::Utc::now()
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    let version = "2021-08-06";
+    let to_sign = format!(
+        "PUT\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:{date}\nx-ms-version:{version}\n\
+         /{AZURITE_ACCOUNT}/{AZURITE_ACCOUNT}/{container}\nrestype:container"
+    );
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &b64.decode(AZURITE_KEY).unwrap());
+    let signature = b64.encode(ring::hmac::sign(&key, to_sign.as_bytes()).as_ref());
+    let r = reqwest::Client::new()
+        .put(format!(
+            "{azurite}/{AZURITE_ACCOUNT}/{container}?restype=container"
+        ))
+        .header("x-ms-date", date)
+        .header("x-ms-version", version)
+        .header("content-length", "0")
+        .header(
+            "authorization",
+            format!("SharedKey {AZURITE_ACCOUNT}:{signature}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    assert!(
+        status.is_success(),
+        "create container: {status} {}",
+        r.text().await.unwrap_or_default()
+    );
+}
+
+fn azure_destination(endpoint: &str, container: &str) -> Destination {
+    Destination::parse_with_options(
+        &format!("az://{container}/archive/lago"),
+        [
+            ("azure_storage_account_name", AZURITE_ACCOUNT.to_owned()),
+            ("azure_storage_account_key", AZURITE_KEY.to_owned()),
+            (
+                "azure_storage_endpoint",
+                format!("{endpoint}/{AZURITE_ACCOUNT}"),
+            ),
+            ("azure_allow_http", "true".to_owned()),
+        ],
+    )
+    .unwrap()
+}
+
+/// Lago's faults and the store's at once, each kind of log exported with runs killed at random
+/// points, then checked through a direct (fault-free) connection: every record once, every
+/// object whole.
+async fn exactly_once_under_faults(
+    proxy: &FaultProxy,
+    through_proxy: &Destination,
+    direct: &Destination,
+    seed: u64,
+) {
+    let fake = hostile(seed)
+        .records_per_kind(5_000, 3_000, 1_000)
+        .latency(Duration::from_millis(2))
+        .start()
+        .await
+        .unwrap();
+    let k1 =
+        run_with_kills::<ActivityLogObject>(&fake, through_proxy, small, 250, 6, 600, seed).await;
+    let k2 =
+        run_with_kills::<ApiLogObject>(&fake, through_proxy, small, 250, 6, 600, seed + 1).await;
+    let k3 =
+        run_with_kills::<SecurityLogObject>(&fake, through_proxy, small, 100, 3, 300, seed + 2)
+            .await;
+    eprintln!("{} runs killed; proxy: {}", k1 + k2 + k3, proxy.summary());
+    assert_exactly_once(
+        &stored_keys::<ActivityLogObject>(direct).await,
+        &truth::<ActivityLogObject>(&fake),
+        "activity logs",
+    );
+    assert_exactly_once(
+        &stored_keys::<ApiLogObject>(direct).await,
+        &truth::<ApiLogObject>(&fake),
+        "API logs",
+    );
+    assert_exactly_once(
+        &stored_keys::<SecurityLogObject>(direct).await,
+        &truth::<SecurityLogObject>(&fake),
+        "security logs",
+    );
+    let c = proxy.counts();
+    for (name, n) in [
+        ("503 SlowDown", &c.slow_downs),
+        ("cut mid-upload", &c.resets),
+        ("answer lost", &c.lost_answers),
+    ] {
+        assert!(n.load(Ordering::Relaxed) > 0, "no upload met `{name}`");
+    }
+    assert!(fake.counts().server_errors > 0);
+}
+
+/// Two exporters at once on one prefix: one is refused; the prefix holds every record once
+/// after a last run.
+async fn second_exporter_is_refused(dest: &Destination, seed: u64) {
+    let fake = lago_audit_fake::FakeLago::builder()
+        .seed(seed)
+        .records_per_kind(3_000, 0, 0)
+        .latency(Duration::from_millis(3))
+        .start()
+        .await
+        .unwrap();
+    let (a, b) = tokio::join!(
+        run::<ActivityLogObject>(&fake, dest, small(), 200),
+        run::<ActivityLogObject>(&fake, dest, small(), 200),
+    );
+    let refused: Vec<&SinkError> = [&a, &b]
+        .into_iter()
+        .filter_map(|r| r.as_ref().err())
+        .collect();
+    assert!(!refused.is_empty(), "both exporters ran to the end");
+    for e in refused {
+        assert!(matches!(e, SinkError::Concurrent { .. }), "{e}");
+    }
+    run::<ActivityLogObject>(&fake, dest, small(), 1000)
+        .await
+        .unwrap();
+    assert_exactly_once(
+        &stored_keys::<ActivityLogObject>(dest).await,
+        &truth::<ActivityLogObject>(&fake),
+        "after a concurrent exporter",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_exactly_once_under_lago_and_store_faults_with_kills() {
+    let Some(s3) = server("LAGO_SINK_TEST_S3") else {
+        return;
+    };
+    let bucket = unique("lago-sink");
+    create_bucket(&s3, &bucket).await;
+    let proxy = FaultProxy::start(&s3, StoreFaults::hostile(), 31).await;
+    exactly_once_under_faults(
+        &proxy,
+        &s3_destination(&proxy.url, &bucket),
+        &s3_destination(&s3, &bucket),
+        31,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_refuses_a_second_concurrent_exporter() {
+    let Some(s3) = server("LAGO_SINK_TEST_S3") else {
+        return;
+    };
+    let bucket = unique("lago-sink");
+    create_bucket(&s3, &bucket).await;
+    second_exporter_is_refused(&s3_destination(&s3, &bucket), 32).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_exactly_once_under_lago_and_store_faults_with_kills() {
+    let Some(azurite) = server("LAGO_SINK_TEST_AZURITE") else {
+        return;
+    };
+    let container = unique("lago-sink");
+    create_container(&azurite, &container).await;
+    let proxy = FaultProxy::start(&azurite, StoreFaults::hostile(), 41).await;
+    exactly_once_under_faults(
+        &proxy,
+        &azure_destination(&proxy.url, &container),
+        &azure_destination(&azurite, &container),
+        41,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_refuses_a_second_concurrent_exporter() {
+    let Some(azurite) = server("LAGO_SINK_TEST_AZURITE") else {
+        return;
+    };
+    let container = unique("lago-sink");
+    create_container(&azurite, &container).await;
+    second_exporter_is_refused(&azure_destination(&azurite, &container), 42).await;
+}
+
+/// The child half of the SIGKILL test below.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_child() {
+    sigkill_child_main::<ActivityLogObject>(small()).await;
+}
+
+/// A child process exporting into S3 through the fault proxy, configured the way a user
+/// configures it (`AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP` and keys in its environment), is SIGKILLed
+/// at random points and run again; every record is there once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_a_sigkilled_process_resumes_exactly_once() {
+    let Some(s3) = server("LAGO_SINK_TEST_S3") else {
+        return;
+    };
+    let bucket = unique("lago-sink");
+    create_bucket(&s3, &bucket).await;
+    let proxy = FaultProxy::start(&s3, StoreFaults::hostile(), 51).await;
+    let fake = hostile(51)
+        .records_per_kind(6_000, 0, 0)
+        .latency(Duration::from_millis(2))
+        .start()
+        .await
+        .unwrap();
+    let url = format!("s3://{bucket}/archive/lago");
+    let env = [
+        ("AWS_ENDPOINT_URL", proxy.url.clone()),
+        ("AWS_ALLOW_HTTP", "true".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+    ];
+    let (fake_ref, url_ref) = (&fake, url.as_str());
+    // The children block this thread while they run; the proxy and the fake serve from the
+    // runtime's other worker.
+    let killed = tokio::task::block_in_place(|| sigkill_runs(fake_ref, url_ref, &env, 5, 52));
+    eprintln!("{killed} SIGKILLs; proxy: {}", proxy.summary());
+    assert!(killed >= 2, "only {killed} children were killed mid-way");
+    assert_exactly_once(
+        &stored_keys::<ActivityLogObject>(&s3_destination(&s3, &bucket)).await,
+        &truth::<ActivityLogObject>(&fake),
+        &format!("S3, {killed} SIGKILLs"),
+    );
+}
