@@ -699,3 +699,93 @@ mod world {
         }
     }
 }
+
+/// Every fault of the fake at once, drawn with the window (pinned or open), the page size
+/// (1 to 1,000) and the read-ahead, for each kind of log: 0 lost, 0 repeated.
+mod every_fault_at_once {
+    use super::world::{assert_once_while_inserting, export_keys, truth};
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Up to 100,000 records; fewer for small pages, so that a case stays near 2,500 requests.
+    fn records_for(per_page: u32) -> u64 {
+        (u64::from(per_page) * 2_500).min(100_000)
+    }
+
+    fn hostile_world(seed: u64, records: u64, millis: bool) -> FakeLagoBuilder {
+        FakeLago::builder()
+            .seed(seed)
+            .records_per_kind(records, records, records)
+            .retention_days(3650, 3650, 3650)
+            .error_rate(0.03)
+            .reset_rate(0.01)
+            .chunked_cut_rate(0.01)
+            .truncate_rate(0.01)
+            .throttle_rate(0.002)
+            .insert_per_request(3)
+            .inserts_behind(Duration::from_secs(records / 6))
+            .shuffle_ties(true)
+            .duplicate_rate(0.02)
+            .count_skew(5)
+            .millis(millis)
+    }
+
+    async fn check(kind: Kind, pinned: bool, per_page: u32, read_ahead: usize, seed: u64) {
+        let records = records_for(per_page);
+        let fake = hostile_world(seed, records, seed % 2 == 0)
+            .start()
+            .await
+            .unwrap();
+        let to = pinned.then(|| fake.generator().now() + chrono::Duration::seconds(1));
+        let before = truth(&fake, kind, to);
+        let options = ExportOptions::default()
+            .max_per_page(per_page)
+            .read_ahead(read_ahead);
+        let got = export_keys(&fake, kind, to, options).await;
+        let after = truth(&fake, kind, to);
+        assert_once_while_inserting(
+            &got,
+            &before,
+            &after,
+            &format!(
+                "{kind:?}, {records} records, pinned {pinned}, per_page {per_page}, \
+                 read_ahead {read_ahead}, seed {seed}: {:?}",
+                fake.counts()
+            ),
+        );
+    }
+
+    /// The whole 100,000 records once per kind, at a page size that keeps it quick.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hundred_thousand_records_of_each_kind() {
+        for (i, kind) in [Kind::Activity, Kind::Api, Kind::Security]
+            .into_iter()
+            .enumerate()
+        {
+            check(kind, i != 1, 1000, 8, 40 + i as u64).await;
+        }
+    }
+
+    fn page_size() -> impl Strategy<Value = u32> {
+        prop_oneof![1u32..10, 10u32..100, 100u32..=1000]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 5, failure_persistence: None, ..ProptestConfig::default() })]
+        #[test]
+        fn any_draw_exports_exactly_once(
+            kind in prop_oneof![Just(Kind::Activity), Just(Kind::Api), Just(Kind::Security)],
+            pinned in any::<bool>(),
+            per_page in page_size(),
+            read_ahead in 1usize..9,
+            seed in 0u64..10_000,
+        ) {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(check(kind, pinned, per_page, read_ahead, seed));
+        }
+    }
+}
