@@ -169,36 +169,6 @@ fn main() {
             exd = exd.max(r);
         }
         assert_eq!((n_raw, n_items, n_ex1), (records, records, records));
-        // What the client's extra pass over each body (checking it is complete JSON) costs,
-        // measured alone: one 1,000-record page decoded into the typed page vs skipped over.
-        let body = reqwest::Client::new()
-            .get(format!("{}/activity_logs?per_page=1000&page=3", fake.base_url()))
-            .bearer_auth(fake.api_key())
-            .send()
-            .await
-            .expect("request")
-            .bytes()
-            .await
-            .expect("body");
-        let time = |f: &dyn Fn()| {
-            let mut best = f64::MAX;
-            for _ in 0..5 {
-                let started = Instant::now();
-                for _ in 0..20 {
-                    f();
-                }
-                best = best.min(started.elapsed().as_secs_f64() / 20.0);
-            }
-            best
-        };
-        let typed = time(&|| {
-            let page: ActivityLogsPaginated = serde_json::from_slice(&body).expect("decode");
-            std::hint::black_box(page);
-        });
-        let skipped = time(&|| {
-            let v: serde::de::IgnoredAny = serde_json::from_slice(&body).expect("complete JSON");
-            std::hint::black_box(v);
-        });
         println!("\n1. records/s, {records} records, per_page {per_page}, latency 0, best of 5 interleaved rounds");
         println!("| reader | records/s | ratio to raw loop |");
         println!("|---|---:|---:|");
@@ -209,13 +179,17 @@ fn main() {
             "| export(), default read_ahead ({DEFAULT_READ_AHEAD}) | {exd:.0} | {:.2} |",
             exd / raw
         );
-        println!(
-            "completeness check alone: {:.2} ms per {} kB page vs {:.2} ms to decode it ({:.0}% of decoding)",
-            skipped * 1e3,
-            body.len() / 1000,
-            typed * 1e3,
-            100.0 * skipped / typed
-        );
+        // items() at 100 a page: ten times the requests, where a per-response cost shows.
+        let (mut raw100, mut it100) = (0.0f64, 0.0f64);
+        for _ in 0..5 {
+            let (r, _) = best(1, || raw_loop(&fake, &to, 100, records / 100)).await;
+            raw100 = raw100.max(r);
+            let (r, n) = best(1, || items(&c, &to, 100)).await;
+            assert_eq!(n, records);
+            it100 = it100.max(r);
+        }
+        println!("| raw loop, per_page 100 | {raw100:.0} | 1.00 |");
+        println!("| items(), per_page 100 | {it100:.0} | {:.2} |", it100 / raw100);
         drop(fake);
 
         // 2. Read-ahead with 20 ms latency: 100 pages of 100 records.
@@ -276,17 +250,24 @@ fn main() {
         }
 
         // 4. Under Lago Cloud's limit: the fake allows 50 requests/s; the client keeps its default
-        // limiter (45/s, bursts of 3) and default read-ahead.
+        // limiter (45/s, bursts of 3) and default read-ahead. Even data (three records a second)
+        // and bursty data (quiet hours, then billing runs of thousands of records in minutes,
+        // ties of 1 to 40, gaps of seconds to minutes). The ideal is one full page a request.
         println!("\n4. under a 50 requests/s limit (fake), default client limiter and read-ahead");
-        println!("| per_page | records | seconds | records/s | / (50 x per_page) | requests | 429s |");
-        println!("|---:|---:|---:|---:|---:|---:|---:|");
-        for (per_page, n) in [(100u32, 30_000u64), (1000, 300_000)] {
-            let fake = FakeLago::builder()
-                .records_per_kind(n, 0, 0)
-                .rate_limit(50)
-                .start()
-                .await
-                .expect("fake");
+        println!("| data | per_page | records | seconds | records/s | / (50 x per_page) | requests | per 1,000 records (ideal) | / ideal | 429s |");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for (bursty, per_page, n) in [
+            (false, 100u32, 30_000u64),
+            (false, 1000, 300_000),
+            (true, 100, 20_000),
+            (true, 1000, 50_000),
+            (true, 1000, 200_000),
+        ] {
+            let mut builder = FakeLago::builder().seed(5).records_per_kind(n, 0, 0).rate_limit(50);
+            if bursty {
+                builder = builder.bursty(n);
+            }
+            let fake = builder.start().await.expect("fake");
             let to = fake.generator().now().to_rfc3339();
             let c = ClientBuilder::new(fake.api_key())
                 .base_url(fake.base_url())
@@ -298,10 +279,15 @@ fn main() {
             let secs = started.elapsed().as_secs_f64();
             let counts = fake.counts();
             let rate = n as f64 / secs;
+            let ideal = n.div_ceil(u64::from(per_page));
             println!(
-                "| {per_page} | {n} | {secs:.1} | {rate:.0} | {:.2} | {} | {} |",
+                "| {} | {per_page} | {n} | {secs:.1} | {rate:.0} | {:.2} | {} | {:.2} ({:.2}) | {:.3} | {} |",
+                if bursty { "bursty" } else { "even" },
                 rate / (50.0 * f64::from(per_page)),
                 counts.requests,
+                1000.0 * counts.requests as f64 / n as f64,
+                1000.0 / f64::from(per_page),
+                counts.requests as f64 / ideal as f64,
                 counts.rate_limited
             );
         }

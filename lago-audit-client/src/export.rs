@@ -47,9 +47,9 @@
 //! 2. Each slice is read with **one** request, `page=1`, `per_page` =
 //!    [`ExportOptions::max_per_page`]. A page that comes back short holds the whole slice.
 //! 3. A full page holds the newest records of the slice, so every second *after* the oldest
-//!    second on it is complete and is kept; that second and the older part are read again as
-//!    new slices (one slice for a few pages' worth, by the count, which may be off; else
-//!    pieces read side by side). A single second with more records than the page is read in
+//!    second on it is complete and is kept; that second and the older part are read again,
+//!    a page at a time back from where the last page ended (in pieces read side by side when
+//!    the count, which may be off, says there are many pages' worth). A single second with more records than the page is read in
 //!    one request with `per_page` above its count (Lago has no maximum; it doubles if the
 //!    count was low): **that second is held in memory at once**, the one case where memory
 //!    grows with the data rather than with the page size.
@@ -59,7 +59,11 @@
 //!    slice too wide costs one more request, a slice too narrow a request for a few records).
 //! 5. Up to [`ExportOptions::read_ahead`] slice requests are in flight; their records are yielded
 //!    in time order, oldest slice first (within a second, in no particular order: ties have
-//!    none). Memory is bounded by about `read_ahead + 1` pages, whatever the total.
+//!    none). New slices go side by side only while slices come back near full: after one far
+//!    from full (a quiet hour after a billing run) they are cut one at a time until the density
+//!    is known again. Memory is bounded by the pages in flight and held (about `read_ahead + 1`)
+//!    plus, while a slice is read back a page at a time, up to about `2 × read_ahead` pages of
+//!    it, whatever the total.
 //! 6. Lago can hold the same log twice (fact 17: at-least-once delivery, tables read without
 //!    `FINAL`). Each second comes from one response, so a second copy is dropped within it:
 //!    same `activity_id` or `log_id`, or for an API log the same content
@@ -525,6 +529,8 @@ struct Job {
     from: Option<i64>,
     /// Where the slice is taken to start when sizing it (`from`, or a probe's guess).
     origin: i64,
+    /// Whether it was cut at the frontier (not the rest of a slice read again).
+    frontier: bool,
     /// The last second of the slice, read to its last millisecond.
     to: i64,
     per_page: u64,
@@ -584,6 +590,13 @@ struct Run<'a, B, T> {
     density: f64,
     /// The width of the last slice cut at the frontier.
     last_width: i64,
+    /// How many slices cut at the frontier may be in flight: one after a slice came back far
+    /// from full, doubling (up to `read_ahead`) while slices come back near full. On bursty
+    /// data, eight slices cut at once into a quiet hour from a burst's density would be eight
+    /// requests for a handful of records; sized one after another, the second is already wide.
+    lanes: usize,
+    /// Slices cut at the frontier now in flight.
+    frontier_running: usize,
     queue: VecDeque<Entry<T>>,
     running: FuturesUnordered<BoxFuture<'a, Completion<T>>>,
     out: VecDeque<ExportEvent<T>>,
@@ -614,6 +627,8 @@ where
         first_from: None,
         density: 0.0,
         last_width: 1,
+        lanes: 1,
+        frontier_running: 0,
         queue: VecDeque::new(),
         running: FuturesUnordered::new(),
         out: VecDeque::new(),
@@ -839,10 +854,22 @@ where
     fn schedule(&mut self) {
         let limit = self.options.read_ahead;
         while self.running.len() < limit {
+            let held = self
+                .queue
+                .iter()
+                .filter(|e| matches!(e.slot, Slot::Done { .. }))
+                .count();
+            // The rest of an overflowing slice: the oldest unfinished entry always goes (the
+            // export waits for it); others while fewer than `read_ahead` pages are held.
+            let first_unfinished = self
+                .queue
+                .iter()
+                .position(|e| !matches!(e.slot, Slot::Done { .. }));
             if let Some(i) = self
                 .queue
                 .iter()
                 .position(|e| matches!(e.slot, Slot::Waiting(_)))
+                .filter(|i| Some(*i) == first_unfinished || self.running.len() + held < limit)
             {
                 let id = self.queue[i].id;
                 if let Slot::Waiting(job) =
@@ -852,12 +879,10 @@ where
                 }
                 continue;
             }
-            let held = self
-                .queue
-                .iter()
-                .filter(|e| matches!(e.slot, Slot::Done { .. }))
-                .count();
-            if self.frontier > self.hi || self.running.len() + held >= limit {
+            if self.frontier > self.hi
+                || self.running.len() + held >= limit
+                || self.frontier_running >= self.lanes
+            {
                 break;
             }
             let width = if self.density > 0.0 {
@@ -870,10 +895,12 @@ where
             let job = Job {
                 from: self.first_from.take().unwrap_or(Some(self.frontier)),
                 origin: self.frontier,
+                frontier: true,
                 to: self.frontier + width - 1,
                 per_page: u64::from(self.options.max_per_page),
             };
             self.frontier = job.to + 1;
+            self.frontier_running += 1;
             let id = self.new_id();
             self.queue.push_back(Entry {
                 id,
@@ -928,6 +955,9 @@ where
         job: Job,
         result: Result<Fetched<<B::Page as Page>::Item>, Error>,
     ) -> Result<(), Error> {
+        if job.frontier {
+            self.frontier_running -= 1;
+        }
         let Fetched { mut records, total } = result?;
         let Some(index) = self.queue.iter().position(|e| e.id == id) else {
             return Ok(());
@@ -949,6 +979,15 @@ where
             });
         }
         let n = records.len() as u64;
+        // A frontier slice near full or over it confirms the density: more may go side by side.
+        // One far from full (unless it ends the readable window, short by nature) does not.
+        if job.frontier && job.to < self.hi {
+            self.lanes = if (n as f64) < 0.5 * self.target() {
+                1
+            } else {
+                (self.lanes * 2).min(self.options.read_ahead)
+            };
+        }
         if n < job.per_page {
             // The whole slice. Lago sends newest first; yield oldest first.
             self.learn_density(&job, n);
@@ -975,18 +1014,21 @@ where
                 // case the count is low).
                 replacement.push(Slot::Waiting(Job {
                     per_page: whole,
+                    frontier: false,
                     ..job
                 }));
             } else {
                 replacement.push(Slot::Waiting(Job {
                     from: job.from,
                     origin: job.origin.min(job.to - 1),
+                    frontier: false,
                     to: job.to - 1,
                     per_page: max_pp,
                 }));
                 replacement.push(Slot::Waiting(Job {
                     from: Some(job.to),
                     origin: job.to,
+                    frontier: false,
                     to: job.to,
                     per_page: whole,
                 }));
@@ -1004,7 +1046,8 @@ where
             let left = total.saturating_sub(kept).max(1);
             let start = job.from.unwrap_or(job.origin.min(oldest));
             let width = oldest - start + 1;
-            let pieces = ((left as f64 / (4.0 * self.target())).ceil() as i64).clamp(1, width);
+            let per_piece = 2.0 * self.options.read_ahead.max(4) as f64 * self.target();
+            let pieces = ((left as f64 / per_piece).ceil() as i64).clamp(1, width);
             let step = (width + pieces - 1) / pieces;
             let mut from = start;
             while from <= oldest {
@@ -1013,6 +1056,7 @@ where
                     // The first piece keeps the slice's own lower bound, even none.
                     from: if from == start { job.from } else { Some(from) },
                     origin: from,
+                    frontier: false,
                     to,
                     per_page: max_pp,
                 }));

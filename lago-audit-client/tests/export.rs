@@ -707,9 +707,9 @@ mod every_fault_at_once {
     use super::*;
     use proptest::prelude::*;
 
-    /// Up to 100,000 records; fewer for small pages, so that a case stays near 2,500 requests.
+    /// Up to 100,000 records; fewer for small pages, so that a case stays near 1,000 requests.
     fn records_for(per_page: u32) -> u64 {
-        (u64::from(per_page) * 2_500).min(100_000)
+        (u64::from(per_page) * 800).min(100_000)
     }
 
     fn hostile_world(seed: u64, records: u64, millis: bool) -> FakeLagoBuilder {
@@ -732,7 +732,7 @@ mod every_fault_at_once {
 
     async fn check(kind: Kind, pinned: bool, per_page: u32, read_ahead: usize, seed: u64) {
         let records = records_for(per_page);
-        let fake = hostile_world(seed, records, seed % 2 == 0)
+        let fake = hostile_world(seed, records, seed.is_multiple_of(2))
             .start()
             .await
             .unwrap();
@@ -771,7 +771,7 @@ mod every_fault_at_once {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 5, failure_persistence: None, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: 4, failure_persistence: None, ..ProptestConfig::default() })]
         #[test]
         fn any_draw_exports_exactly_once(
             kind in prop_oneof![Just(Kind::Activity), Just(Kind::Api), Just(Kind::Security)],
@@ -787,5 +787,39 @@ mod every_fault_at_once {
                 .unwrap();
             rt.block_on(check(kind, pinned, per_page, read_ahead, seed));
         }
+    }
+}
+
+/// Requests are the budget under Lago Cloud's limit: on bursty data (quiet hours, then billing
+/// runs of thousands of records in minutes) and on even data, an export sends close to one
+/// request per full page. (Before slices were cut one at a time after a sparse answer, bursty
+/// data took 1.34 to 1.42 times the ideal.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_sends_close_to_one_request_per_full_page() {
+    for (bursty, records, per_page, seed) in [
+        (true, 50_000u64, 1000u32, 5u64),
+        (true, 50_000, 1000, 6),
+        (true, 200_000, 1000, 7),
+        (false, 50_000, 1000, 5),
+        (false, 20_000, 100, 5),
+    ] {
+        let mut builder = FakeLago::builder()
+            .seed(seed)
+            .records_per_kind(records, 0, 0);
+        if bursty {
+            builder = builder.bursty(records);
+        }
+        let fake = builder.start().await.unwrap();
+        let (logs, progress) = export_activity(&fake, per_page, 8).await;
+        assert_eq!(logs.len() as u64, records);
+        let ideal = records.div_ceil(u64::from(per_page));
+        let sent = progress.requests();
+        eprintln!("bursty {bursty}, {records} records, per_page {per_page}: {sent} requests, ideal {ideal}");
+        // The target is 1.15 x ideal + 3 (BENCHMARKS.md reports the figures); the order in which
+        // parallel answers arrive moves the count by a few requests, so the test guards at 1.25.
+        assert!(
+            sent as f64 <= 1.25 * ideal as f64 + 3.0,
+            "bursty {bursty}, per_page {per_page}: {sent} requests for {ideal} full pages"
+        );
     }
 }
