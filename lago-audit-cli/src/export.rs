@@ -1,19 +1,20 @@
-//! `export` and `tail`, on the library's exactly-once export ([`Export`]): this module only
-//! writes what the library yields, keeps its checkpoints beside `-o FILE`, and shows progress.
+//! `export` and `tail`, on the library's exactly-once export ([`Export`]): this module reads what
+//! the library yields in one loop ([`drive`]) and hands it to a [`Writer`] (stdout, `-o FILE`,
+//! the resumable file), and shows progress.
 
 use crate::cli::{ExportArgs, TailArgs};
-use crate::error::{explain, CliError, Exit};
-use crate::kinds::LogKind;
-use crate::output::{write_error, Emitter, Format};
-use crate::records::Record;
-use crate::resume::{ExportFiles, Resume, Saved};
+use crate::error::{explain, CliError};
+use crate::kinds::{sent, whole_second, LogKind};
+use crate::resume::{ExportFiles, Resume};
 use crate::run::Env;
-use futures::StreamExt;
+use crate::writer::{FileWriter, StreamWriter, Writer};
+use futures::{Stream, StreamExt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use lago_audit_client::export::DEFAULT_SETTLE;
 use lago_audit_client::{
     Checkpoint, DateFilter, Export, ExportEvent, ExportOptions, ExportProgress,
 };
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -169,18 +170,32 @@ fn options(args: &ExportArgs, counters: &ExportProgress) -> ExportOptions {
     o.keep_duplicates(args.keep_duplicates)
 }
 
-/// The filters to send: security logs need a `to_date`, which for an export is "now" (the
-/// export ends at now − settle anyway).
-fn export_filters<K: LogKind>(filters: &K::Filters) -> K::Filters {
-    let mut f = filters.clone();
-    if K::NAME == "security-logs" && K::window(&f).to.is_none() {
-        K::window_mut(&mut f).to = Some(DateFilter::DateTime(whole_second(chrono::Utc::now())));
+/// Reads `events` into `writer` until they end, fail, or Ctrl-C: the one export loop.
+pub async fn drive<K, W, S>(env: &Env, mut events: S, mut writer: W) -> Result<(), CliError>
+where
+    K: LogKind,
+    W: Writer<K>,
+    S: Stream<Item = Result<ExportEvent<K::Record>, lago_audit_client::Error>> + Unpin,
+{
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        let written = tokio::select! {
+            event = events.next() => match event {
+                None => return writer.finish().await,
+                Some(Ok(ExportEvent::Record(r))) => writer.record(r).await,
+                Some(Ok(ExportEvent::Checkpoint(c))) => writer.checkpoint(c).await,
+                Some(Err(e)) => {
+                    let error = explain(&e, &env.context::<K>());
+                    return Err(writer.failed(error, false).await);
+                }
+            },
+            _ = &mut ctrl_c => return writer.interrupted().await,
+        };
+        if let Err(e) = written {
+            return Err(writer.failed(e, true).await);
+        }
     }
-    f
-}
-
-fn whole_second(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
 }
 
 /// `export`: every record of the window, exactly once.
@@ -189,76 +204,41 @@ pub async fn export<K: LogKind>(
     filters: &K::Filters,
     args: &ExportArgs,
 ) -> Result<(), CliError> {
-    match env.global.output.clone() {
-        Some(dest) => export_to_file::<K>(env, filters, args, &dest).await,
-        None => export_to_stdout::<K>(env, filters, args).await,
-    }
-}
-
-async fn export_to_stdout<K: LogKind>(
-    env: &Env,
-    filters: &K::Filters,
-    args: &ExportArgs,
-) -> Result<(), CliError> {
     let counters = ExportProgress::default();
-    let sent = export_filters::<K>(filters);
-    let mut events = K::list(&env.conn.client, &sent).export(options(args, &counters));
-    let progress = Progress::start(env, counters, 0);
-    let mut out = BufWriter::with_capacity(64 * 1024, std::io::stdout());
-    let mut emitter = Emitter::<K::Record>::new(env.format, env.width());
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    let outcome: Result<(), CliError> = async {
-        loop {
-            tokio::select! {
-                event = events.next() => match event {
-                    None => break,
-                    Some(Ok(ExportEvent::Record(r))) => emitter.record(&mut out, &r).map_err(|e| write_error(&e, None))?,
-                    // A safe point: let the reader have everything so far.
-                    Some(Ok(ExportEvent::Checkpoint(_))) => out.flush().map_err(|e| write_error(&e, None))?,
-                    Some(Err(e)) => return Err(explain(&e, &env.context::<K>())),
-                },
-                _ = &mut ctrl_c => {
-                    let _ = out.flush();
-                    return Err(CliError::new(Exit::Interrupted, format!("interrupted after {} {}s", emitter.records(), <K::Record as Record>::NOUN))
-                        .hint("export -o FILE keeps a checkpoint, so an interrupted export can continue with --resume"));
-                }
-            }
+    let opts = options(args, &counters);
+    match env.global.output.clone() {
+        Some(dest) => {
+            let filters_json = serde_json::to_value(filters).unwrap_or_default();
+            let Some(writer) = open_file::<K>(env, args, &dest, filters_json)? else {
+                return Ok(());
+            };
+            let opts = match writer.resume_from() {
+                Some(c) => opts.resume_from(c),
+                None => opts,
+            };
+            run_export::<K, _>(env, filters, opts, counters, writer, Some(&dest)).await
         }
-        emitter.end(&mut out).map_err(|e| write_error(&e, None))?;
-        out.flush().map_err(|e| write_error(&e, None))
+        None => {
+            let writer = StreamWriter::<K>::stdout(env.format, env.width(), false);
+            run_export::<K, _>(env, filters, opts, counters, writer, None).await
+        }
     }
-    .await;
-    progress
-        .finish(env, <K::Record as Record>::NOUN, None, outcome.is_ok())
-        .await;
-    outcome
 }
 
-/// What the checkpoint file must say at a safe point: the library's checkpoint, and the output
-/// written up to it.
-#[derive(Clone)]
-struct SafePoint {
-    checkpoint: Option<Checkpoint>,
-    bytes: u64,
-    records: u64,
-    started: bool,
-}
-
-async fn export_to_file<K: LogKind>(
+/// The resumable file of `export -o FILE`; `None` when `--resume` finds the export into it
+/// finished.
+fn open_file<K: LogKind>(
     env: &Env,
-    filters: &K::Filters,
     args: &ExportArgs,
     dest: &Path,
-) -> Result<(), CliError> {
-    let noun = <K::Record as Record>::NOUN;
-    let filters_json = serde_json::to_value(filters).unwrap_or_default();
-    let counters = ExportProgress::default();
-    let mut opts = options(args, &counters);
-    let width = crate::output::table_width(true);
-    let resumed = if args.resume {
+    filters: serde_json::Value,
+) -> Result<Option<FileWriter<K>>, CliError> {
+    if args.resume {
         match ExportFiles::resume::<Checkpoint>(dest)? {
-            Resume::Continue(opened) => Some(*opened),
+            Resume::Continue(opened) => {
+                let (files, saved) = *opened;
+                return FileWriter::resume(files, saved, env.global.format, filters).map(Some);
+            }
             Resume::Finished => {
                 if !env.global.quiet {
                     crate::note(&format!(
@@ -266,176 +246,30 @@ async fn export_to_file<K: LogKind>(
                         dest.display()
                     ));
                 }
-                return Ok(());
+                return Ok(None);
             }
-            Resume::NotStarted => None,
-        }
-    } else {
-        None
-    };
-    let (mut files, mut emitter, format, resumed_from) = if let Some((files, saved)) = resumed {
-        let refuse = |m: String| {
-            CliError::new(Exit::Resume, m).hint(
-                "resume with the same command as the interrupted export, or start again with --restart",
-            )
-        };
-        if saved.kind != K::NAME {
-            return Err(refuse(format!(
-                "the interrupted export into {} is of {}, not {}",
-                dest.display(),
-                saved.kind,
-                K::NAME
-            )));
-        }
-        let format = env.global.format.unwrap_or(saved.format);
-        if format != saved.format {
-            return Err(refuse(format!(
-                "--format {} differs from the interrupted export's {}",
-                format_name(format),
-                format_name(saved.format)
-            )));
-        }
-        if saved.filters != filters_json {
-            return Err(refuse(format!(
-                "the filters differ from the interrupted export's: {}",
-                saved.filters
-            )));
-        }
-        if let Some(c) = saved.checkpoint.clone() {
-            opts = opts.resume_from(c);
-        }
-        let emitter = Emitter::<K::Record>::resumed(format, width, saved.records, saved.started);
-        (files, emitter, format, saved.checkpoint)
-    } else {
-        let format = env.format;
-        let mut files = ExportFiles::create(dest, args.restart)?;
-        // A checkpoint from the start, so an export killed before its first safe point resumes.
-        let first = files.saved(K::NAME, format, filters_json.clone(), &start_point());
-        files.save(&first)?;
-        (
-            files,
-            Emitter::<K::Record>::new(format, width),
-            format,
-            None,
-        )
-    };
-    // Until the first new safe point, the one this run started from (saving it again after an
-    // interruption must keep both its checkpoint and its length).
-    let mut safe = SafePoint {
-        checkpoint: resumed_from,
-        bytes: files.data.bytes(),
-        records: emitter.records(),
-        started: emitter.started(),
-    };
-    let save = |files: &mut ExportFiles, safe: &SafePoint| -> Result<(), CliError> {
-        let saved: Saved<Checkpoint> = files.saved(K::NAME, format, filters_json.clone(), safe);
-        files.save(&saved)
-    };
-
-    let sent = export_filters::<K>(filters);
-    let mut events = K::list(&env.conn.client, &sent).export(opts);
-    let progress = Progress::start(env, counters, emitter.records());
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    let outcome: Result<(), CliError> = async {
-        loop {
-            tokio::select! {
-                event = events.next() => match event {
-                    None => break,
-                    Some(Ok(ExportEvent::Record(r))) => {
-                        emitter.record(&mut files.data, &r).map_err(|e| write_error(&e, Some(dest)))?;
-                    }
-                    Some(Ok(ExportEvent::Checkpoint(c))) => {
-                        safe = SafePoint {
-                            checkpoint: Some(c),
-                            bytes: files.data.bytes(),
-                            records: emitter.records(),
-                            started: emitter.started(),
-                        };
-                        if files.due() {
-                            save(&mut files, &safe)?;
-                        }
-                    }
-                    Some(Err(e)) => {
-                        let mut err = explain(&e, &env.context::<K>());
-                        if safe.records == 0 && safe.checkpoint.is_none() {
-                            // Nothing to resume (a refused key, a wrong URL): leave no files.
-                            return Err(err);
-                        }
-                        save(&mut files, &safe)?;
-                        err.hint = Some(format!(
-                            "{}; {} {noun}s are safe in {} and the same command with --resume continues",
-                            err.hint.unwrap_or_default(),
-                            safe.records,
-                            crate::resume::part_path(dest).display()
-                        ));
-                        return Err(err);
-                    }
-                },
-                _ = &mut ctrl_c => {
-                    save(&mut files, &safe)?;
-                    return Err(CliError::new(Exit::Interrupted, format!("interrupted: {} {noun}s are safe in {}", safe.records, crate::resume::part_path(dest).display()))
-                        .hint("run the same command with --resume to continue"));
-                }
-            }
-        }
-        emitter.end(&mut files.data).map_err(|e| write_error(&e, Some(dest)))?;
-        Ok(())
-    }
-    .await;
-    progress
-        .finish(env, noun, Some(dest), outcome.is_ok())
-        .await;
-    match outcome {
-        Ok(()) => files.finish(),
-        Err(e) => {
-            if safe.records == 0 && safe.checkpoint.is_none() && e.exit != Exit::Interrupted {
-                files.discard();
-            }
-            Err(e)
+            Resume::NotStarted => {}
         }
     }
+    FileWriter::create(dest, args.restart, env.format, filters).map(Some)
 }
 
-fn start_point() -> SafePoint {
-    SafePoint {
-        checkpoint: None,
-        bytes: 0,
-        records: 0,
-        started: false,
-    }
-}
-
-fn format_name(f: Format) -> &'static str {
-    match f {
-        Format::Table => "table",
-        Format::Json => "json",
-        Format::Ndjson => "ndjson",
-        Format::Csv => "csv",
-    }
-}
-
-impl ExportFiles {
-    /// The checkpoint record of a safe point of this export.
-    fn saved(
-        &self,
-        kind: &str,
-        format: Format,
-        filters: serde_json::Value,
-        safe: &SafePoint,
-    ) -> Saved<Checkpoint> {
-        Saved {
-            tool: crate::resume::TOOL.into(),
-            version: crate::resume::VERSION,
-            kind: kind.into(),
-            format,
-            filters,
-            bytes: safe.bytes,
-            records: safe.records,
-            started: safe.started,
-            checkpoint: safe.checkpoint.clone(),
-        }
-    }
+/// Runs an export into `writer`, with its progress bar.
+async fn run_export<K: LogKind, W: Writer<K>>(
+    env: &Env,
+    filters: &K::Filters,
+    opts: ExportOptions,
+    counters: ExportProgress,
+    writer: W,
+    dest: Option<&Path>,
+) -> Result<(), CliError> {
+    // Security logs need a `to_date`, which for an export is now (it ends at now − settle anyway).
+    let sent = sent::<K>(filters, chrono::Utc::now());
+    let events = K::list(&env.conn.client, &sent).export(opts);
+    let progress = Progress::start(env, counters, writer.before());
+    let outcome = drive::<K, W, _>(env, events, writer).await;
+    progress.finish(env, K::NOUN, dest, outcome.is_ok()).await;
+    outcome
 }
 
 /// `tail`: new records as they arrive, one flushed line each, until Ctrl-C.
@@ -444,7 +278,9 @@ pub async fn tail<K: LogKind>(
     filters: &K::Filters,
     args: &TailArgs,
 ) -> Result<(), CliError> {
-    let mut sent = filters.clone();
+    // The follow stream of a kind that requires `to_date` stops there: the end of time.
+    let end = chrono::DateTime::from_timestamp(253_402_300_799, 0).unwrap_or_default();
+    let mut sent = sent::<K>(filters, end);
     let window = K::window_mut(&mut sent);
     if window.from.is_none() {
         // From now on (or, in the demo, from its first new record), not the whole history.
@@ -454,12 +290,6 @@ pub async fn tail<K: LogKind>(
             .unwrap_or_else(|| whole_second(chrono::Utc::now()));
         window.from = Some(DateFilter::DateTime(from));
     }
-    if K::NAME == "security-logs" && window.to.is_none() {
-        // Lago requires to_date on security logs; the follow stream stops there.
-        window.to = Some(DateFilter::DateTime(
-            chrono::DateTime::from_timestamp(253_402_300_799, 0).unwrap_or_default(),
-        ));
-    }
     let mut o = ExportOptions::default();
     let demo = env.conn.demo_tail_from.is_some();
     if let Some(every) = args
@@ -468,52 +298,27 @@ pub async fn tail<K: LogKind>(
     {
         o = o.poll_interval(every);
     }
-    if let Some(settle) = args.settle.or(demo.then_some(Duration::ZERO)) {
+    let settle = args.settle.or(demo.then_some(Duration::ZERO));
+    if let Some(settle) = settle {
         o = o.settle(settle);
     }
-    let mut events = K::list(&env.conn.client, &sent).follow(o);
-    let dest = env.global.output.as_deref();
-    let mut out: Box<dyn Write> = match dest {
-        // A tail never ends, so its file is appended to as it goes, not renamed at the end.
-        Some(path) => Box::new(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| CliError::io(format!("cannot open {}", path.display()), &e))?,
-        ),
-        None => Box::new(std::io::stdout()),
+    let events = K::list(&env.conn.client, &sent).follow(o);
+    let writer = match env.global.output.as_deref() {
+        Some(path) => StreamWriter::<K>::append(path, env.format, env.width())?,
+        None => StreamWriter::<K>::stdout(env.format, env.width(), true),
     };
-    let mut emitter = Emitter::<K::Record>::new(env.format, env.width());
     if env.chatty() {
-        let settle = match args.settle.or(demo.then_some(Duration::ZERO)) {
+        let settle = match settle {
             Some(s) => format!("{} s", s.as_secs_f64()),
-            None => "the default settle margin, 60 s".to_owned(),
+            None => format!(
+                "the default settle margin, {} s",
+                DEFAULT_SETTLE.as_secs_f64()
+            ),
         };
         crate::note(&format!(
             "following new records, each shown once it is older than {settle} (Lago stores logs \
              through a queue); Ctrl-C stops"
         ));
     }
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    loop {
-        tokio::select! {
-            event = events.next() => match event {
-                None => break,
-                Some(Ok(ExportEvent::Record(r))) => {
-                    let mut line = Vec::with_capacity(1024);
-                    emitter.record(&mut line, &r).map_err(|e| write_error(&e, dest))?;
-                    out.write_all(&line).and_then(|()| out.flush()).map_err(|e| write_error(&e, dest))?;
-                }
-                Some(Ok(ExportEvent::Checkpoint(_))) => {}
-                Some(Err(e)) => return Err(explain(&e, &env.context::<K>())),
-            },
-            _ = &mut ctrl_c => break,
-        }
-    }
-    if env.format == Format::Json {
-        emitter.end(&mut out).map_err(|e| write_error(&e, dest))?;
-    }
-    out.flush().map_err(|e| write_error(&e, dest))
+    drive::<K, _, _>(env, events, writer).await
 }

@@ -12,9 +12,10 @@ mod error;
 mod export;
 mod kinds;
 mod output;
-mod records;
 mod resume;
+mod rows;
 mod run;
+mod writer;
 
 use error::Exit;
 use std::io::Write;

@@ -2,7 +2,8 @@
 //! constant whatever the number of records, to stdout or atomically to a file.
 
 use crate::error::{CliError, Exit};
-use crate::records::{Column, Record};
+use crate::kinds::LogKind;
+use crate::rows::Column;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,16 @@ pub enum Format {
 }
 
 impl Format {
+    /// The name `--format` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Table => "table",
+            Format::Json => "json",
+            Format::Ndjson => "ndjson",
+            Format::Csv => "csv",
+        }
+    }
+
     /// The format to use when none was asked for: a table for a person at a terminal, NDJSON
     /// for a program or a file.
     pub fn default_for(to_file: bool) -> Format {
@@ -122,24 +133,24 @@ fn csv_line(fields: &[impl AsRef<str>]) -> String {
     line
 }
 
-/// Writes records of type `T` in one format, one at a time.
-pub struct Emitter<T> {
+/// Writes records of kind `K` in one format, one at a time.
+pub struct Emitter<K> {
     format: Format,
     layout: Vec<(usize, usize)>,
     records: u64,
     started: bool,
-    _record: PhantomData<fn(&T)>,
+    _kind: PhantomData<fn(&K)>,
 }
 
-impl<T: Record> Emitter<T> {
+impl<K: LogKind> Emitter<K> {
     /// An emitter at the start of its output; tables are laid out for `width` characters.
     pub fn new(format: Format, width: usize) -> Self {
         Self {
             format,
-            layout: layout(T::COLUMNS, width),
+            layout: layout(K::COLUMNS, width),
             records: 0,
             started: false,
-            _record: PhantomData,
+            _kind: PhantomData,
         }
     }
 
@@ -150,6 +161,11 @@ impl<T: Record> Emitter<T> {
             started,
             ..Self::new(format, width)
         }
+    }
+
+    /// The format written.
+    pub fn format(&self) -> Format {
+        self.format
     }
 
     /// How many records were written (including those before a resume).
@@ -170,9 +186,9 @@ impl<T: Record> Emitter<T> {
         match self.format {
             Format::Json => w.write_all(b"["),
             Format::Ndjson => Ok(()),
-            Format::Csv => w.write_all(csv_line(T::CSV_HEADER).as_bytes()),
+            Format::Csv => w.write_all(csv_line(K::CSV_HEADER).as_bytes()),
             Format::Table => {
-                let titles: Vec<String> = T::COLUMNS.iter().map(|c| c.title.to_owned()).collect();
+                let titles: Vec<String> = K::COLUMNS.iter().map(|c| c.title.to_owned()).collect();
                 w.write_all(self.table_line(&titles).as_bytes())
             }
         }
@@ -198,7 +214,7 @@ impl<T: Record> Emitter<T> {
     }
 
     /// Writes one record.
-    pub fn record(&mut self, w: &mut impl Write, record: &T) -> io::Result<()> {
+    pub fn record(&mut self, w: &mut impl Write, record: &K::Record) -> io::Result<()> {
         self.begin(w)?;
         match self.format {
             Format::Json => {
@@ -209,8 +225,8 @@ impl<T: Record> Emitter<T> {
                 serde_json::to_writer(&mut *w, record)?;
                 w.write_all(b"\n")?;
             }
-            Format::Csv => w.write_all(csv_line(&record.csv_row()).as_bytes())?,
-            Format::Table => w.write_all(self.table_line(&record.table_row()).as_bytes())?,
+            Format::Csv => w.write_all(csv_line(&K::csv_row(record)).as_bytes())?,
+            Format::Table => w.write_all(self.table_line(&K::table_row(record)).as_bytes())?,
         }
         self.records += 1;
         Ok(())
@@ -227,11 +243,11 @@ impl<T: Record> Emitter<T> {
 }
 
 /// Writes one record on its own: `get`'s output. A table shows one field per line.
-pub fn single<T: Record>(
+pub fn single<K: LogKind>(
     w: &mut impl Write,
     format: Format,
     width: usize,
-    record: &T,
+    record: &K::Record,
 ) -> io::Result<()> {
     match format {
         Format::Json => {
@@ -239,8 +255,8 @@ pub fn single<T: Record>(
             w.write_all(b"\n")
         }
         Format::Table => {
-            let key_width = T::CSV_HEADER.iter().map(|h| h.len()).max().unwrap_or(0);
-            for (key, value) in T::CSV_HEADER.iter().zip(record.csv_row()) {
+            let key_width = K::CSV_HEADER.iter().map(|h| h.len()).max().unwrap_or(0);
+            for (key, value) in K::CSV_HEADER.iter().zip(K::csv_row(record)) {
                 let mut line = format!("{key:<key_width$}  ");
                 fit(
                     &value,
@@ -254,7 +270,7 @@ pub fn single<T: Record>(
             Ok(())
         }
         Format::Ndjson | Format::Csv => {
-            let mut e = Emitter::<T>::new(format, width);
+            let mut e = Emitter::<K>::new(format, width);
             e.record(w, record)?;
             e.end(w)
         }
@@ -376,21 +392,17 @@ pub fn write_error(e: &io::Error, dest: Option<&Path>) -> CliError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::Record;
-    use lago_audit_client::types::ApiLogObject;
+    use crate::kinds::{Activity, Api};
 
     #[test]
     fn tables_fit_their_width() {
         for width in [60, 80, 100, 132, 200] {
-            let l = layout(ApiLogObject::COLUMNS, width);
+            let l = layout(Api::COLUMNS, width);
             let used: usize = l.iter().map(|(_, w)| w).sum::<usize>() + 2 * (l.len() - 1);
             assert!(used <= width, "{width}: {used}");
             assert_eq!(l[0].0, 0, "the time is always shown");
         }
-        assert_eq!(
-            layout(ApiLogObject::COLUMNS, 300).len(),
-            ApiLogObject::COLUMNS.len()
-        );
+        assert_eq!(layout(Api::COLUMNS, 300).len(), Api::COLUMNS.len());
     }
 
     #[test]
@@ -415,17 +427,17 @@ mod tests {
             .unwrap();
         for format in [Format::Json, Format::Csv, Format::Table, Format::Ndjson] {
             let mut whole = Vec::new();
-            let mut e = Emitter::new(format, 80);
+            let mut e = Emitter::<Activity>::new(format, 80);
             for _ in 0..3 {
                 e.record(&mut whole, &log).unwrap();
             }
             e.end(&mut whole).unwrap();
             // The same output written in two runs: two records, a checkpoint, then a resume.
             let mut first = Vec::new();
-            let mut e = Emitter::new(format, 80);
+            let mut e = Emitter::<Activity>::new(format, 80);
             e.record(&mut first, &log).unwrap();
             e.record(&mut first, &log).unwrap();
-            let mut e = Emitter::resumed(format, 80, e.records(), e.started());
+            let mut e = Emitter::<Activity>::resumed(format, 80, e.records(), e.started());
             e.record(&mut first, &log).unwrap();
             e.end(&mut first).unwrap();
             assert_eq!(
@@ -438,7 +450,7 @@ mod tests {
             }
         }
         let mut empty = Vec::new();
-        Emitter::<lago_audit_client::types::ActivityLogObject>::new(Format::Json, 80)
+        Emitter::<Activity>::new(Format::Json, 80)
             .end(&mut empty)
             .unwrap();
         assert_eq!(empty, b"[]\n");
