@@ -10,6 +10,8 @@ mod config;
 mod describe;
 mod error;
 mod export;
+#[cfg(test)]
+mod fourth_kind;
 mod kinds;
 mod output;
 mod resume;
