@@ -156,8 +156,10 @@ pub struct Global {
     /// Output format [default: table on a terminal, else ndjson].
     #[arg(long, short = 'f', global = true, value_enum)]
     pub format: Option<Format>,
-    /// Write to FILE (atomically: a temporary file beside it, then a rename) instead of stdout.
-    #[arg(long, short = 'o', global = true, value_name = "FILE")]
+    /// Write to FILE (atomically: a temporary file beside it, then a rename) instead of stdout;
+    /// for export and tail also an object store: file:///dir, s3://bucket/prefix,
+    /// az://container/prefix, gs://bucket/prefix.
+    #[arg(long, short = 'o', global = true, value_name = "FILE|URL")]
     pub output: Option<PathBuf>,
     /// No progress bar, no notes on stderr (errors are still printed).
     #[arg(long, short = 'q', global = true)]
@@ -290,6 +292,41 @@ pub struct ExportArgs {
     /// second) twice, instead of once.
     #[arg(long)]
     pub keep_duplicates: bool,
+    /// Objects of an object store (-o URL).
+    #[command(flatten)]
+    pub batch: BatchArgs,
+}
+
+/// How large an object of `-o URL` may grow (a batch is cut at the first limit reached, and at
+/// midnight UTC).
+#[derive(Args, Debug, Clone, Default)]
+pub struct BatchArgs {
+    /// With -o URL: most records an object [default: 100000].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_records: Option<u64>,
+    /// With -o URL: most bytes of NDJSON an object, before gzip [default: 32 MiB].
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_bytes: Option<u64>,
+    /// With -o URL: most time of logged_at an object spans [default: none for export, 1m for tail].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub batch_span: Option<Duration>,
+}
+
+impl BatchArgs {
+    /// The limits the flags ask for, over `base`.
+    pub fn limits(&self, base: lago_audit_sink::BatchLimits) -> lago_audit_sink::BatchLimits {
+        let mut limits = base;
+        if let Some(n) = self.batch_records {
+            limits = limits.max_records(n);
+        }
+        if let Some(n) = self.batch_bytes {
+            limits = limits.max_bytes(n);
+        }
+        if let Some(span) = self.batch_span {
+            limits = limits.max_span(Some(span));
+        }
+        limits
+    }
 }
 
 /// `tail` settings.
@@ -304,6 +341,15 @@ pub struct TailArgs {
           help = format!("How long to wait for late records before showing a second [default: {}]",
                          seconds(DEFAULT_SETTLE)))]
     pub settle: Option<Duration>,
+    /// Objects of an object store (-o URL).
+    #[command(flatten)]
+    pub batch: BatchArgs,
+    /// With -o URL: give up when Lago or the store has been failing this long [default: never].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub max_outage: Option<Duration>,
+    /// With -o URL: a status line on stderr this often (0: none).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
+    pub status_every: Duration,
 }
 
 pub(crate) fn non_empty(s: &str) -> Result<String, String> {

@@ -34,6 +34,8 @@ pub enum Exit {
     Decode = 11,
     /// An interrupted export cannot be resumed as asked.
     Resume = 12,
+    /// The destination (an object store, a directory given as a URL) failed.
+    Store = 13,
     /// Interrupted by Ctrl-C (an export keeps its checkpoint).
     Interrupted = 130,
 }
@@ -54,6 +56,7 @@ Exit codes:
   10   network: Lago could not be reached
   11   Lago's answer did not have the expected shape
   12   an interrupted export cannot be resumed as asked
+  13   the object store (-o URL) failed, or another exporter writes to the same prefix
   130  interrupted by Ctrl-C (export -o keeps its checkpoint: --resume continues)
 
 Environment: LAGO_API_KEY, LAGO_REGION (us, eu or a URL), LAGO_API_URL.";
@@ -67,6 +70,8 @@ pub struct CliError {
     pub message: String,
     /// What to do about it.
     pub hint: Option<String>,
+    /// Whether trying again later may succeed (Lago or the store is down for a while).
+    pub transient: bool,
 }
 
 impl CliError {
@@ -76,6 +81,7 @@ impl CliError {
             exit,
             message: message.into(),
             hint: None,
+            transient: false,
         }
     }
 
@@ -83,6 +89,17 @@ impl CliError {
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
+    }
+
+    /// Marks the failure as one that trying again later may cure.
+    pub fn transient(mut self, transient: bool) -> Self {
+        self.transient = transient;
+        self
+    }
+
+    /// A failure of the object store (`-o URL`), with its message and whether it may pass.
+    pub fn store(e: &lago_audit_sink::SinkError) -> Self {
+        Self::new(Exit::Store, e.to_string()).transient(e.is_transient())
     }
 
     /// A file could not be read or written.
@@ -141,6 +158,10 @@ const RESUME: &str = "an export -o FILE continues with --resume";
 /// Turns a client error into a message a person can act on: the class of failure (its exit code
 /// and one line) is the command line's, the hint is the library's plus the flags to change.
 pub fn explain(e: &LagoError, cx: &Context) -> CliError {
+    explain_class(e, cx).transient(e.is_retryable())
+}
+
+fn explain_class(e: &LagoError, cx: &Context) -> CliError {
     let host = &cx.host;
     match e {
         LagoError::Api(api) => {

@@ -2,18 +2,19 @@
 //! the library yields in one loop ([`drive`]) and hands it to a [`Writer`] (stdout, `-o FILE`,
 //! the resumable file), and shows progress.
 
-use crate::cli::{ExportArgs, TailArgs};
-use crate::error::{explain, CliError};
+use crate::cli::{BatchArgs, ExportArgs, TailArgs};
+use crate::error::{explain, CliError, Exit};
 use crate::kinds::{sent, whole_second, LogKind};
 use crate::resume::{ExportFiles, Resume};
 use crate::run::Env;
-use crate::writer::{FileWriter, StreamWriter, Writer};
+use crate::writer::{FileWriter, SinkWriter, StreamWriter, Writer};
 use futures::{Stream, StreamExt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lago_audit_client::export::DEFAULT_SETTLE;
 use lago_audit_client::{
     Checkpoint, DateFilter, Export, ExportEvent, ExportOptions, ExportProgress,
 };
+use lago_audit_sink::{BatchLimits, Destination, SinkOptions, SinkProgress};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -27,10 +28,16 @@ struct Progress {
     counters: ExportProgress,
     started: Instant,
     before: u64,
+    store: Option<SinkProgress>,
 }
 
 impl Progress {
-    fn start(env: &Env, counters: ExportProgress, before: u64) -> Progress {
+    fn start(
+        env: &Env,
+        counters: ExportProgress,
+        before: u64,
+        store: Option<SinkProgress>,
+    ) -> Progress {
         // Records printed to the same terminal would tear the bar: they are the progress then.
         let records_on_screen = env.global.output.is_none() && std::io::stdout().is_terminal();
         let visible = !env.global.quiet
@@ -52,7 +59,7 @@ impl Progress {
             .progress_chars("=> "),
         );
         bar.set_position(before);
-        let (b, c) = (bar.clone(), counters.clone());
+        let (b, c, st) = (bar.clone(), counters.clone(), store.clone());
         let started = Instant::now();
         let ticker = tokio::spawn(async move {
             loop {
@@ -65,8 +72,12 @@ impl Progress {
                     0 => String::new(),
                     n => format!(" {n} waits"),
                 };
+                let objects = st.as_ref().map_or(String::new(), |s| {
+                    let at = s.position().map_or(String::new(), |p| format!(" to {p}"));
+                    format!(" {} objects, checkpoint{at}", s.objects())
+                });
                 b.set_message(format!(
-                    "{rate:.0}/s {} req {} retries{waits}",
+                    "{rate:.0}/s {} req {} retries{waits}{objects}",
                     c.requests(),
                     c.retries()
                 ));
@@ -80,11 +91,12 @@ impl Progress {
             counters,
             started: Instant::now(),
             before,
+            store,
         }
     }
 
     /// Removes the bar; with `summary`, says what was done (only to a person at a terminal).
-    async fn finish(self, env: &Env, noun: &str, dest: Option<&Path>, summary: bool) {
+    async fn finish(self, env: &Env, noun: &str, dest: Option<&str>, summary: bool) {
         // Stop the ticker first: it runs on another thread and would draw the bar again.
         self.ticker.abort();
         let _ = self.ticker.await;
@@ -106,7 +118,11 @@ impl Progress {
                 "exported {} {noun}s{resumed}{duplicates} in {secs:.1} s, {rate:.0}/s",
                 c.records()
             ));
-            let to = dest.map_or(String::new(), |d| format!(" into {}", d.display()));
+            let objects = self
+                .store
+                .as_ref()
+                .map_or(String::new(), |s| format!(" ({} objects)", s.objects()));
+            let to = dest.map_or(String::new(), |d| format!(" into {d}{objects}"));
             crate::note(&format!(
                 "  {} requests, {} retries, {} rate-limit waits{to}",
                 c.requests(),
@@ -171,14 +187,31 @@ fn options(args: &ExportArgs, counters: &ExportProgress) -> ExportOptions {
 }
 
 /// Reads `events` into `writer` until they end, fail, or Ctrl-C: the one export loop.
-pub async fn drive<K, W, S>(env: &Env, mut events: S, mut writer: W) -> Result<(), CliError>
+pub async fn drive<K, W, S>(env: &Env, events: S, writer: W) -> Result<(), CliError>
 where
     K: LogKind,
     W: Writer<K>,
     S: Stream<Item = Result<ExportEvent<K::Record>, lago_audit_client::Error>> + Unpin,
 {
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
+    drive_until::<K, W, S>(env, events, writer, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}
+
+/// [`drive`], stopped by `stop` (Ctrl-C for [`drive`]; also SIGTERM for a shipper).
+async fn drive_until<K, W, S>(
+    env: &Env,
+    mut events: S,
+    mut writer: W,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), CliError>
+where
+    K: LogKind,
+    W: Writer<K>,
+    S: Stream<Item = Result<ExportEvent<K::Record>, lago_audit_client::Error>> + Unpin,
+{
+    tokio::pin!(stop);
     loop {
         let written = tokio::select! {
             event = events.next() => match event {
@@ -190,7 +223,7 @@ where
                     return Err(writer.failed(error, false).await);
                 }
             },
-            _ = &mut ctrl_c => return writer.interrupted().await,
+            () = &mut stop => return writer.interrupted().await,
         };
         if let Err(e) = written {
             return Err(writer.failed(e, true).await);
@@ -206,6 +239,25 @@ pub async fn export<K: LogKind>(
 ) -> Result<(), CliError> {
     let counters = ExportProgress::default();
     let opts = options(args, &counters);
+    if let Some(url) = crate::output::store_url(env.global.output.as_deref()) {
+        if args.restart {
+            return Err(CliError::new(
+                Exit::Usage,
+                "--restart: an object store is appended to, never rewritten",
+            ));
+        }
+        // `--resume` is accepted: a store always continues from the checkpoint it holds.
+        let store = SinkProgress::default();
+        let options = sink_options(env, &args.batch, BatchLimits::default(), &store);
+        let writer = SinkWriter::<K>::open(&destination(url)?, options, false).await?;
+        let opts = match writer.resume_from() {
+            Some(c) => opts.resume_from(c),
+            None => opts,
+        };
+        let location = writer.location().to_owned();
+        let (progress_of, to) = (Some(store), Some(location.as_str()));
+        return run_export::<K, _>(env, filters, opts, counters, writer, to, progress_of).await;
+    }
     match env.global.output.clone() {
         Some(dest) => {
             let filters_json = serde_json::to_value(filters).unwrap_or_default();
@@ -216,11 +268,12 @@ pub async fn export<K: LogKind>(
                 Some(c) => opts.resume_from(c),
                 None => opts,
             };
-            run_export::<K, _>(env, filters, opts, counters, writer, Some(&dest)).await
+            let to = dest.display().to_string();
+            run_export::<K, _>(env, filters, opts, counters, writer, Some(&to), None).await
         }
         None => {
             let writer = StreamWriter::<K>::stdout(env.format, env.width(), false);
-            run_export::<K, _>(env, filters, opts, counters, writer, None).await
+            run_export::<K, _>(env, filters, opts, counters, writer, None, None).await
         }
     }
 }
@@ -254,6 +307,28 @@ fn open_file<K: LogKind>(
     FileWriter::create(dest, args.restart, env.format, filters).map(Some)
 }
 
+/// The destination `-o URL` names.
+fn destination(url: &str) -> Result<Destination, CliError> {
+    Destination::parse(url).map_err(|e| {
+        CliError::new(Exit::Usage, e.to_string()).hint(
+            "-o takes file:///dir, s3://bucket/prefix, az://container/prefix or gs://bucket/prefix",
+        )
+    })
+}
+
+/// The sink's options the flags ask for.
+fn sink_options(
+    env: &Env,
+    batch: &BatchArgs,
+    base: BatchLimits,
+    progress: &SinkProgress,
+) -> SinkOptions {
+    SinkOptions::default()
+        .format(env.format.sink().unwrap_or_default())
+        .limits(batch.limits(base))
+        .progress(progress.clone())
+}
+
 /// Runs an export into `writer`, with its progress bar.
 async fn run_export<K: LogKind, W: Writer<K>>(
     env: &Env,
@@ -261,12 +336,13 @@ async fn run_export<K: LogKind, W: Writer<K>>(
     opts: ExportOptions,
     counters: ExportProgress,
     writer: W,
-    dest: Option<&Path>,
+    dest: Option<&str>,
+    store: Option<SinkProgress>,
 ) -> Result<(), CliError> {
     // Security logs need a `to_date`, which for an export is now (it ends at now − settle anyway).
     let sent = sent::<K>(filters, chrono::Utc::now());
     let events = K::list(&env.conn.client, &sent).export(opts);
-    let progress = Progress::start(env, counters, writer.before());
+    let progress = Progress::start(env, counters, writer.before(), store);
     let outcome = drive::<K, W, _>(env, events, writer).await;
     progress.finish(env, K::NOUN, dest, outcome.is_ok()).await;
     outcome
@@ -302,6 +378,9 @@ pub async fn tail<K: LogKind>(
     if let Some(settle) = settle {
         o = o.settle(settle);
     }
+    if let Some(url) = crate::output::store_url(env.global.output.as_deref()) {
+        return ship::<K>(env, &sent, args, o, url).await;
+    }
     let events = K::list(&env.conn.client, &sent).follow(o);
     let writer = match env.global.output.as_deref() {
         Some(path) => StreamWriter::<K>::append(path, env.format, env.width())?,
@@ -321,4 +400,199 @@ pub async fn tail<K: LogKind>(
         ));
     }
     drive::<K, _, _>(env, events, writer).await
+}
+
+/// A shutdown request, SIGTERM or Ctrl-C, kept once it came (a shipper waits for it between
+/// attempts as well as during them).
+fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = term => {}
+        }
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// What the status line and the outage notes share.
+struct Shipping {
+    started: Instant,
+    last_success: std::sync::Mutex<Option<Instant>>,
+    outage: std::sync::Mutex<Option<Instant>>,
+}
+
+impl Shipping {
+    fn succeeded(&self) {
+        let now = Instant::now();
+        if let Ok(mut last) = self.last_success.lock() {
+            *last = Some(now);
+        }
+        let began = self.outage.lock().ok().and_then(|mut o| o.take());
+        if let Some(began) = began {
+            crate::note(&format!(
+                "outage over after {:.0} s: Lago and the store answer again",
+                began.elapsed().as_secs_f64()
+            ));
+        }
+    }
+}
+
+/// `tail -o URL`: a shipper that runs for months. Each attempt opens the store (reading its
+/// checkpoint) and follows Lago from there; an outage of either (an error that may pass) is
+/// waited out with capped, jittered backoff, said on stderr when it starts and ends, up to
+/// `--max-outage`. SIGTERM or Ctrl-C ends the stream: the sink seals what is confirmed, saves
+/// its checkpoint, and the command exits 0.
+async fn ship<K: LogKind>(
+    env: &Env,
+    sent: &K::Filters,
+    args: &TailArgs,
+    follow: ExportOptions,
+    url: &str,
+) -> Result<(), CliError> {
+    let dest = destination(url)?;
+    let store = SinkProgress::default();
+    let counters = ExportProgress::default();
+    let options = sink_options(env, &args.batch, BatchLimits::for_follow(), &store);
+    let stop = shutdown_signal();
+    let state = std::sync::Arc::new(Shipping {
+        started: Instant::now(),
+        last_success: std::sync::Mutex::new(None),
+        outage: std::sync::Mutex::new(None),
+    });
+    let status = (!env.global.quiet && !args.status_every.is_zero()).then(|| {
+        let (every, st, c, state) = (
+            args.status_every,
+            store.clone(),
+            counters.clone(),
+            state.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                crate::note(&status_line(&st, &c, &state));
+            }
+        })
+    });
+    if !env.global.quiet {
+        crate::note(&format!(
+            "shipping {}s to {url}: each object once its records are confirmed; SIGTERM or Ctrl-C \
+             stops after saving the checkpoint",
+            K::NOUN
+        ));
+    }
+    // Capped, jittered backoff between attempts.
+    let backoff = lago_audit_client::RetryPolicy {
+        base_delay: Duration::from_secs(1),
+        max_delay: Duration::from_secs(30),
+        ..lago_audit_client::RetryPolicy::default()
+    };
+    let mut failures = 0u32;
+    let outcome = loop {
+        let attempt = async {
+            let writer = SinkWriter::<K>::open(&dest, options.clone(), true).await?;
+            let mut o = follow.clone().progress(counters.clone());
+            if let Some(c) = writer.resume_from() {
+                o = o.resume_from(c);
+            }
+            let state = state.clone();
+            let events = K::list(&env.conn.client, sent).follow(o).inspect(move |e| {
+                if e.is_ok() {
+                    state.succeeded();
+                }
+            });
+            drive_until::<K, _, _>(env, events, writer, stopped(stop.clone())).await
+        };
+        let error = match attempt.await {
+            Ok(()) => break Ok(()),
+            Err(e) if !e.transient => break Err(e),
+            Err(e) => e,
+        };
+        if *stop.borrow() {
+            break Ok(());
+        }
+        let began = {
+            let mut outage = state.outage.lock().unwrap_or_else(|p| p.into_inner());
+            if outage.is_none() {
+                failures = 0;
+                if !env.global.quiet {
+                    crate::note(&format!(
+                        "outage: {}; waiting and trying again (capped backoff)",
+                        error.message
+                    ));
+                }
+            }
+            *outage.get_or_insert_with(Instant::now)
+        };
+        if let Some(limit) = args.max_outage {
+            if began.elapsed() >= limit {
+                let hint = format!(
+                    "gave up after --max-outage {}; the same command continues from the checkpoint",
+                    crate::cli::seconds(limit)
+                );
+                break Err(error.hint(hint));
+            }
+        }
+        let wait = backoff.backoff(failures).max(Duration::from_millis(200));
+        failures = failures.saturating_add(1);
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = stopped(stop.clone()) => break Ok(()),
+        }
+    };
+    if let Some(task) = status {
+        task.abort();
+    }
+    if !env.global.quiet {
+        crate::note(&format!(
+            "stopped: {}",
+            status_line(&store, &counters, &state)
+        ));
+    }
+    outcome
+}
+
+/// One line: what was shipped, how far behind now, retries, the last success.
+fn status_line(store: &SinkProgress, counters: &ExportProgress, state: &Shipping) -> String {
+    let position = match store.position() {
+        Some(p) => {
+            let lag = (chrono::Utc::now() - p).num_seconds().max(0);
+            format!("stored up to {p} ({lag} s behind now)")
+        }
+        None => "nothing stored yet".to_owned(),
+    };
+    let last = match state.last_success.lock().ok().and_then(|l| *l) {
+        Some(t) => format!("last answer {:.0} s ago", t.elapsed().as_secs_f64()),
+        None => "no answer yet".to_owned(),
+    };
+    let outage = match state.outage.lock().ok().and_then(|o| *o) {
+        Some(t) => format!(", in an outage for {:.0} s", t.elapsed().as_secs_f64()),
+        None => String::new(),
+    };
+    format!(
+        "status after {:.0} s: {} records in {} objects, {position}; {} requests, {} retries \
+         ({} store retries); {last}{outage}",
+        state.started.elapsed().as_secs_f64(),
+        store.records(),
+        store.objects(),
+        counters.requests(),
+        counters.retries(),
+        store.put_retries(),
+    )
 }

@@ -32,7 +32,7 @@ pub trait LogKind: Send + Sync + 'static {
     const COLUMNS: &'static [Column];
 
     /// The record type.
-    type Record: serde::Serialize + Clone + Send + 'static;
+    type Record: lago_audit_sink::SinkRecord + Clone;
     /// The filter flags. Each field's clap id is Lago's query parameter (`activity_types`,
     /// `from_date`), so an error that names a parameter can name its flag.
     type Filters: Args + Clone + std::fmt::Debug + Send + Sync + serde::Serialize;

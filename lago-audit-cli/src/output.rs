@@ -4,6 +4,7 @@
 use crate::error::{CliError, Exit};
 use crate::kinds::LogKind;
 use crate::rows::Column;
+use lago_audit_sink::SinkRecord;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,10 @@ pub enum Format {
     Ndjson,
     /// A header line, then one row per record; maps are JSON text in one column.
     Csv,
+    /// One OCSF 1.8.0 event per line (the mapping in lago-audit-sink's README).
+    Ocsf,
+    /// One Elastic Common Schema document per line.
+    Ecs,
 }
 
 impl Format {
@@ -32,6 +37,18 @@ impl Format {
             Format::Json => "json",
             Format::Ndjson => "ndjson",
             Format::Csv => "csv",
+            Format::Ocsf => "ocsf",
+            Format::Ecs => "ecs",
+        }
+    }
+
+    /// The line format an object store is written in; `None` for the formats it cannot hold.
+    pub fn sink(self) -> Option<lago_audit_sink::Format> {
+        match self {
+            Format::Ndjson => Some(lago_audit_sink::Format::Lago),
+            Format::Ocsf => Some(lago_audit_sink::Format::Ocsf),
+            Format::Ecs => Some(lago_audit_sink::Format::Ecs),
+            Format::Table | Format::Json | Format::Csv => None,
         }
     }
 
@@ -185,7 +202,7 @@ impl<K: LogKind> Emitter<K> {
         self.started = true;
         match self.format {
             Format::Json => w.write_all(b"["),
-            Format::Ndjson => Ok(()),
+            Format::Ndjson | Format::Ocsf | Format::Ecs => Ok(()),
             Format::Csv => w.write_all(csv_line(K::CSV_HEADER).as_bytes()),
             Format::Table => {
                 let titles: Vec<String> = K::COLUMNS.iter().map(|c| c.title.to_owned()).collect();
@@ -223,6 +240,14 @@ impl<K: LogKind> Emitter<K> {
             }
             Format::Ndjson => {
                 serde_json::to_writer(&mut *w, record)?;
+                w.write_all(b"\n")?;
+            }
+            Format::Ocsf => {
+                serde_json::to_writer(&mut *w, &record.to_ocsf())?;
+                w.write_all(b"\n")?;
+            }
+            Format::Ecs => {
+                serde_json::to_writer(&mut *w, &record.to_ecs())?;
                 w.write_all(b"\n")?;
             }
             Format::Csv => w.write_all(csv_line(&K::csv_row(record)).as_bytes())?,
@@ -269,7 +294,7 @@ pub fn single<K: LogKind>(
             }
             Ok(())
         }
-        Format::Ndjson | Format::Csv => {
+        Format::Ndjson | Format::Csv | Format::Ocsf | Format::Ecs => {
             let mut e = Emitter::<K>::new(format, width);
             e.record(w, record)?;
             e.end(w)
@@ -354,6 +379,15 @@ impl Write for Output {
             Output::File { file, .. } => file.flush(),
         }
     }
+}
+
+/// The URL of an object store when `-o` names one (`file:///dir`, `s3://…`, `az://…`,
+/// `gs://…`) rather than a file.
+pub fn store_url(output: Option<&Path>) -> Option<&str> {
+    let s = output?.to_str()?;
+    let (scheme, _) = s.split_once("://")?;
+    let known = ["file", "s3", "s3a", "az", "azure", "abfs", "abfss", "gs"];
+    known.contains(&scheme).then_some(s)
 }
 
 /// The folder a file is in (`.` for a bare name).

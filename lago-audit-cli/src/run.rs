@@ -63,6 +63,28 @@ pub async fn run_kind<K: LogKind>(global: Global, command: KindCommand<K>) -> Re
         .format
         .unwrap_or_else(|| Format::default_for(global.output.is_some()));
     let tail = matches!(command, KindCommand::Tail { .. });
+    if let Some(url) = output::store_url(global.output.as_deref()) {
+        if !matches!(
+            command,
+            KindCommand::Export { .. } | KindCommand::Tail { .. }
+        ) {
+            return Err(CliError::new(
+                Exit::Usage,
+                format!(
+                    "-o {url}: an object store takes export and tail; list and get write a file"
+                ),
+            ));
+        }
+        if format.sink().is_none() {
+            return Err(CliError::new(
+                Exit::Usage,
+                format!(
+                    "--format {}: an object store holds ndjson, ocsf or ecs",
+                    format.name()
+                ),
+            ));
+        }
+    }
     let conn = connect(&global, tail).await?;
     let env = Env {
         conn,

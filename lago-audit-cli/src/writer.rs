@@ -3,16 +3,16 @@
 //! each record and each safe point (a [`Checkpoint`]), and of how the export ended.
 //!
 //! - [`StreamWriter`]: stdout, or the file `tail -o FILE` appends to;
-//! - [`FileWriter`]: the resumable `export -o FILE` (data, and a checkpoint file beside it).
-//!
-//! An object-store destination is one more implementation: it hands the records and checkpoints
-//! on to a `lago_audit_sink::Sink`.
+//! - [`FileWriter`]: the resumable `export -o FILE` (data, and a checkpoint file beside it);
+//! - [`SinkWriter`]: an object store, `-o URL` (the records and checkpoints go on to a
+//!   `lago_audit_sink::Sink`).
 
 use crate::error::{CliError, Exit};
 use crate::kinds::LogKind;
 use crate::output::{write_error, Emitter, Format};
 use crate::resume::{part_path, ExportFiles, Saved};
-use lago_audit_client::Checkpoint;
+use lago_audit_client::{Checkpoint, ExportEvent};
+use lago_audit_sink::{Destination, Sink, SinkError, SinkOptions, WriteSummary};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -328,5 +328,139 @@ impl<K: LogKind> Writer<K> for FileWriter<K> {
             part_path(&self.dest).display()
         ));
         error
+    }
+}
+
+type Event<R> = Result<ExportEvent<R>, lago_audit_client::Error>;
+
+/// An object store (`-o s3://…`, `file:///…`): the records and checkpoints are handed on to a
+/// [`lago_audit_sink::Sink`], which writes gzip NDJSON objects and keeps the checkpoint beside
+/// them. The sink runs as a task reading a channel, so the export loop stays the same.
+pub struct SinkWriter<K: LogKind> {
+    tx: Option<tokio::sync::mpsc::Sender<Event<K::Record>>>,
+    task: tokio::task::JoinHandle<Result<WriteSummary, SinkError>>,
+    location: String,
+    resume_from: Option<Checkpoint>,
+    follow: bool,
+}
+
+impl<K: LogKind> SinkWriter<K> {
+    /// Opens `dest` for `K` (reading its checkpoint) and starts the sink.
+    pub async fn open(
+        dest: &Destination,
+        options: SinkOptions,
+        follow: bool,
+    ) -> Result<Self, CliError> {
+        let mut sink = Sink::<K::Record>::open(dest, options)
+            .await
+            .map_err(|e| CliError::store(&e))?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Event<K::Record>>(1024);
+        let location = sink.location();
+        let resume_from = sink.resume_from();
+        let task = tokio::spawn(async move {
+            let events = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+            sink.write(events).await
+        });
+        Ok(Self {
+            tx: Some(tx),
+            task,
+            location,
+            resume_from,
+            follow,
+        })
+    }
+
+    /// `{prefix}/{kind}`, for messages.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// Where the export must start: the checkpoint found at the destination.
+    pub fn resume_from(&self) -> Option<Checkpoint> {
+        self.resume_from.clone()
+    }
+
+    async fn send(&mut self, event: ExportEvent<K::Record>) -> Result<(), CliError> {
+        let sent = match &self.tx {
+            Some(tx) => tx.send(Ok(event)).await.is_ok(),
+            None => false,
+        };
+        if sent {
+            Ok(())
+        } else {
+            // The sink stopped: its error is what `failed` reports.
+            Err(CliError::new(Exit::Store, "the object store writer stopped").transient(true))
+        }
+    }
+
+    /// Ends the stream of events (the sink seals what is confirmed and saves its checkpoint)
+    /// and waits for the sink.
+    async fn close(mut self) -> Result<WriteSummary, CliError> {
+        self.tx = None;
+        match self.task.await {
+            Ok(Ok(summary)) => Ok(summary),
+            Ok(Err(e)) => Err(CliError::store(&e)),
+            Err(e) => Err(CliError::new(
+                Exit::Failure,
+                format!("the object store writer failed: {e}"),
+            )),
+        }
+    }
+}
+
+impl<K: LogKind> Writer<K> for SinkWriter<K> {
+    async fn record(&mut self, record: K::Record) -> Result<(), CliError> {
+        self.send(ExportEvent::Record(record)).await
+    }
+
+    async fn checkpoint(&mut self, checkpoint: Checkpoint) -> Result<(), CliError> {
+        self.send(ExportEvent::Checkpoint(checkpoint)).await
+    }
+
+    async fn finish(self) -> Result<(), CliError> {
+        self.close().await.map(|_| ())
+    }
+
+    async fn interrupted(self) -> Result<(), CliError> {
+        let (follow, location) = (self.follow, self.location.clone());
+        let summary = self.close().await?;
+        if follow {
+            return Ok(());
+        }
+        let upto = summary.position.map_or_else(
+            || "nothing yet".to_owned(),
+            |p| format!("every record before {p}"),
+        );
+        Err(CliError::new(
+            Exit::Interrupted,
+            format!("interrupted: {upto} is stored in {location}"),
+        )
+        .hint("run the same command again to continue from the checkpoint there"))
+    }
+
+    async fn failed(self, error: CliError, written: bool) -> CliError {
+        let location = self.location.clone();
+        match self.close().await {
+            // Writing failed because the sink did: its error says why.
+            Err(e) if written => e,
+            Err(e) => {
+                // Both failed: report Lago's failure, and what the store said.
+                let mut error = error;
+                error.hint = Some(format!(
+                    "{}; and the store: {}",
+                    error.hint.unwrap_or_default(),
+                    e.message
+                ));
+                error
+            }
+            Ok(_) => {
+                let mut error = error;
+                error.hint = Some(format!(
+                    "{}; what was confirmed is stored in {location}, and the same command continues from there",
+                    error.hint.unwrap_or_default()
+                ));
+                error
+            }
+        }
     }
 }
