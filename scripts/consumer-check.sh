@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 export CARGO_TERM_COLOR=never
-crates=(lago-audit-codegen lago-audit-client lago-audit-fake lago-audit-cli)
+crates=(lago-audit-codegen lago-audit-client lago-audit-fake lago-audit-sink lago-audit-cli)
 package_args=(package --locked --no-verify)
 for crate in "${crates[@]}"; do package_args+=(-p "$crate"); done
 cargo "${package_args[@]}" >/dev/null 2>&1 || cargo "${package_args[@]}"
@@ -92,7 +92,7 @@ echo "consumer-check: the packaged fake serves a consumer's test"
 # scripts/release-archive.sh does, to share its release build.
 cp -R "$pkg/lago-audit-cli-$version/." "$cli/"
 patches=()
-for crate in lago-audit-codegen lago-audit-client lago-audit-fake; do
+for crate in lago-audit-codegen lago-audit-client lago-audit-fake lago-audit-sink; do
   patches+=(--config "patch.crates-io.$crate.path=\"$pkg/$crate-$version\"")
 done
 CARGO_TARGET_DIR="$root/target" CARGO_PROFILE_RELEASE_STRIP=symbols \

@@ -4,10 +4,15 @@
 //! with a message naming the flag and the reason before any request is sent.
 
 use crate::error::EXIT_CODES_HELP;
+use crate::kinds::{Activity, Api, LogKind, Security};
 use crate::output::Format;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use lago_audit_client::config::DEFAULT_REQUEST_TIMEOUT;
+use lago_audit_client::export::DEFAULT_SETTLE;
+use lago_audit_client::export::{DEFAULT_MAX_PER_PAGE, DEFAULT_POLL_INTERVAL, DEFAULT_READ_AHEAD};
+use lago_audit_client::ratelimit::DEFAULT_RATE_LIMIT;
 use lago_audit_client::{
-    ActivitySource, DateFilter, HttpMethod, HttpStatusFilter, SecurityLogType,
+    ActivitySource, DateFilter, HttpMethod, HttpStatusFilter, RetryPolicy, SecurityLogType,
 };
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -122,16 +127,19 @@ pub struct Global {
     #[arg(long, global = true)]
     pub allow_insecure_http: bool,
     /// Retries after a network error, 429 or 5xx, per request.
-    #[arg(long, global = true, value_name = "N", default_value_t = 3,
+    #[arg(long, global = true, value_name = "N", default_value_t = RetryPolicy::default().max_retries,
           value_parser = clap::value_parser!(u32).range(0..=20))]
     pub retries: u32,
-    /// Time limit of one request attempt (e.g. 30s, 500ms, 2m).
-    #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    /// Time limit of one request attempt (e.g. 30s, 500ms, 2m) [default: the client's].
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration,
+          help = format!("Time limit of one request attempt (e.g. 30s, 500ms, 2m) [default: {}]",
+                         seconds(DEFAULT_REQUEST_TIMEOUT)))]
+    pub timeout: Option<Duration>,
 
-    /// Most requests per second, shared by every request (0: no limit) [default: the client's,
-    /// 45, under Lago Cloud's 50 per organisation].
-    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    /// Most requests per second, shared by every request (0: no limit) [default: the client's].
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=100_000),
+          help = format!("Most requests per second, shared by every request (0: no limit) [default: \
+                          the client's, {DEFAULT_RATE_LIMIT}, under Lago Cloud's 50 per organisation]"))]
     pub rate_limit: Option<u32>,
 
     /// Start a built-in fake Lago with seeded data and read from it (no account needed).
@@ -148,8 +156,10 @@ pub struct Global {
     /// Output format [default: table on a terminal, else ndjson].
     #[arg(long, short = 'f', global = true, value_enum)]
     pub format: Option<Format>,
-    /// Write to FILE (atomically: a temporary file beside it, then a rename) instead of stdout.
-    #[arg(long, short = 'o', global = true, value_name = "FILE")]
+    /// Write to FILE (atomically: a temporary file beside it, then a rename) instead of stdout;
+    /// for export and tail also an object store: file:///dir, s3://bucket/prefix,
+    /// az://container/prefix, gs://bucket/prefix.
+    #[arg(long, short = 'o', global = true, value_name = "FILE|URL")]
     pub output: Option<PathBuf>,
     /// No progress bar, no notes on stderr (errors are still printed).
     #[arg(long, short = 'q', global = true)]
@@ -159,150 +169,90 @@ pub struct Global {
     pub verbose: u8,
 }
 
-/// The three kinds of audit log (named as the subcommands people type).
+/// The kinds of audit log (named as the subcommands people type), each a [`LogKind`].
 #[derive(Subcommand, Debug)]
 #[allow(clippy::enum_variant_names)]
 pub enum Resource {
     /// Activity logs: who changed what (plans, customers, invoices, …).
     #[command(subcommand)]
-    ActivityLogs(ActivityCommand),
+    ActivityLogs(KindCommand<Activity>),
     /// API logs: the API calls that changed data.
     #[command(subcommand)]
-    ApiLogs(ApiCommand),
+    ApiLogs(KindCommand<Api>),
     /// Security logs: sign-ins, API keys, roles, webhooks (needs Lago's security-logs add-on).
     #[command(subcommand)]
-    SecurityLogs(SecurityCommand),
+    SecurityLogs(KindCommand<Security>),
 }
 
-macro_rules! command_enum {
-    ($name:ident, $filters:ident, $id:literal) => {
-        /// What to do with this kind of log.
-        #[derive(Subcommand, Debug)]
-        pub enum $name {
-            /// One page of records, newest first.
-            List {
-                /// Filters.
-                #[command(flatten)]
-                filters: $filters,
-                /// Which page.
-                #[command(flatten)]
-                page: PageArgs,
-            },
-            /// One record by its id.
-            Get {
-                /// The record's id.
-                #[arg(value_name = $id, value_parser = non_empty)]
-                id: String,
-            },
-            /// Every record of the window, exactly once (with -o FILE: resumable).
-            Export {
-                /// Filters.
-                #[command(flatten)]
-                filters: $filters,
-                /// Export settings.
-                #[command(flatten)]
-                export: ExportArgs,
-            },
-            /// Follow new records until Ctrl-C, one line each as they arrive.
-            Tail {
-                /// Filters.
-                #[command(flatten)]
-                filters: $filters,
-                /// Follow settings.
-                #[command(flatten)]
-                tail: TailArgs,
-            },
-        }
-    };
+/// What to do with one kind of log: the same four commands for every kind.
+#[derive(Subcommand, Debug)]
+pub enum KindCommand<K: LogKind> {
+    /// One page of records, newest first.
+    List {
+        /// Filters.
+        #[command(flatten)]
+        filters: K::Filters,
+        /// Which page.
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// One record by its id.
+    Get {
+        /// The record's id.
+        #[arg(value_name = K::ID, value_parser = non_empty)]
+        id: String,
+    },
+    /// Every record of the window, exactly once (with -o FILE: resumable).
+    Export {
+        /// Filters.
+        #[command(flatten)]
+        filters: K::Filters,
+        /// Export settings.
+        #[command(flatten)]
+        export: ExportArgs,
+    },
+    /// Follow new records until Ctrl-C, one line each as they arrive.
+    Tail {
+        /// Filters.
+        #[command(flatten)]
+        filters: K::Filters,
+        /// Follow settings.
+        #[command(flatten)]
+        tail: TailArgs,
+    },
 }
-command_enum!(ActivityCommand, ActivityFilters, "ACTIVITY_ID");
-command_enum!(ApiCommand, ApiFilters, "REQUEST_ID");
-command_enum!(SecurityCommand, SecurityFilters, "LOG_ID");
+
+/// Lago's query parameters of `K` and the flags that set them (`to_date`, `--to`), from the flags'
+/// own definitions: each filter's clap id is the parameter it sets.
+pub fn parameter_flags<K: LogKind>() -> Vec<(String, String)> {
+    let args = PageArgs::augment_args(K::Filters::augment_args(clap::Command::new(K::NAME)));
+    args.get_arguments()
+        .filter_map(|a| Some((a.get_id().to_string(), format!("--{}", a.get_long()?))))
+        .collect()
+}
+
+impl<K: LogKind> KindCommand<K> {
+    /// The filters, for the commands that take them.
+    pub fn filters(&self) -> Option<&K::Filters> {
+        match self {
+            KindCommand::List { filters, .. }
+            | KindCommand::Export { filters, .. }
+            | KindCommand::Tail { filters, .. } => Some(filters),
+            KindCommand::Get { .. } => None,
+        }
+    }
+}
 
 /// `--from` / `--to`, common to every list.
 #[derive(Args, Debug, Clone, Default, serde::Serialize)]
 pub struct Window {
     /// Oldest logged_at to include: a date (00:00:00 UTC) or an RFC 3339 date-time. Inclusive.
-    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    #[arg(id = "from_date", long = "from", value_name = "DATE", value_parser = parse_date)]
     pub from: Option<DateFilter>,
     /// Newest logged_at to include: a date (00:00:00 UTC, so the rest of that day is left out)
     /// or an RFC 3339 date-time. Inclusive.
-    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    #[arg(id = "to_date", long = "to", value_name = "DATE", value_parser = parse_date)]
     pub to: Option<DateFilter>,
-}
-
-/// Filters of `/activity_logs`.
-#[derive(Args, Debug, Clone, Default, serde::Serialize)]
-pub struct ActivityFilters {
-    /// Only this activity type, e.g. invoice.voided (repeat for several).
-    #[arg(long = "activity-type", value_name = "TYPE", value_parser = non_blank)]
-    pub activity_types: Vec<String>,
-    /// Only this source: api, front or system (repeat for several).
-    #[arg(long = "activity-source", value_name = "SOURCE", value_parser = parse_activity_source)]
-    pub activity_sources: Vec<ActivitySource>,
-    /// Only actions by this user (repeat for several).
-    #[arg(long = "user-email", value_name = "EMAIL", value_parser = parse_email)]
-    pub user_emails: Vec<String>,
-    /// Only this customer (its external id).
-    #[arg(long, value_name = "ID", value_parser = non_blank)]
-    pub external_customer_id: Option<String>,
-    /// Only this subscription (its external id).
-    #[arg(long, value_name = "ID", value_parser = non_blank)]
-    pub external_subscription_id: Option<String>,
-    /// Only this resource, a uuid (repeat for several).
-    #[arg(long = "resource-id", value_name = "UUID", value_parser = parse_uuid)]
-    pub resource_ids: Vec<uuid::Uuid>,
-    /// Only this resource type, e.g. Invoice (repeat for several).
-    #[arg(long = "resource-type", value_name = "TYPE", value_parser = non_blank)]
-    pub resource_types: Vec<String>,
-    /// Date bounds.
-    #[command(flatten)]
-    pub window: Window,
-}
-
-/// Filters of `/api_logs`.
-#[derive(Args, Debug, Clone, Default, serde::Serialize)]
-pub struct ApiFilters {
-    /// Only this HTTP method: post, put or delete, any case (repeat for several).
-    #[arg(long = "http-method", value_name = "METHOD", value_parser = parse_http_method)]
-    pub http_methods: Vec<HttpMethod>,
-    /// Only this outcome: failed, succeeded, or a status code such as 422 (repeat for several).
-    #[arg(long = "http-status", visible_alias = "status", value_name = "STATUS",
-          value_parser = parse_http_status)]
-    pub http_statuses: Vec<HttpStatusFilter>,
-    /// Only this API version, e.g. v1.
-    #[arg(long, value_name = "VERSION", value_parser = non_blank)]
-    pub api_version: Option<String>,
-    /// Only this request path, with /api/v1; `*` is a wildcard (repeat for several).
-    #[arg(long = "request-path", value_name = "PATH", value_parser = non_blank)]
-    pub request_paths: Vec<String>,
-    /// Only this client (user agent), exactly (repeat for several).
-    #[arg(long = "client", value_name = "CLIENT", value_parser = non_blank)]
-    pub clients: Vec<String>,
-    /// Date bounds.
-    #[command(flatten)]
-    pub window: Window,
-}
-
-/// Filters of `/security_logs`.
-#[derive(Args, Debug, Clone, Default, serde::Serialize)]
-pub struct SecurityFilters {
-    /// Only this user, a uuid (repeat for several).
-    #[arg(long = "user-id", value_name = "UUID", value_parser = parse_uuid_text)]
-    pub user_ids: Vec<String>,
-    /// Only this API key, a uuid (repeat for several).
-    #[arg(long = "api-key-id", value_name = "UUID", value_parser = parse_uuid_text)]
-    pub api_key_ids: Vec<String>,
-    /// Only this log type: api_key, billing_entity, export, integration, role, user,
-    /// webhook_endpoint (repeat for several).
-    #[arg(long = "log-type", value_name = "TYPE", value_parser = parse_log_type)]
-    pub log_types: Vec<SecurityLogType>,
-    /// Only this event, e.g. user.signed_up (repeat for several).
-    #[arg(long = "log-event", value_name = "EVENT", value_parser = non_blank)]
-    pub log_events: Vec<String>,
-    /// Date bounds (`--to` defaults to now: Lago requires it for security logs).
-    #[command(flatten)]
-    pub window: Window,
 }
 
 /// `list` paging.
@@ -326,34 +276,83 @@ pub struct ExportArgs {
     /// Discard an interrupted export into -o FILE and start again.
     #[arg(long, requires = "output", conflicts_with = "resume")]
     pub restart: bool,
-    /// Requests in flight at once (default: the library's).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    /// Requests in flight at once [default: the library's].
+    #[arg(long, value_name = "N", help = format!("Requests in flight at once [default: {DEFAULT_READ_AHEAD}]"), value_parser = clap::value_parser!(u32).range(1..=64))]
     pub read_ahead: Option<u32>,
-    /// Largest page size to ask for (default: the library's).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    /// Largest page size to ask for [default: the library's].
+    #[arg(long, value_name = "N", help = format!("Largest page size to ask for [default: {DEFAULT_MAX_PER_PAGE}]"), value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_per_page: Option<u32>,
     /// How far behind now the window ends when --to is not given, so late records are not
-    /// missed (default: the library's).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    /// missed [default: the library's].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration,
+          help = format!("How far behind now the window ends when --to is not given, so late \
+                          records are not missed [default: {}]", seconds(DEFAULT_SETTLE)))]
     pub settle: Option<Duration>,
     /// Write a log Lago stored twice (same id, or for API logs same content, in the same
     /// second) twice, instead of once.
     #[arg(long)]
     pub keep_duplicates: bool,
+    /// Objects of an object store (-o URL).
+    #[command(flatten)]
+    pub batch: BatchArgs,
+}
+
+/// How large an object of `-o URL` may grow (a batch is cut at the first limit reached, and at
+/// midnight UTC).
+#[derive(Args, Debug, Clone, Default)]
+pub struct BatchArgs {
+    /// With -o URL: most records an object [default: 100000].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_records: Option<u64>,
+    /// With -o URL: most bytes of NDJSON an object, before gzip [default: 32 MiB].
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_bytes: Option<u64>,
+    /// With -o URL: most time of logged_at an object spans [default: none for export, 1m for tail].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub batch_span: Option<Duration>,
+}
+
+impl BatchArgs {
+    /// The limits the flags ask for, over `base`.
+    pub fn limits(&self, base: lago_audit_sink::BatchLimits) -> lago_audit_sink::BatchLimits {
+        let mut limits = base;
+        if let Some(n) = self.batch_records {
+            limits = limits.max_records(n);
+        }
+        if let Some(n) = self.batch_bytes {
+            limits = limits.max_bytes(n);
+        }
+        if let Some(span) = self.batch_span {
+            limits = limits.max_span(Some(span));
+        }
+        limits
+    }
 }
 
 /// `tail` settings.
 #[derive(Args, Debug, Clone)]
 pub struct TailArgs {
-    /// Time between polls.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    /// Time between polls [default: the library's].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration,
+          help = format!("Time between polls [default: {}]", seconds(DEFAULT_POLL_INTERVAL)))]
     pub poll_interval: Option<Duration>,
-    /// How long to wait for late records before showing a second.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    /// How long to wait for late records before showing a second [default: the library's].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration,
+          help = format!("How long to wait for late records before showing a second [default: {}]",
+                         seconds(DEFAULT_SETTLE)))]
     pub settle: Option<Duration>,
+    /// Objects of an object store (-o URL).
+    #[command(flatten)]
+    pub batch: BatchArgs,
+    /// With -o URL: give up when Lago or the store has been failing this long [default: never].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub max_outage: Option<Duration>,
+    /// With -o URL: a status line on stderr this often (0: none).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
+    pub status_every: Duration,
 }
 
-fn non_empty(s: &str) -> Result<String, String> {
+pub(crate) fn non_empty(s: &str) -> Result<String, String> {
     if s.is_empty() {
         Err("must not be empty".into())
     } else {
@@ -361,7 +360,7 @@ fn non_empty(s: &str) -> Result<String, String> {
     }
 }
 
-fn non_blank(s: &str) -> Result<String, String> {
+pub(crate) fn non_blank(s: &str) -> Result<String, String> {
     if s.trim().is_empty() {
         Err("must not be empty".into())
     } else {
@@ -369,13 +368,13 @@ fn non_blank(s: &str) -> Result<String, String> {
     }
 }
 
-fn parse_date(s: &str) -> Result<DateFilter, String> {
+pub(crate) fn parse_date(s: &str) -> Result<DateFilter, String> {
     s.trim().parse::<DateFilter>().map_err(|_| {
         "expected a date (2025-03-31) or an RFC 3339 date-time (2025-03-31T12:00:00Z)".into()
     })
 }
 
-fn parse_email(s: &str) -> Result<String, String> {
+pub(crate) fn parse_email(s: &str) -> Result<String, String> {
     let s = s.trim();
     match s.split_once('@') {
         Some((user, host)) if !user.is_empty() && !host.is_empty() && !s.contains(' ') => {
@@ -385,12 +384,12 @@ fn parse_email(s: &str) -> Result<String, String> {
     }
 }
 
-fn parse_uuid(s: &str) -> Result<uuid::Uuid, String> {
+pub(crate) fn parse_uuid(s: &str) -> Result<uuid::Uuid, String> {
     uuid::Uuid::parse_str(s.trim())
         .map_err(|_| "expected a uuid such as 1a901a90-1a90-1a90-1a90-1a901a901a90".into())
 }
 
-fn parse_uuid_text(s: &str) -> Result<String, String> {
+pub(crate) fn parse_uuid_text(s: &str) -> Result<String, String> {
     parse_uuid(s).map(|u| u.to_string())
 }
 
@@ -404,24 +403,29 @@ fn known<T: From<String>>(s: &str, known: &[&str]) -> Result<T, String> {
     }
 }
 
-fn parse_activity_source(s: &str) -> Result<ActivitySource, String> {
+pub(crate) fn parse_activity_source(s: &str) -> Result<ActivitySource, String> {
     known(s, ActivitySource::KNOWN)
 }
 
 /// Lago stores methods in lower case; its own CLI's upper case matches nothing.
-fn parse_http_method(s: &str) -> Result<HttpMethod, String> {
+pub(crate) fn parse_http_method(s: &str) -> Result<HttpMethod, String> {
     known(s, HttpMethod::KNOWN)
 }
 
-fn parse_log_type(s: &str) -> Result<SecurityLogType, String> {
+pub(crate) fn parse_log_type(s: &str) -> Result<SecurityLogType, String> {
     known(s, SecurityLogType::KNOWN)
 }
 
-fn parse_http_status(s: &str) -> Result<HttpStatusFilter, String> {
+pub(crate) fn parse_http_status(s: &str) -> Result<HttpStatusFilter, String> {
     s.trim()
         .to_ascii_lowercase()
         .parse::<HttpStatusFilter>()
         .map_err(|_| "expected failed, succeeded, or a status code from 100 to 599".into())
+}
+
+/// A duration as `--help` shows it and [`parse_duration`] reads it: `30s`, `1.5s`.
+pub fn seconds(d: Duration) -> String {
+    format!("{}s", d.as_secs_f64())
 }
 
 /// `500ms`, `30s`, `2m`, `1h`, or a plain number of seconds (`1.5`).

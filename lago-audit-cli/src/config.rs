@@ -1,9 +1,9 @@
-//! Which Lago to talk to, with which key: flags, then `LAGO_API_KEY`, `LAGO_REGION`,
-//! `LAGO_API_URL` (the region wins over the URL, as in the library), or the built-in demo.
+//! Which Lago to talk to, with which key: the library's lookup of `LAGO_API_KEY`, `LAGO_REGION`
+//! and `LAGO_API_URL`, overridden by the flags, or the built-in demo.
 
 use crate::cli::Global;
-use crate::error::{CliError, Exit, KeySource};
-use lago_audit_client::{Client, ClientBuilder, ConfigError, Region, RetryPolicy};
+use crate::error::{CliError, Exit};
+use lago_audit_client::{Client, ClientBuilder, ConfigError, KeySource, Region, RetryPolicy};
 use lago_audit_fake::{FakeLago, Faults};
 use std::time::Duration;
 
@@ -24,11 +24,6 @@ pub struct Connection {
     pub demo_tail_from: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// Reads a variable; empty counts as unset.
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
 /// The fake Lago that `--demo` starts: seeded data whose newest record is from a minute ago, and
 /// with `--demo-faults` every fault the fake can inject.
 pub async fn start_demo(g: &Global, tail: bool) -> Result<FakeLago, CliError> {
@@ -41,7 +36,7 @@ pub async fn start_demo(g: &Global, tail: bool) -> Result<FakeLago, CliError> {
     } else {
         real.date_naive().and_time(chrono::NaiveTime::MIN).and_utc()
     };
-    let now = chrono::DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
+    let now = crate::kinds::whole_second(now);
     let mut builder = FakeLago::builder()
         .seed(42)
         .records(g.demo_records)
@@ -73,10 +68,12 @@ pub async fn start_demo(g: &Global, tail: bool) -> Result<FakeLago, CliError> {
         .map_err(|e| CliError::io("cannot start the demo server on 127.0.0.1", &e))
 }
 
-/// Builds the client from flags and the environment, or starts the demo.
-/// `tail` says whether the command is `tail` (the demo then keeps adding records).
+/// Builds the client from the library's lookup (`LAGO_API_KEY`, `LAGO_REGION`, `LAGO_API_URL`)
+/// plus the flags, or starts the demo. `tail` says whether the command is `tail` (the demo then
+/// keeps adding records).
 pub async fn connect(g: &Global, tail: bool) -> Result<Connection, CliError> {
-    let (key, key_source, region, demo) = if g.demo {
+    let mut builder = ClientBuilder::from_env();
+    let demo = if g.demo {
         let fake = start_demo(g, tail).await?;
         if !g.quiet {
             crate::note(&format!(
@@ -86,57 +83,37 @@ pub async fn connect(g: &Global, tail: bool) -> Result<Connection, CliError> {
                 if g.demo_faults { ", with faults" } else { "" }
             ));
         }
-        (
-            fake.api_key().to_owned(),
-            KeySource::Demo,
-            Region::Custom(fake.base_url()),
-            Some(fake),
-        )
+        builder = builder
+            .api_key_from(fake.api_key(), KeySource::Named("the demo".into()))
+            .base_url(fake.base_url());
+        Some(fake)
     } else {
-        let (key, source) = match (&g.api_key, env("LAGO_API_KEY")) {
-            (Some(k), _) => (k.clone(), KeySource::Flag),
-            (None, Some(k)) => (k, KeySource::Env),
-            (None, None) => return Err(CliError::new(Exit::Config, "no Lago API key").hint(
-                "set LAGO_API_KEY (or pass --api-key), or try --demo to use a built-in fake Lago",
-            )),
-        };
-        let region = if let Some(url) = &g.api_url {
-            Region::Custom(url.clone())
-        } else if let Some(r) = &g.region {
-            Region::parse(r)
-        } else if let Some(r) = env("LAGO_REGION") {
-            Region::parse(&r)
-        } else if let Some(url) = env("LAGO_API_URL") {
-            Region::Custom(url)
-        } else {
-            Region::Us
-        };
-        (key, source, region, None)
+        if let Some(key) = &g.api_key {
+            builder = builder.api_key_from(key, KeySource::Named("the --api-key flag".into()));
+        }
+        if let Some(url) = &g.api_url {
+            builder = builder.base_url(url);
+        } else if let Some(region) = &g.region {
+            builder = builder.region(Region::parse(region));
+        }
+        None
     };
-
     let retry = RetryPolicy {
         max_retries: g.retries,
         ..RetryPolicy::default()
     };
-    let mut builder = ClientBuilder::new(key)
-        .region(region)
+    builder = builder
         .allow_insecure_http(g.allow_insecure_http)
-        .request_timeout(g.timeout)
         .user_agent(concat!("lago-audit/", env!("CARGO_PKG_VERSION")))
         .retry_policy(retry);
+    if let Some(timeout) = g.timeout {
+        builder = builder.request_timeout(timeout);
+    }
     if let Some(per_second) = g.rate_limit {
         builder = builder.rate_limit(per_second);
     }
-    let host = builder
-        .resolved_base_url()
-        .ok()
-        .and_then(|u| {
-            u.host_str().map(|h| {
-                u.port()
-                    .map_or_else(|| h.to_owned(), |p| format!("{h}:{p}"))
-            })
-        })
-        .unwrap_or_else(|| "Lago".into());
+    let key_source = builder.key_source().clone();
+    let host = builder.host().unwrap_or_else(|| "Lago".into());
     let client = builder.build().map_err(|e| config_error(&e))?;
     Ok(Connection {
         client,
@@ -151,18 +128,27 @@ pub async fn connect(g: &Global, tail: bool) -> Result<Connection, CliError> {
     })
 }
 
+/// The library's configuration error, with the flags that set the field.
 fn config_error(e: &ConfigError) -> CliError {
-    let hint = match e {
-        ConfigError::InsecureUrl { .. } => {
-            "use https, or pass --allow-insecure-http for a self-hosted Lago on a private network"
-        }
-        ConfigError::InvalidUrl { .. } => {
-            "--api-url / LAGO_API_URL takes Lago's base URL, e.g. https://lago.example.com (with or without /api/v1); --region takes us or eu"
-        }
-        ConfigError::InvalidApiKey | ConfigError::MissingApiKey => {
-            "copy the key again from Lago (Developers > API keys)"
-        }
-        _ => "check --api-url, --region and the LAGO_* variables",
+    let (message, hint) = match e {
+        ConfigError::MissingApiKey => (
+            "no Lago API key".to_owned(),
+            "set LAGO_API_KEY (or pass --api-key), or try --demo to use a built-in fake Lago",
+        ),
+        ConfigError::InsecureUrl { .. } => (
+            e.to_string(),
+            "pass --allow-insecure-http for a self-hosted Lago on a private network",
+        ),
+        ConfigError::InvalidUrl { .. } => (
+            e.to_string(),
+            "--api-url / LAGO_API_URL take Lago's base URL (with or without /api/v1); --region \
+             takes us or eu",
+        ),
+        ConfigError::InvalidApiKey => (e.to_string(), "check --api-key / LAGO_API_KEY"),
+        _ => (
+            e.to_string(),
+            "check --api-url, --region and the LAGO_* variables",
+        ),
     };
-    CliError::new(Exit::Config, e.to_string()).hint(hint)
+    CliError::new(Exit::Config, message).hint(hint)
 }

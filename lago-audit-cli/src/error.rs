@@ -1,7 +1,7 @@
 //! What went wrong, said so that a person can act on it: one line, a hint, and an exit code per
 //! class of failure.
 
-use lago_audit_client::Error as LagoError;
+use lago_audit_client::{Error as LagoError, KeySource};
 use std::fmt;
 use std::io;
 
@@ -34,6 +34,8 @@ pub enum Exit {
     Decode = 11,
     /// An interrupted export cannot be resumed as asked.
     Resume = 12,
+    /// The destination (an object store, a directory given as a URL) failed.
+    Store = 13,
     /// Interrupted by Ctrl-C (an export keeps its checkpoint).
     Interrupted = 130,
 }
@@ -54,6 +56,7 @@ Exit codes:
   10   network: Lago could not be reached
   11   Lago's answer did not have the expected shape
   12   an interrupted export cannot be resumed as asked
+  13   the object store (-o URL) failed, or another exporter writes to the same prefix
   130  interrupted by Ctrl-C (export -o keeps its checkpoint: --resume continues)
 
 Environment: LAGO_API_KEY, LAGO_REGION (us, eu or a URL), LAGO_API_URL.";
@@ -67,6 +70,8 @@ pub struct CliError {
     pub message: String,
     /// What to do about it.
     pub hint: Option<String>,
+    /// Whether trying again later may succeed (Lago or the store is down for a while).
+    pub transient: bool,
 }
 
 impl CliError {
@@ -76,6 +81,7 @@ impl CliError {
             exit,
             message: message.into(),
             hint: None,
+            transient: false,
         }
     }
 
@@ -83,6 +89,17 @@ impl CliError {
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
+    }
+
+    /// Marks the failure as one that trying again later may cure.
+    pub fn transient(mut self, transient: bool) -> Self {
+        self.transient = transient;
+        self
+    }
+
+    /// A failure of the object store (`-o URL`), with its message and whether it may pass.
+    pub fn store(e: &lago_audit_sink::SinkError) -> Self {
+        Self::new(Exit::Store, e.to_string()).transient(e.is_transient())
     }
 
     /// A file could not be read or written.
@@ -101,27 +118,6 @@ impl fmt::Display for CliError {
     }
 }
 
-/// Where the API key came from, so a refusal can say which key was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeySource {
-    /// `--api-key`.
-    Flag,
-    /// `LAGO_API_KEY`.
-    Env,
-    /// The built-in fake's own key (`--demo`).
-    Demo,
-}
-
-impl fmt::Display for KeySource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            KeySource::Flag => "the --api-key flag",
-            KeySource::Env => "the LAGO_API_KEY environment variable",
-            KeySource::Demo => "the demo",
-        })
-    }
-}
-
 /// What an error message needs to know about the request that failed.
 #[derive(Clone, Debug)]
 pub struct Context {
@@ -133,38 +129,39 @@ pub struct Context {
     pub attempts: u32,
     /// `activity log`, `API log` or `security log`.
     pub noun: &'static str,
+    /// Lago's query parameters and the flags that set them (`to_date`, `--to`).
+    pub flags: Vec<(String, String)>,
 }
 
-/// Lago's query parameter names, back to the flags that set them.
-fn flag_of(field: &str) -> String {
-    let flag = match field {
-        "from_date" => "--from",
-        "to_date" => "--to",
-        "per_page" => "--per-page",
-        "page" => "--page",
-        "activity_types" => "--activity-type",
-        "activity_sources" => "--activity-source",
-        "user_emails" => "--user-email",
-        "resource_ids" => "--resource-id",
-        "resource_types" => "--resource-type",
-        "external_customer_id" => "--external-customer-id",
-        "external_subscription_id" => "--external-subscription-id",
-        "http_methods" => "--http-method",
-        "http_statuses" => "--http-status",
-        "api_version" => "--api-version",
-        "request_paths" => "--request-path",
-        "clients" => "--client",
-        "user_ids" => "--user-id",
-        "api_key_ids" => "--api-key-id",
-        "log_types" => "--log-type",
-        "log_events" => "--log-event",
-        _ => return field.to_owned(),
-    };
-    format!("{field} ({flag})")
+impl Context {
+    /// A query parameter Lago named, with the flag that sets it: `to_date (--to)`.
+    fn flag_of(&self, field: &str) -> String {
+        match self.flags.iter().find(|(id, _)| id == field) {
+            Some((_, flag)) => format!("{field} ({flag})"),
+            None => field.to_owned(),
+        }
+    }
 }
 
-/// Turns a client error into a message a person can act on.
+/// The library's hint, with what the command line adds.
+fn hint(e: &LagoError, cli_words: &str) -> String {
+    match e.hint() {
+        Some(h) if cli_words.is_empty() => h,
+        Some(h) => format!("{h}; {cli_words}"),
+        None => cli_words.to_owned(),
+    }
+}
+
+/// Where an export stands after a failure, for hints that say what to run next.
+const RESUME: &str = "an export -o FILE continues with --resume";
+
+/// Turns a client error into a message a person can act on: the class of failure (its exit code
+/// and one line) is the command line's, the hint is the library's plus the flags to change.
 pub fn explain(e: &LagoError, cx: &Context) -> CliError {
+    explain_class(e, cx).transient(e.is_retryable())
+}
+
+fn explain_class(e: &LagoError, cx: &Context) -> CliError {
     let host = &cx.host;
     match e {
         LagoError::Api(api) => {
@@ -173,34 +170,34 @@ pub fn explain(e: &LagoError, cx: &Context) -> CliError {
             match status {
                 401 => CliError::new(
                     Exit::Auth,
-                    format!("Lago at {host} refused the API key read from {}", cx.key_source),
+                    format!(
+                        "Lago at {host} refused the API key read from {}",
+                        cx.key_source.origin()
+                    ),
                 )
-                .hint(
-                    "check the key (Lago: Developers > API keys) and that --region / --api-url \
-                     name the Lago it belongs to",
-                ),
+                .hint(hint(e, "--region / --api-url name the Lago it belongs to")),
                 403 if code == "feature_unavailable" => CliError::new(
                     Exit::Forbidden,
                     format!("Lago at {host} says audit logs are not available to this organisation (403 feature_unavailable)"),
                 )
-                .hint("audit logs need Lago premium (and security logs the security-logs add-on); try --demo to see the tool work"),
+                .hint(hint(e, "try --demo to see the tool work")),
                 403 if code.starts_with("read_action_not_allowed") => CliError::new(
                     Exit::Forbidden,
                     format!("this API key may not read {}s (403 {code})", cx.noun),
                 )
-                .hint("give the key read permission for audit logs in Lago, or use another key"),
+                .hint(hint(e, "give the key read permission for audit logs in Lago, or use another key")),
                 403 => CliError::new(
                     Exit::Forbidden,
                     format!("Lago at {host} refused access to {}s (403 {code})", cx.noun),
                 )
-                .hint("security logs need Lago premium and the security-logs add-on"),
+                .hint(hint(e, "")),
                 404 if code == "resource_not_found" || code.is_empty() => CliError::new(
                     Exit::NotFound,
                     format!("{host} has no such route (404 {code})"),
                 )
-                .hint("check --api-url / LAGO_API_URL: it should be Lago's API, with or without /api/v1"),
+                .hint(hint(e, "check --api-url / LAGO_API_URL: Lago's API, with or without /api/v1")),
                 404 => CliError::new(Exit::NotFound, format!("no such {} (404 {code})", cx.noun))
-                    .hint("ids come from the `list` or `export` output"),
+                    .hint(hint(e, "ids come from the `list` or `export` output")),
                 422 => {
                     let fields = api
                         .details
@@ -216,7 +213,7 @@ pub fn explain(e: &LagoError, cx: &Context) -> CliError {
                                             .join(", "),
                                         other => other.to_string(),
                                     };
-                                    format!("{}: {codes}", flag_of(k))
+                                    format!("{}: {codes}", cx.flag_of(k))
                                 })
                                 .collect::<Vec<_>>()
                                 .join("; ")
@@ -224,18 +221,18 @@ pub fn explain(e: &LagoError, cx: &Context) -> CliError {
                         .filter(|s| !s.is_empty())
                         .unwrap_or_else(|| "no details given".into());
                     CliError::new(Exit::Invalid, format!("Lago refused the query (422): {fields}"))
-                        .hint("correct the flags named above")
+                        .hint(hint(e, "correct the flags named above"))
                 }
                 429 => CliError::new(
                     Exit::RateLimited,
                     format!("Lago at {host} still answered 429 (rate limited) after the client waited and retried"),
                 )
-                .hint("another program may share the organisation's limit; try again later, or with a lower --rate-limit / --read-ahead"),
+                .hint(hint(e, "or with a lower --rate-limit / --read-ahead")),
                 500..=599 => CliError::new(
                     Exit::Server,
                     format!("Lago at {host} answered {} after {} attempts", api.status, cx.attempts),
                 )
-                .hint("Lago or a proxy in front of it is failing; try again later (an export -o FILE continues with --resume)"),
+                .hint(hint(e, RESUME)),
                 _ => CliError::new(Exit::Failure, format!("Lago at {host}: {api}")),
             }
         }
@@ -247,19 +244,19 @@ pub fn explain(e: &LagoError, cx: &Context) -> CliError {
             } else {
                 cx.attempts
             };
-            let e = &t.source;
+            let source = &t.source;
             let mut cause = String::new();
-            let mut source = std::error::Error::source(e);
-            while let Some(s) = source {
+            let mut next = std::error::Error::source(source);
+            while let Some(s) = next {
                 cause = s.to_string();
-                source = s.source();
+                next = s.source();
             }
-            let what = if e.is_timeout() {
+            let what = if source.is_timeout() {
                 "timed out".to_owned()
-            } else if e.is_connect() {
+            } else if source.is_connect() {
                 format!("could not connect ({cause})")
             } else if cause.is_empty() {
-                e.to_string()
+                source.to_string()
             } else {
                 cause
             };
@@ -270,13 +267,13 @@ pub fn explain(e: &LagoError, cx: &Context) -> CliError {
                         "the response body from Lago at {host} was cut short, {attempts} attempts in a row: {what}"
                     ),
                 )
-                .hint("a proxy or load balancer between here and Lago closes responses early; try again later (an export -o FILE continues with --resume)");
+                .hint(hint(e, RESUME));
             }
             CliError::new(
                 Exit::Network,
                 format!("cannot reach Lago at {host} after {attempts} attempts: {what}"),
             )
-            .hint("check the network and --api-url / --region (an export -o FILE continues with --resume)")
+            .hint(hint(e, &format!("--api-url / --region name it; {RESUME}")))
         }
         LagoError::Decode {
             status, message, ..
@@ -286,7 +283,7 @@ pub fn explain(e: &LagoError, cx: &Context) -> CliError {
                 "Lago at {host} answered {status} with a body this tool cannot read: {message}"
             ),
         )
-        .hint("is --api-url Lago's API? Run again with --verbose and report it if so"),
+        .hint(hint(e, "run again with --verbose to see it")),
         LagoError::InvalidRequest(m) => CliError::new(Exit::Usage, format!("invalid request: {m}")),
         other => CliError::new(Exit::Failure, other.to_string()),
     }
@@ -299,10 +296,11 @@ mod tests {
 
     fn cx() -> Context {
         Context {
-            key_source: KeySource::Env,
+            key_source: KeySource::Environment("LAGO_API_KEY"),
             host: "lago.example".into(),
             attempts: 4,
             noun: "activity log",
+            flags: crate::cli::parameter_flags::<crate::kinds::Activity>(),
         }
     }
 

@@ -1,19 +1,21 @@
-//! `export` and `tail`, on the library's exactly-once export ([`Export`]): this module only
-//! writes what the library yields, keeps its checkpoints beside `-o FILE`, and shows progress.
+//! `export` and `tail`, on the library's exactly-once export ([`Export`]): this module reads what
+//! the library yields in one loop ([`drive`]) and hands it to a [`Writer`] (stdout, `-o FILE`,
+//! the resumable file), and shows progress.
 
-use crate::cli::{ExportArgs, TailArgs};
+use crate::cli::{BatchArgs, ExportArgs, TailArgs};
 use crate::error::{explain, CliError, Exit};
-use crate::kinds::LogKind;
-use crate::output::{write_error, Emitter, Format};
-use crate::records::Record;
-use crate::resume::{ExportFiles, Resume, Saved};
+use crate::kinds::{sent, whole_second, LogKind};
+use crate::resume::{ExportFiles, Resume};
 use crate::run::Env;
-use futures::StreamExt;
+use crate::writer::{FileWriter, SinkWriter, StreamWriter, Writer};
+use futures::{Stream, StreamExt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use lago_audit_client::export::DEFAULT_SETTLE;
 use lago_audit_client::{
     Checkpoint, DateFilter, Export, ExportEvent, ExportOptions, ExportProgress,
 };
-use std::io::{BufWriter, IsTerminal, Write};
+use lago_audit_sink::{BatchLimits, Destination, SinkOptions, SinkProgress};
+use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -26,10 +28,16 @@ struct Progress {
     counters: ExportProgress,
     started: Instant,
     before: u64,
+    store: Option<SinkProgress>,
 }
 
 impl Progress {
-    fn start(env: &Env, counters: ExportProgress, before: u64) -> Progress {
+    fn start(
+        env: &Env,
+        counters: ExportProgress,
+        before: u64,
+        store: Option<SinkProgress>,
+    ) -> Progress {
         // Records printed to the same terminal would tear the bar: they are the progress then.
         let records_on_screen = env.global.output.is_none() && std::io::stdout().is_terminal();
         let visible = !env.global.quiet
@@ -51,7 +59,7 @@ impl Progress {
             .progress_chars("=> "),
         );
         bar.set_position(before);
-        let (b, c) = (bar.clone(), counters.clone());
+        let (b, c, st) = (bar.clone(), counters.clone(), store.clone());
         let started = Instant::now();
         let ticker = tokio::spawn(async move {
             loop {
@@ -64,8 +72,12 @@ impl Progress {
                     0 => String::new(),
                     n => format!(" {n} waits"),
                 };
+                let objects = st.as_ref().map_or(String::new(), |s| {
+                    let at = s.position().map_or(String::new(), |p| format!(" to {p}"));
+                    format!(" {} objects, checkpoint{at}", s.objects())
+                });
                 b.set_message(format!(
-                    "{rate:.0}/s {} req {} retries{waits}",
+                    "{rate:.0}/s {} req {} retries{waits}{objects}",
                     c.requests(),
                     c.retries()
                 ));
@@ -79,11 +91,12 @@ impl Progress {
             counters,
             started: Instant::now(),
             before,
+            store,
         }
     }
 
     /// Removes the bar; with `summary`, says what was done (only to a person at a terminal).
-    async fn finish(self, env: &Env, noun: &str, dest: Option<&Path>, summary: bool) {
+    async fn finish(self, env: &Env, noun: &str, dest: Option<&str>, summary: bool) {
         // Stop the ticker first: it runs on another thread and would draw the bar again.
         self.ticker.abort();
         let _ = self.ticker.await;
@@ -105,7 +118,11 @@ impl Progress {
                 "exported {} {noun}s{resumed}{duplicates} in {secs:.1} s, {rate:.0}/s",
                 c.records()
             ));
-            let to = dest.map_or(String::new(), |d| format!(" into {}", d.display()));
+            let objects = self
+                .store
+                .as_ref()
+                .map_or(String::new(), |s| format!(" ({} objects)", s.objects()));
+            let to = dest.map_or(String::new(), |d| format!(" into {d}{objects}"));
             crate::note(&format!(
                 "  {} requests, {} retries, {} rate-limit waits{to}",
                 c.requests(),
@@ -169,18 +186,49 @@ fn options(args: &ExportArgs, counters: &ExportProgress) -> ExportOptions {
     o.keep_duplicates(args.keep_duplicates)
 }
 
-/// The filters to send: security logs need a `to_date`, which for an export is "now" (the
-/// export ends at now − settle anyway).
-fn export_filters<K: LogKind>(filters: &K::Filters) -> K::Filters {
-    let mut f = filters.clone();
-    if K::NAME == "security-logs" && K::window(&f).to.is_none() {
-        K::window_mut(&mut f).to = Some(DateFilter::DateTime(whole_second(chrono::Utc::now())));
-    }
-    f
+/// Reads `events` into `writer` until they end, fail, or Ctrl-C: the one export loop.
+pub async fn drive<K, W, S>(env: &Env, events: S, writer: W) -> Result<(), CliError>
+where
+    K: LogKind,
+    W: Writer<K>,
+    S: Stream<Item = Result<ExportEvent<K::Record>, lago_audit_client::Error>> + Unpin,
+{
+    drive_until::<K, W, S>(env, events, writer, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
 }
 
-fn whole_second(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
+/// [`drive`], stopped by `stop` (Ctrl-C for [`drive`]; also SIGTERM for a shipper).
+async fn drive_until<K, W, S>(
+    env: &Env,
+    mut events: S,
+    mut writer: W,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), CliError>
+where
+    K: LogKind,
+    W: Writer<K>,
+    S: Stream<Item = Result<ExportEvent<K::Record>, lago_audit_client::Error>> + Unpin,
+{
+    tokio::pin!(stop);
+    loop {
+        let written = tokio::select! {
+            event = events.next() => match event {
+                None => return writer.finish().await,
+                Some(Ok(ExportEvent::Record(r))) => writer.record(r).await,
+                Some(Ok(ExportEvent::Checkpoint(c))) => writer.checkpoint(c).await,
+                Some(Err(e)) => {
+                    let error = explain(&e, &env.context::<K>());
+                    return Err(writer.failed(error, false).await);
+                }
+            },
+            () = &mut stop => return writer.interrupted().await,
+        };
+        if let Err(e) = written {
+            return Err(writer.failed(e, true).await);
+        }
+    }
 }
 
 /// `export`: every record of the window, exactly once.
@@ -189,76 +237,61 @@ pub async fn export<K: LogKind>(
     filters: &K::Filters,
     args: &ExportArgs,
 ) -> Result<(), CliError> {
-    match env.global.output.clone() {
-        Some(dest) => export_to_file::<K>(env, filters, args, &dest).await,
-        None => export_to_stdout::<K>(env, filters, args).await,
-    }
-}
-
-async fn export_to_stdout<K: LogKind>(
-    env: &Env,
-    filters: &K::Filters,
-    args: &ExportArgs,
-) -> Result<(), CliError> {
     let counters = ExportProgress::default();
-    let sent = export_filters::<K>(filters);
-    let mut events = K::list(&env.conn.client, &sent).export(options(args, &counters));
-    let progress = Progress::start(env, counters, 0);
-    let mut out = BufWriter::with_capacity(64 * 1024, std::io::stdout());
-    let mut emitter = Emitter::<K::Record>::new(env.format, env.width());
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    let outcome: Result<(), CliError> = async {
-        loop {
-            tokio::select! {
-                event = events.next() => match event {
-                    None => break,
-                    Some(Ok(ExportEvent::Record(r))) => emitter.record(&mut out, &r).map_err(|e| write_error(&e, None))?,
-                    // A safe point: let the reader have everything so far.
-                    Some(Ok(ExportEvent::Checkpoint(_))) => out.flush().map_err(|e| write_error(&e, None))?,
-                    Some(Err(e)) => return Err(explain(&e, &env.context::<K>())),
-                },
-                _ = &mut ctrl_c => {
-                    let _ = out.flush();
-                    return Err(CliError::new(Exit::Interrupted, format!("interrupted after {} {}s", emitter.records(), <K::Record as Record>::NOUN))
-                        .hint("export -o FILE keeps a checkpoint, so an interrupted export can continue with --resume"));
-                }
-            }
+    let opts = options(args, &counters);
+    if let Some(url) = crate::output::store_url(env.global.output.as_deref()) {
+        if args.restart {
+            return Err(CliError::new(
+                Exit::Usage,
+                "--restart: an object store is appended to, never rewritten",
+            ));
         }
-        emitter.end(&mut out).map_err(|e| write_error(&e, None))?;
-        out.flush().map_err(|e| write_error(&e, None))
+        // `--resume` is accepted: a store always continues from the checkpoint it holds.
+        let store = SinkProgress::default();
+        let options = sink_options(env, &args.batch, BatchLimits::default(), &store);
+        let writer = SinkWriter::<K>::open(&destination(url)?, options, false).await?;
+        let opts = match writer.resume_from() {
+            Some(c) => opts.resume_from(c),
+            None => opts,
+        };
+        let location = writer.location().to_owned();
+        let (progress_of, to) = (Some(store), Some(location.as_str()));
+        return run_export::<K, _>(env, filters, opts, counters, writer, to, progress_of).await;
     }
-    .await;
-    progress
-        .finish(env, <K::Record as Record>::NOUN, None, outcome.is_ok())
-        .await;
-    outcome
+    match env.global.output.clone() {
+        Some(dest) => {
+            let filters_json = serde_json::to_value(filters).unwrap_or_default();
+            let Some(writer) = open_file::<K>(env, args, &dest, filters_json)? else {
+                return Ok(());
+            };
+            let opts = match writer.resume_from() {
+                Some(c) => opts.resume_from(c),
+                None => opts,
+            };
+            let to = dest.display().to_string();
+            run_export::<K, _>(env, filters, opts, counters, writer, Some(&to), None).await
+        }
+        None => {
+            let writer = StreamWriter::<K>::stdout(env.format, env.width(), false);
+            run_export::<K, _>(env, filters, opts, counters, writer, None, None).await
+        }
+    }
 }
 
-/// What the checkpoint file must say at a safe point: the library's checkpoint, and the output
-/// written up to it.
-#[derive(Clone)]
-struct SafePoint {
-    checkpoint: Option<Checkpoint>,
-    bytes: u64,
-    records: u64,
-    started: bool,
-}
-
-async fn export_to_file<K: LogKind>(
+/// The resumable file of `export -o FILE`; `None` when `--resume` finds the export into it
+/// finished.
+fn open_file<K: LogKind>(
     env: &Env,
-    filters: &K::Filters,
     args: &ExportArgs,
     dest: &Path,
-) -> Result<(), CliError> {
-    let noun = <K::Record as Record>::NOUN;
-    let filters_json = serde_json::to_value(filters).unwrap_or_default();
-    let counters = ExportProgress::default();
-    let mut opts = options(args, &counters);
-    let width = crate::output::table_width(true);
-    let resumed = if args.resume {
+    filters: serde_json::Value,
+) -> Result<Option<FileWriter<K>>, CliError> {
+    if args.resume {
         match ExportFiles::resume::<Checkpoint>(dest)? {
-            Resume::Continue(opened) => Some(*opened),
+            Resume::Continue(opened) => {
+                let (files, saved) = *opened;
+                return FileWriter::resume(files, saved, env.global.format, filters).map(Some);
+            }
             Resume::Finished => {
                 if !env.global.quiet {
                     crate::note(&format!(
@@ -266,176 +299,53 @@ async fn export_to_file<K: LogKind>(
                         dest.display()
                     ));
                 }
-                return Ok(());
+                return Ok(None);
             }
-            Resume::NotStarted => None,
+            Resume::NotStarted => {}
         }
-    } else {
-        None
-    };
-    let (mut files, mut emitter, format, resumed_from) = if let Some((files, saved)) = resumed {
-        let refuse = |m: String| {
-            CliError::new(Exit::Resume, m).hint(
-                "resume with the same command as the interrupted export, or start again with --restart",
-            )
-        };
-        if saved.kind != K::NAME {
-            return Err(refuse(format!(
-                "the interrupted export into {} is of {}, not {}",
-                dest.display(),
-                saved.kind,
-                K::NAME
-            )));
-        }
-        let format = env.global.format.unwrap_or(saved.format);
-        if format != saved.format {
-            return Err(refuse(format!(
-                "--format {} differs from the interrupted export's {}",
-                format_name(format),
-                format_name(saved.format)
-            )));
-        }
-        if saved.filters != filters_json {
-            return Err(refuse(format!(
-                "the filters differ from the interrupted export's: {}",
-                saved.filters
-            )));
-        }
-        if let Some(c) = saved.checkpoint.clone() {
-            opts = opts.resume_from(c);
-        }
-        let emitter = Emitter::<K::Record>::resumed(format, width, saved.records, saved.started);
-        (files, emitter, format, saved.checkpoint)
-    } else {
-        let format = env.format;
-        let mut files = ExportFiles::create(dest, args.restart)?;
-        // A checkpoint from the start, so an export killed before its first safe point resumes.
-        let first = files.saved(K::NAME, format, filters_json.clone(), &start_point());
-        files.save(&first)?;
-        (
-            files,
-            Emitter::<K::Record>::new(format, width),
-            format,
-            None,
+    }
+    FileWriter::create(dest, args.restart, env.format, filters).map(Some)
+}
+
+/// The destination `-o URL` names.
+fn destination(url: &str) -> Result<Destination, CliError> {
+    Destination::parse(url).map_err(|e| {
+        CliError::new(Exit::Usage, e.to_string()).hint(
+            "-o takes file:///dir, s3://bucket/prefix, az://container/prefix or gs://bucket/prefix",
         )
-    };
-    // Until the first new safe point, the one this run started from (saving it again after an
-    // interruption must keep both its checkpoint and its length).
-    let mut safe = SafePoint {
-        checkpoint: resumed_from,
-        bytes: files.data.bytes(),
-        records: emitter.records(),
-        started: emitter.started(),
-    };
-    let save = |files: &mut ExportFiles, safe: &SafePoint| -> Result<(), CliError> {
-        let saved: Saved<Checkpoint> = files.saved(K::NAME, format, filters_json.clone(), safe);
-        files.save(&saved)
-    };
-
-    let sent = export_filters::<K>(filters);
-    let mut events = K::list(&env.conn.client, &sent).export(opts);
-    let progress = Progress::start(env, counters, emitter.records());
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    let outcome: Result<(), CliError> = async {
-        loop {
-            tokio::select! {
-                event = events.next() => match event {
-                    None => break,
-                    Some(Ok(ExportEvent::Record(r))) => {
-                        emitter.record(&mut files.data, &r).map_err(|e| write_error(&e, Some(dest)))?;
-                    }
-                    Some(Ok(ExportEvent::Checkpoint(c))) => {
-                        safe = SafePoint {
-                            checkpoint: Some(c),
-                            bytes: files.data.bytes(),
-                            records: emitter.records(),
-                            started: emitter.started(),
-                        };
-                        if files.due() {
-                            save(&mut files, &safe)?;
-                        }
-                    }
-                    Some(Err(e)) => {
-                        let mut err = explain(&e, &env.context::<K>());
-                        if safe.records == 0 && safe.checkpoint.is_none() {
-                            // Nothing to resume (a refused key, a wrong URL): leave no files.
-                            return Err(err);
-                        }
-                        save(&mut files, &safe)?;
-                        err.hint = Some(format!(
-                            "{}; {} {noun}s are safe in {} and the same command with --resume continues",
-                            err.hint.unwrap_or_default(),
-                            safe.records,
-                            crate::resume::part_path(dest).display()
-                        ));
-                        return Err(err);
-                    }
-                },
-                _ = &mut ctrl_c => {
-                    save(&mut files, &safe)?;
-                    return Err(CliError::new(Exit::Interrupted, format!("interrupted: {} {noun}s are safe in {}", safe.records, crate::resume::part_path(dest).display()))
-                        .hint("run the same command with --resume to continue"));
-                }
-            }
-        }
-        emitter.end(&mut files.data).map_err(|e| write_error(&e, Some(dest)))?;
-        Ok(())
-    }
-    .await;
-    progress
-        .finish(env, noun, Some(dest), outcome.is_ok())
-        .await;
-    match outcome {
-        Ok(()) => files.finish(),
-        Err(e) => {
-            if safe.records == 0 && safe.checkpoint.is_none() && e.exit != Exit::Interrupted {
-                files.discard();
-            }
-            Err(e)
-        }
-    }
+    })
 }
 
-fn start_point() -> SafePoint {
-    SafePoint {
-        checkpoint: None,
-        bytes: 0,
-        records: 0,
-        started: false,
-    }
+/// The sink's options the flags ask for.
+fn sink_options(
+    env: &Env,
+    batch: &BatchArgs,
+    base: BatchLimits,
+    progress: &SinkProgress,
+) -> SinkOptions {
+    SinkOptions::default()
+        .format(env.format.sink().unwrap_or_default())
+        .limits(batch.limits(base))
+        .progress(progress.clone())
 }
 
-fn format_name(f: Format) -> &'static str {
-    match f {
-        Format::Table => "table",
-        Format::Json => "json",
-        Format::Ndjson => "ndjson",
-        Format::Csv => "csv",
-    }
-}
-
-impl ExportFiles {
-    /// The checkpoint record of a safe point of this export.
-    fn saved(
-        &self,
-        kind: &str,
-        format: Format,
-        filters: serde_json::Value,
-        safe: &SafePoint,
-    ) -> Saved<Checkpoint> {
-        Saved {
-            tool: crate::resume::TOOL.into(),
-            version: crate::resume::VERSION,
-            kind: kind.into(),
-            format,
-            filters,
-            bytes: safe.bytes,
-            records: safe.records,
-            started: safe.started,
-            checkpoint: safe.checkpoint.clone(),
-        }
-    }
+/// Runs an export into `writer`, with its progress bar.
+async fn run_export<K: LogKind, W: Writer<K>>(
+    env: &Env,
+    filters: &K::Filters,
+    opts: ExportOptions,
+    counters: ExportProgress,
+    writer: W,
+    dest: Option<&str>,
+    store: Option<SinkProgress>,
+) -> Result<(), CliError> {
+    // Security logs need a `to_date`, which for an export is now (it ends at now − settle anyway).
+    let sent = sent::<K>(filters, chrono::Utc::now());
+    let events = K::list(&env.conn.client, &sent).export(opts);
+    let progress = Progress::start(env, counters, writer.before(), store);
+    let outcome = drive::<K, W, _>(env, events, writer).await;
+    progress.finish(env, K::NOUN, dest, outcome.is_ok()).await;
+    outcome
 }
 
 /// `tail`: new records as they arrive, one flushed line each, until Ctrl-C.
@@ -444,7 +354,9 @@ pub async fn tail<K: LogKind>(
     filters: &K::Filters,
     args: &TailArgs,
 ) -> Result<(), CliError> {
-    let mut sent = filters.clone();
+    // The follow stream of a kind that requires `to_date` stops there: the end of time.
+    let end = chrono::DateTime::from_timestamp(253_402_300_799, 0).unwrap_or_default();
+    let mut sent = sent::<K>(filters, end);
     let window = K::window_mut(&mut sent);
     if window.from.is_none() {
         // From now on (or, in the demo, from its first new record), not the whole history.
@@ -454,12 +366,6 @@ pub async fn tail<K: LogKind>(
             .unwrap_or_else(|| whole_second(chrono::Utc::now()));
         window.from = Some(DateFilter::DateTime(from));
     }
-    if K::NAME == "security-logs" && window.to.is_none() {
-        // Lago requires to_date on security logs; the follow stream stops there.
-        window.to = Some(DateFilter::DateTime(
-            chrono::DateTime::from_timestamp(253_402_300_799, 0).unwrap_or_default(),
-        ));
-    }
     let mut o = ExportOptions::default();
     let demo = env.conn.demo_tail_from.is_some();
     if let Some(every) = args
@@ -468,52 +374,225 @@ pub async fn tail<K: LogKind>(
     {
         o = o.poll_interval(every);
     }
-    if let Some(settle) = args.settle.or(demo.then_some(Duration::ZERO)) {
+    let settle = args.settle.or(demo.then_some(Duration::ZERO));
+    if let Some(settle) = settle {
         o = o.settle(settle);
     }
-    let mut events = K::list(&env.conn.client, &sent).follow(o);
-    let dest = env.global.output.as_deref();
-    let mut out: Box<dyn Write> = match dest {
-        // A tail never ends, so its file is appended to as it goes, not renamed at the end.
-        Some(path) => Box::new(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| CliError::io(format!("cannot open {}", path.display()), &e))?,
-        ),
-        None => Box::new(std::io::stdout()),
+    if let Some(url) = crate::output::store_url(env.global.output.as_deref()) {
+        return ship::<K>(env, &sent, args, o, url).await;
+    }
+    let events = K::list(&env.conn.client, &sent).follow(o);
+    let writer = match env.global.output.as_deref() {
+        Some(path) => StreamWriter::<K>::append(path, env.format, env.width())?,
+        None => StreamWriter::<K>::stdout(env.format, env.width(), true),
     };
-    let mut emitter = Emitter::<K::Record>::new(env.format, env.width());
     if env.chatty() {
-        let settle = match args.settle.or(demo.then_some(Duration::ZERO)) {
+        let settle = match settle {
             Some(s) => format!("{} s", s.as_secs_f64()),
-            None => "the default settle margin, 60 s".to_owned(),
+            None => format!(
+                "the default settle margin, {} s",
+                DEFAULT_SETTLE.as_secs_f64()
+            ),
         };
         crate::note(&format!(
             "following new records, each shown once it is older than {settle} (Lago stores logs \
              through a queue); Ctrl-C stops"
         ));
     }
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    loop {
-        tokio::select! {
-            event = events.next() => match event {
-                None => break,
-                Some(Ok(ExportEvent::Record(r))) => {
-                    let mut line = Vec::with_capacity(1024);
-                    emitter.record(&mut line, &r).map_err(|e| write_error(&e, dest))?;
-                    out.write_all(&line).and_then(|()| out.flush()).map_err(|e| write_error(&e, dest))?;
+    drive::<K, _, _>(env, events, writer).await
+}
+
+/// A shutdown request, SIGTERM or Ctrl-C, kept once it came (a shipper waits for it between
+/// attempts as well as during them).
+fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
                 }
-                Some(Ok(ExportEvent::Checkpoint(_))) => {}
-                Some(Err(e)) => return Err(explain(&e, &env.context::<K>())),
-            },
-            _ = &mut ctrl_c => break,
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = term => {}
+        }
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// What the status line and the outage notes share.
+struct Shipping {
+    started: Instant,
+    last_success: std::sync::Mutex<Option<Instant>>,
+    outage: std::sync::Mutex<Option<Instant>>,
+}
+
+impl Shipping {
+    fn succeeded(&self) {
+        let now = Instant::now();
+        if let Ok(mut last) = self.last_success.lock() {
+            *last = Some(now);
+        }
+        let began = self.outage.lock().ok().and_then(|mut o| o.take());
+        if let Some(began) = began {
+            crate::note(&format!(
+                "outage over after {:.0} s: Lago and the store answer again",
+                began.elapsed().as_secs_f64()
+            ));
         }
     }
-    if env.format == Format::Json {
-        emitter.end(&mut out).map_err(|e| write_error(&e, dest))?;
+}
+
+/// `tail -o URL`: a shipper that runs for months. Each attempt opens the store (reading its
+/// checkpoint) and follows Lago from there; an outage of either (an error that may pass) is
+/// waited out with capped, jittered backoff, said on stderr when it starts and ends, up to
+/// `--max-outage`. SIGTERM or Ctrl-C ends the stream: the sink seals what is confirmed, saves
+/// its checkpoint, and the command exits 0.
+async fn ship<K: LogKind>(
+    env: &Env,
+    sent: &K::Filters,
+    args: &TailArgs,
+    follow: ExportOptions,
+    url: &str,
+) -> Result<(), CliError> {
+    let dest = destination(url)?;
+    let store = SinkProgress::default();
+    let counters = ExportProgress::default();
+    let options = sink_options(env, &args.batch, BatchLimits::for_follow(), &store);
+    let stop = shutdown_signal();
+    let state = std::sync::Arc::new(Shipping {
+        started: Instant::now(),
+        last_success: std::sync::Mutex::new(None),
+        outage: std::sync::Mutex::new(None),
+    });
+    let status = (!env.global.quiet && !args.status_every.is_zero()).then(|| {
+        let (every, st, c, state) = (
+            args.status_every,
+            store.clone(),
+            counters.clone(),
+            state.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                crate::note(&status_line(&st, &c, &state));
+            }
+        })
+    });
+    if !env.global.quiet {
+        crate::note(&format!(
+            "shipping {}s to {url}: each object once its records are confirmed; SIGTERM or Ctrl-C \
+             stops after saving the checkpoint",
+            K::NOUN
+        ));
     }
-    out.flush().map_err(|e| write_error(&e, dest))
+    // Capped, jittered backoff between attempts.
+    let backoff = lago_audit_client::RetryPolicy {
+        base_delay: Duration::from_secs(1),
+        max_delay: Duration::from_secs(30),
+        ..lago_audit_client::RetryPolicy::default()
+    };
+    let mut failures = 0u32;
+    let outcome = loop {
+        let attempt = async {
+            let writer = SinkWriter::<K>::open(&dest, options.clone(), true).await?;
+            let mut o = follow.clone().progress(counters.clone());
+            if let Some(c) = writer.resume_from() {
+                o = o.resume_from(c);
+            }
+            let state = state.clone();
+            let events = K::list(&env.conn.client, sent).follow(o).inspect(move |e| {
+                if e.is_ok() {
+                    state.succeeded();
+                }
+            });
+            drive_until::<K, _, _>(env, events, writer, stopped(stop.clone())).await
+        };
+        let error = match attempt.await {
+            Ok(()) => break Ok(()),
+            Err(e) if !e.transient => break Err(e),
+            Err(e) => e,
+        };
+        if *stop.borrow() {
+            break Ok(());
+        }
+        let began = {
+            let mut outage = state.outage.lock().unwrap_or_else(|p| p.into_inner());
+            if outage.is_none() {
+                failures = 0;
+                if !env.global.quiet {
+                    crate::note(&format!(
+                        "outage: {}; waiting and trying again (capped backoff)",
+                        error.message
+                    ));
+                }
+            }
+            *outage.get_or_insert_with(Instant::now)
+        };
+        if let Some(limit) = args.max_outage {
+            if began.elapsed() >= limit {
+                let hint = format!(
+                    "gave up after --max-outage {}; the same command continues from the checkpoint",
+                    crate::cli::seconds(limit)
+                );
+                break Err(error.hint(hint));
+            }
+        }
+        let wait = backoff.backoff(failures).max(Duration::from_millis(200));
+        failures = failures.saturating_add(1);
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = stopped(stop.clone()) => break Ok(()),
+        }
+    };
+    if let Some(task) = status {
+        task.abort();
+    }
+    if !env.global.quiet {
+        crate::note(&format!(
+            "stopped: {}",
+            status_line(&store, &counters, &state)
+        ));
+    }
+    outcome
+}
+
+/// One line: what was shipped, how far behind now, retries, the last success.
+fn status_line(store: &SinkProgress, counters: &ExportProgress, state: &Shipping) -> String {
+    let position = match store.position() {
+        Some(p) => {
+            let lag = (chrono::Utc::now() - p).num_seconds().max(0);
+            format!("stored up to {p} ({lag} s behind now)")
+        }
+        None => "nothing stored yet".to_owned(),
+    };
+    let last = match state.last_success.lock().ok().and_then(|l| *l) {
+        Some(t) => format!("last answer {:.0} s ago", t.elapsed().as_secs_f64()),
+        None => "no answer yet".to_owned(),
+    };
+    let outage = match state.outage.lock().ok().and_then(|o| *o) {
+        Some(t) => format!(", in an outage for {:.0} s", t.elapsed().as_secs_f64()),
+        None => String::new(),
+    };
+    format!(
+        "status after {:.0} s: {} records in {} objects, {position}; {} requests, {} retries \
+         ({} store retries); {last}{outage}",
+        state.started.elapsed().as_secs_f64(),
+        store.records(),
+        store.objects(),
+        counters.requests(),
+        counters.retries(),
+        store.put_retries(),
+    )
 }

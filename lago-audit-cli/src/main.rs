@@ -10,11 +10,14 @@ mod config;
 mod describe;
 mod error;
 mod export;
+#[cfg(test)]
+mod fourth_kind;
 mod kinds;
 mod output;
-mod records;
 mod resume;
+mod rows;
 mod run;
+mod writer;
 
 use error::Exit;
 use std::io::Write;

@@ -2,7 +2,9 @@
 //! constant whatever the number of records, to stdout or atomically to a file.
 
 use crate::error::{CliError, Exit};
-use crate::records::{Column, Record};
+use crate::kinds::LogKind;
+use crate::rows::Column;
+use lago_audit_sink::SinkRecord;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
@@ -21,9 +23,35 @@ pub enum Format {
     Ndjson,
     /// A header line, then one row per record; maps are JSON text in one column.
     Csv,
+    /// One OCSF 1.8.0 event per line (the mapping in lago-audit-sink's README).
+    Ocsf,
+    /// One Elastic Common Schema document per line.
+    Ecs,
 }
 
 impl Format {
+    /// The name `--format` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Table => "table",
+            Format::Json => "json",
+            Format::Ndjson => "ndjson",
+            Format::Csv => "csv",
+            Format::Ocsf => "ocsf",
+            Format::Ecs => "ecs",
+        }
+    }
+
+    /// The line format an object store is written in; `None` for the formats it cannot hold.
+    pub fn sink(self) -> Option<lago_audit_sink::Format> {
+        match self {
+            Format::Ndjson => Some(lago_audit_sink::Format::Lago),
+            Format::Ocsf => Some(lago_audit_sink::Format::Ocsf),
+            Format::Ecs => Some(lago_audit_sink::Format::Ecs),
+            Format::Table | Format::Json | Format::Csv => None,
+        }
+    }
+
     /// The format to use when none was asked for: a table for a person at a terminal, NDJSON
     /// for a program or a file.
     pub fn default_for(to_file: bool) -> Format {
@@ -122,24 +150,24 @@ fn csv_line(fields: &[impl AsRef<str>]) -> String {
     line
 }
 
-/// Writes records of type `T` in one format, one at a time.
-pub struct Emitter<T> {
+/// Writes records of kind `K` in one format, one at a time.
+pub struct Emitter<K> {
     format: Format,
     layout: Vec<(usize, usize)>,
     records: u64,
     started: bool,
-    _record: PhantomData<fn(&T)>,
+    _kind: PhantomData<fn(&K)>,
 }
 
-impl<T: Record> Emitter<T> {
+impl<K: LogKind> Emitter<K> {
     /// An emitter at the start of its output; tables are laid out for `width` characters.
     pub fn new(format: Format, width: usize) -> Self {
         Self {
             format,
-            layout: layout(T::COLUMNS, width),
+            layout: layout(K::COLUMNS, width),
             records: 0,
             started: false,
-            _record: PhantomData,
+            _kind: PhantomData,
         }
     }
 
@@ -150,6 +178,11 @@ impl<T: Record> Emitter<T> {
             started,
             ..Self::new(format, width)
         }
+    }
+
+    /// The format written.
+    pub fn format(&self) -> Format {
+        self.format
     }
 
     /// How many records were written (including those before a resume).
@@ -169,10 +202,10 @@ impl<T: Record> Emitter<T> {
         self.started = true;
         match self.format {
             Format::Json => w.write_all(b"["),
-            Format::Ndjson => Ok(()),
-            Format::Csv => w.write_all(csv_line(T::CSV_HEADER).as_bytes()),
+            Format::Ndjson | Format::Ocsf | Format::Ecs => Ok(()),
+            Format::Csv => w.write_all(csv_line(K::CSV_HEADER).as_bytes()),
             Format::Table => {
-                let titles: Vec<String> = T::COLUMNS.iter().map(|c| c.title.to_owned()).collect();
+                let titles: Vec<String> = K::COLUMNS.iter().map(|c| c.title.to_owned()).collect();
                 w.write_all(self.table_line(&titles).as_bytes())
             }
         }
@@ -198,7 +231,7 @@ impl<T: Record> Emitter<T> {
     }
 
     /// Writes one record.
-    pub fn record(&mut self, w: &mut impl Write, record: &T) -> io::Result<()> {
+    pub fn record(&mut self, w: &mut impl Write, record: &K::Record) -> io::Result<()> {
         self.begin(w)?;
         match self.format {
             Format::Json => {
@@ -209,8 +242,16 @@ impl<T: Record> Emitter<T> {
                 serde_json::to_writer(&mut *w, record)?;
                 w.write_all(b"\n")?;
             }
-            Format::Csv => w.write_all(csv_line(&record.csv_row()).as_bytes())?,
-            Format::Table => w.write_all(self.table_line(&record.table_row()).as_bytes())?,
+            Format::Ocsf => {
+                serde_json::to_writer(&mut *w, &record.to_ocsf())?;
+                w.write_all(b"\n")?;
+            }
+            Format::Ecs => {
+                serde_json::to_writer(&mut *w, &record.to_ecs())?;
+                w.write_all(b"\n")?;
+            }
+            Format::Csv => w.write_all(csv_line(&K::csv_row(record)).as_bytes())?,
+            Format::Table => w.write_all(self.table_line(&K::table_row(record)).as_bytes())?,
         }
         self.records += 1;
         Ok(())
@@ -227,11 +268,11 @@ impl<T: Record> Emitter<T> {
 }
 
 /// Writes one record on its own: `get`'s output. A table shows one field per line.
-pub fn single<T: Record>(
+pub fn single<K: LogKind>(
     w: &mut impl Write,
     format: Format,
     width: usize,
-    record: &T,
+    record: &K::Record,
 ) -> io::Result<()> {
     match format {
         Format::Json => {
@@ -239,8 +280,8 @@ pub fn single<T: Record>(
             w.write_all(b"\n")
         }
         Format::Table => {
-            let key_width = T::CSV_HEADER.iter().map(|h| h.len()).max().unwrap_or(0);
-            for (key, value) in T::CSV_HEADER.iter().zip(record.csv_row()) {
+            let key_width = K::CSV_HEADER.iter().map(|h| h.len()).max().unwrap_or(0);
+            for (key, value) in K::CSV_HEADER.iter().zip(K::csv_row(record)) {
                 let mut line = format!("{key:<key_width$}  ");
                 fit(
                     &value,
@@ -253,8 +294,8 @@ pub fn single<T: Record>(
             }
             Ok(())
         }
-        Format::Ndjson | Format::Csv => {
-            let mut e = Emitter::<T>::new(format, width);
+        Format::Ndjson | Format::Csv | Format::Ocsf | Format::Ecs => {
+            let mut e = Emitter::<K>::new(format, width);
             e.record(w, record)?;
             e.end(w)
         }
@@ -340,6 +381,15 @@ impl Write for Output {
     }
 }
 
+/// The URL of an object store when `-o` names one (`file:///dir`, `s3://…`, `az://…`,
+/// `gs://…`) rather than a file.
+pub fn store_url(output: Option<&Path>) -> Option<&str> {
+    let s = output?.to_str()?;
+    let (scheme, _) = s.split_once("://")?;
+    let known = ["file", "s3", "s3a", "az", "azure", "abfs", "abfss", "gs"];
+    known.contains(&scheme).then_some(s)
+}
+
 /// The folder a file is in (`.` for a bare name).
 pub fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
@@ -376,21 +426,17 @@ pub fn write_error(e: &io::Error, dest: Option<&Path>) -> CliError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::Record;
-    use lago_audit_client::types::ApiLogObject;
+    use crate::kinds::{Activity, Api};
 
     #[test]
     fn tables_fit_their_width() {
         for width in [60, 80, 100, 132, 200] {
-            let l = layout(ApiLogObject::COLUMNS, width);
+            let l = layout(Api::COLUMNS, width);
             let used: usize = l.iter().map(|(_, w)| w).sum::<usize>() + 2 * (l.len() - 1);
             assert!(used <= width, "{width}: {used}");
             assert_eq!(l[0].0, 0, "the time is always shown");
         }
-        assert_eq!(
-            layout(ApiLogObject::COLUMNS, 300).len(),
-            ApiLogObject::COLUMNS.len()
-        );
+        assert_eq!(layout(Api::COLUMNS, 300).len(), Api::COLUMNS.len());
     }
 
     #[test]
@@ -415,17 +461,17 @@ mod tests {
             .unwrap();
         for format in [Format::Json, Format::Csv, Format::Table, Format::Ndjson] {
             let mut whole = Vec::new();
-            let mut e = Emitter::new(format, 80);
+            let mut e = Emitter::<Activity>::new(format, 80);
             for _ in 0..3 {
                 e.record(&mut whole, &log).unwrap();
             }
             e.end(&mut whole).unwrap();
             // The same output written in two runs: two records, a checkpoint, then a resume.
             let mut first = Vec::new();
-            let mut e = Emitter::new(format, 80);
+            let mut e = Emitter::<Activity>::new(format, 80);
             e.record(&mut first, &log).unwrap();
             e.record(&mut first, &log).unwrap();
-            let mut e = Emitter::resumed(format, 80, e.records(), e.started());
+            let mut e = Emitter::<Activity>::resumed(format, 80, e.records(), e.started());
             e.record(&mut first, &log).unwrap();
             e.end(&mut first).unwrap();
             assert_eq!(
@@ -438,7 +484,7 @@ mod tests {
             }
         }
         let mut empty = Vec::new();
-        Emitter::<lago_audit_client::types::ActivityLogObject>::new(Format::Json, 80)
+        Emitter::<Activity>::new(Format::Json, 80)
             .end(&mut empty)
             .unwrap();
         assert_eq!(empty, b"[]\n");

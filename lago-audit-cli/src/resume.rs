@@ -215,6 +215,11 @@ impl ExportFiles {
         ))))
     }
 
+    /// The destination, `FILE`.
+    pub fn dest(&self) -> &Path {
+        &self.dest
+    }
+
     /// Whether to save now: at the first safe point, then when enough time has passed.
     pub fn due(&self) -> bool {
         self.last_save.is_none_or(|t| t.elapsed() >= SAVE_EVERY)

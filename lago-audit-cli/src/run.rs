@@ -1,11 +1,10 @@
-//! The commands: `list`, `get`, `export`, `tail` for each kind of log.
+//! The commands: `list`, `get`, `export`, `tail`, written once for every kind of log.
 
-use crate::cli::{ActivityCommand, ApiCommand, Cli, Global, PageArgs, Resource, SecurityCommand};
+use crate::cli::{Cli, Global, KindCommand, PageArgs, Resource};
 use crate::config::{connect, Connection};
 use crate::error::{explain, CliError, Context, Exit};
-use crate::kinds::{Activity, Api, LogKind, Security};
+use crate::kinds::{sent, Activity, Api, LogKind, Security};
 use crate::output::{self, write_error, Emitter, Format, Output};
-use crate::records::Record;
 use lago_audit_client::pagination::Page;
 use lago_audit_client::Paginate;
 use std::io::IsTerminal;
@@ -24,10 +23,11 @@ impl Env {
     /// What error messages about `K` need.
     pub fn context<K: LogKind>(&self) -> Context {
         Context {
-            key_source: self.conn.key_source,
+            key_source: self.conn.key_source.clone(),
             host: self.conn.host.clone(),
             attempts: self.conn.attempts,
-            noun: <K::Record as Record>::NOUN,
+            noun: K::NOUN,
+            flags: crate::cli::parameter_flags::<K>(),
         }
     }
 
@@ -42,84 +42,65 @@ impl Env {
     }
 }
 
-/// Checks what clap cannot check alone, connects, and runs the command.
+/// Runs the command on its kind of log.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
-    check(&cli.resource)?;
-    let format = cli
-        .global
-        .format
-        .unwrap_or_else(|| Format::default_for(cli.global.output.is_some()));
-    let tail = matches!(
-        cli.resource,
-        Resource::ActivityLogs(ActivityCommand::Tail { .. })
-            | Resource::ApiLogs(ApiCommand::Tail { .. })
-            | Resource::SecurityLogs(SecurityCommand::Tail { .. })
-    );
-    let conn = connect(&cli.global, tail).await?;
-    let env = Env {
-        conn,
-        global: cli.global,
-        format,
-    };
     match cli.resource {
-        Resource::ActivityLogs(c) => match c {
-            ActivityCommand::List { filters, page } => {
-                list::<Activity>(&env, &filters, &page).await
-            }
-            ActivityCommand::Get { id } => get::<Activity>(&env, id).await,
-            ActivityCommand::Export { filters, export } => {
-                crate::export::export::<Activity>(&env, &filters, &export).await
-            }
-            ActivityCommand::Tail { filters, tail } => {
-                crate::export::tail::<Activity>(&env, &filters, &tail).await
-            }
-        },
-        Resource::ApiLogs(c) => match c {
-            ApiCommand::List { filters, page } => list::<Api>(&env, &filters, &page).await,
-            ApiCommand::Get { id } => get::<Api>(&env, id).await,
-            ApiCommand::Export { filters, export } => {
-                crate::export::export::<Api>(&env, &filters, &export).await
-            }
-            ApiCommand::Tail { filters, tail } => {
-                crate::export::tail::<Api>(&env, &filters, &tail).await
-            }
-        },
-        Resource::SecurityLogs(c) => match c {
-            SecurityCommand::List { filters, page } => {
-                list::<Security>(&env, &filters, &page).await
-            }
-            SecurityCommand::Get { id } => get::<Security>(&env, id).await,
-            SecurityCommand::Export { filters, export } => {
-                crate::export::export::<Security>(&env, &filters, &export).await
-            }
-            SecurityCommand::Tail { filters, tail } => {
-                crate::export::tail::<Security>(&env, &filters, &tail).await
-            }
-        },
+        Resource::ActivityLogs(c) => run_kind::<Activity>(cli.global, c).await,
+        Resource::ApiLogs(c) => run_kind::<Api>(cli.global, c).await,
+        Resource::SecurityLogs(c) => run_kind::<Security>(cli.global, c).await,
     }
 }
 
-/// Checks between flags, before anything is sent (clap has checked each value alone).
-fn check(resource: &Resource) -> Result<(), CliError> {
-    let window = match resource {
-        Resource::ActivityLogs(
-            ActivityCommand::List { filters, .. }
-            | ActivityCommand::Export { filters, .. }
-            | ActivityCommand::Tail { filters, .. },
-        ) => Activity::window(filters),
-        Resource::ApiLogs(
-            ApiCommand::List { filters, .. }
-            | ApiCommand::Export { filters, .. }
-            | ApiCommand::Tail { filters, .. },
-        ) => Api::window(filters),
-        Resource::SecurityLogs(
-            SecurityCommand::List { filters, .. }
-            | SecurityCommand::Export { filters, .. }
-            | SecurityCommand::Tail { filters, .. },
-        ) => Security::window(filters),
-        _ => return Ok(()),
+/// Checks what clap cannot check alone, connects, and runs the command.
+pub async fn run_kind<K: LogKind>(global: Global, command: KindCommand<K>) -> Result<(), CliError> {
+    // Checks between flags, before anything is sent (clap has checked each value alone).
+    if let Some(filters) = command.filters() {
+        K::window(filters)
+            .check()
+            .map_err(|m| CliError::new(Exit::Usage, m))?;
+    }
+    let format = global
+        .format
+        .unwrap_or_else(|| Format::default_for(global.output.is_some()));
+    let tail = matches!(command, KindCommand::Tail { .. });
+    if let Some(url) = output::store_url(global.output.as_deref()) {
+        if !matches!(
+            command,
+            KindCommand::Export { .. } | KindCommand::Tail { .. }
+        ) {
+            return Err(CliError::new(
+                Exit::Usage,
+                format!(
+                    "-o {url}: an object store takes export and tail; list and get write a file"
+                ),
+            ));
+        }
+        if format.sink().is_none() {
+            return Err(CliError::new(
+                Exit::Usage,
+                format!(
+                    "--format {}: an object store holds ndjson, ocsf or ecs",
+                    format.name()
+                ),
+            ));
+        }
+    }
+    let conn = connect(&global, tail).await?;
+    let env = Env {
+        conn,
+        global,
+        format,
     };
-    window.check().map_err(|m| CliError::new(Exit::Usage, m))
+    match command {
+        KindCommand::List { filters, page } => list::<K>(&env, &filters, &page).await,
+        KindCommand::Get { id } => get::<K>(&env, id).await,
+        KindCommand::Export { filters, export } => {
+            crate::export::export::<K>(&env, &filters, &export).await
+        }
+        KindCommand::Tail { filters, tail } => {
+            crate::export::tail::<K>(&env, &filters, &tail).await
+        }
+    }
 }
 
 /// `list`: one page.
@@ -128,14 +109,15 @@ async fn list<K: LogKind>(
     filters: &K::Filters,
     page: &PageArgs,
 ) -> Result<(), CliError> {
-    let request = K::per_page(K::list(&env.conn.client, filters), page.per_page);
+    let filters = sent::<K>(filters, chrono::Utc::now());
+    let request = K::per_page(K::list(&env.conn.client, &filters), page.per_page);
     let result = request.fetch_page(i64::from(page.page)).await;
     let body = result.map_err(|e| explain(&e, &env.context::<K>()))?;
     let meta = body.meta().clone();
     let records = body.into_items();
     let dest = env.global.output.as_deref();
     let mut out = Output::open(dest)?;
-    let mut emitter = Emitter::<K::Record>::new(env.format, env.width());
+    let mut emitter = Emitter::<K>::new(env.format, env.width());
     for r in &records {
         emitter
             .record(&mut out, r)
@@ -153,7 +135,7 @@ async fn list<K: LogKind>(
             meta.current_page,
             meta.total_pages,
             meta.total_count,
-            <K::Record as Record>::NOUN
+            K::NOUN
         ));
     }
     Ok(())
@@ -166,7 +148,7 @@ async fn get<K: LogKind>(env: &Env, id: String) -> Result<(), CliError> {
         .map_err(|e| explain(&e, &env.context::<K>()))?;
     let dest = env.global.output.as_deref();
     let mut out = Output::open(dest)?;
-    output::single(&mut out, env.format, env.width(), &record)
+    output::single::<K>(&mut out, env.format, env.width(), &record)
         .map_err(|e| write_error(&e, dest))?;
     out.commit()
 }

@@ -27,6 +27,11 @@ pub const ENV_API_URL: &str = "LAGO_API_URL";
 /// [`ENV_API_URL`], as in Lago's own Rust client.
 pub const ENV_REGION: &str = "LAGO_REGION";
 
+/// How long a client waits for a connection by default ([`ClientBuilder::connect_timeout`]).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one attempt of a request may take by default ([`ClientBuilder::request_timeout`]).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The user agent sent by default.
 pub const USER_AGENT: &str = concat!("lago-audit-client/", env!("CARGO_PKG_VERSION"));
 
@@ -103,6 +108,21 @@ pub enum KeySource {
     Given,
     /// Read from this environment variable.
     Environment(&'static str),
+    /// Named by the caller with [`ClientBuilder::api_key_from`], in its own words: a command-line
+    /// tool says `the --api-key flag`, a service the file it read.
+    Named(String),
+}
+
+impl KeySource {
+    /// Where the key came from, as a noun: `the LAGO_API_KEY environment variable`,
+    /// `the --api-key flag`, `the code that built the client`.
+    pub fn origin(&self) -> String {
+        match self {
+            KeySource::Given => "the code that built the client".to_owned(),
+            KeySource::Environment(var) => format!("the {var} environment variable"),
+            KeySource::Named(name) => name.clone(),
+        }
+    }
 }
 
 impl fmt::Display for KeySource {
@@ -110,6 +130,7 @@ impl fmt::Display for KeySource {
         match self {
             KeySource::Given => f.write_str("given to the client"),
             KeySource::Environment(var) => write!(f, "from {var}"),
+            KeySource::Named(name) => write!(f, "from {name}"),
         }
     }
 }
@@ -132,6 +153,11 @@ impl Inner {
     /// The retry policy in force.
     pub fn retry_policy(&self) -> &RetryPolicy {
         &self.retry
+    }
+
+    /// Where the client's API key came from.
+    pub fn key_source(&self) -> &KeySource {
+        &self.key_source
     }
 }
 
@@ -178,8 +204,8 @@ impl ClientBuilder {
             key_source: KeySource::Given,
             region: Region::Us,
             exact_base_url: false,
-            connect_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(30),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
             user_agent: USER_AGENT.to_owned(),
             allow_insecure_http: false,
             retry: RetryPolicy::default(),
@@ -214,6 +240,25 @@ impl ClientBuilder {
         self.api_key = Some(key.into());
         self.key_source = KeySource::Given;
         self
+    }
+
+    /// Sets the API key, and says where it came from (named in the hint of a 401).
+    pub fn api_key_from(mut self, key: impl Into<String>, source: KeySource) -> Self {
+        self.api_key = Some(key.into());
+        self.key_source = source;
+        self
+    }
+
+    /// Where the API key came from (it is set by [`new`](Self::new), [`api_key`](Self::api_key),
+    /// [`api_key_from`](Self::api_key_from) or the environment).
+    pub fn key_source(&self) -> &KeySource {
+        &self.key_source
+    }
+
+    /// The host (and port, when not the scheme's default) requests will go to, for messages:
+    /// `api.getlago.com`, `127.0.0.1:3000`. `None` when the base URL is not valid.
+    pub fn host(&self) -> Option<String> {
+        self.resolved_base_url().ok().as_ref().and_then(host_of)
     }
 
     /// Whether an API key is set (from [`new`](Self::new), [`api_key`](Self::api_key) or the
@@ -343,6 +388,16 @@ impl ClientBuilder {
         };
         Ok(Client::new_with_client(&base_str, http, inner))
     }
+}
+
+/// The host and port of a URL (`127.0.0.1:3000`; no port when it is the scheme's default), for
+/// messages: no path, query or credentials.
+pub fn host_of(url: &Url) -> Option<String> {
+    let host = url.host_str()?;
+    Some(match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    })
 }
 
 /// Replaces any `user:password@` in a URL with `***@`, so a URL can go into an error or a log,
@@ -559,6 +614,24 @@ mod tests {
         let b = b.api_key("other");
         assert_eq!(b.key_source, KeySource::Given);
         assert!(!ClientBuilder::from_lookup(env(&[])).has_api_key());
+        let b = b.api_key_from("k", KeySource::Named("the --api-key flag".into()));
+        assert_eq!(b.key_source().origin(), "the --api-key flag");
+        assert_eq!(b.key_source().to_string(), "from the --api-key flag");
+        assert_eq!(
+            KeySource::Environment("LAGO_API_KEY").origin(),
+            "the LAGO_API_KEY environment variable"
+        );
+        assert_eq!(
+            ClientBuilder::new("k")
+                .base_url("http://127.0.0.1:3000")
+                .host()
+                .as_deref(),
+            Some("127.0.0.1:3000")
+        );
+        assert_eq!(
+            ClientBuilder::new("k").host().as_deref(),
+            Some("api.getlago.com")
+        );
     }
 
     #[test]

@@ -71,7 +71,7 @@ impl TransportError {
     /// `Content-Length`, a chunked body cut before its last chunk, or a connection reset
     /// mid-body (a proxy or load balancer closing early). The server was reached.
     pub fn body_cut_short(&self) -> bool {
-        crate::hooks::is_cut_body(&self.source)
+        crate::transport::is_cut_body(&self.source)
     }
 }
 
@@ -194,6 +194,29 @@ impl Error {
         }
     }
 
+    /// What to check or do about this error, when the client can tell: where a refused key came
+    /// from and which Lago refused it, that audit logs need Lago premium, which base URL an
+    /// unknown route was sent to, that a 5xx or a cut body is worth trying later. An API error's
+    /// [`ApiError::hint`] when it has one.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Api(e) => e
+                .hint
+                .clone()
+                .or_else(|| status_hint(e.status, e.code.as_deref()).map(str::to_owned)),
+            Error::Transport(t) if t.body_cut_short() => Some(
+                "a proxy or load balancer between here and Lago closes responses early; try \
+                 again later"
+                    .to_owned(),
+            ),
+            Error::Transport(_) => Some("check the network and the base URL".to_owned()),
+            Error::Decode { .. } => {
+                Some("is the base URL Lago's API? If it is, report the body".to_owned())
+            }
+            Error::InvalidRequest(_) => None,
+        }
+    }
+
     /// The API error, if this is one.
     pub fn as_api(&self) -> Option<&ApiError> {
         match self {
@@ -207,7 +230,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             // A refused certificate or TLS handshake fails the same way again.
-            Error::Transport(t) => crate::hooks::is_transient(&t.source),
+            Error::Transport(t) => crate::transport::is_transient(&t.source),
             Error::Api(e) => crate::retry::RetryPolicy::retries_status(e.status),
             Error::Decode { .. } | Error::InvalidRequest(_) => false,
         }
@@ -401,7 +424,7 @@ where
                             wait_ms = wait.as_millis() as u64,
                             "retrying"
                         );
-                        crate::hooks::count_retry();
+                        crate::transport::count_retry();
                         tokio::time::sleep(wait).await;
                     }
                     other => break other,
@@ -424,27 +447,23 @@ fn add_context(error: &mut Error, client: &crate::Client, attempts: u32) {
     match error {
         Error::Transport(t) => {
             t.attempts = attempts;
-            t.host = url::Url::parse(base).ok().and_then(|u| {
-                let host = u.host_str()?.to_owned();
-                Some(match u.port() {
-                    Some(port) => format!("{host}:{port}"),
-                    None => host,
-                })
-            });
+            t.host = url::Url::parse(base)
+                .ok()
+                .as_ref()
+                .and_then(crate::config::host_of);
         }
         Error::Api(api) => {
             api.hint = match (api.status.as_u16(), api.code.as_deref()) {
                 (401, _) => Some(format!(
-                    "the API key {} was refused: check that it is a current key of the \
-                     organisation served at {base}",
+                    "the API key {} was refused: check that it is a current key (Lago: \
+                     Developers > API keys) of the organisation served at {base}",
                     inner.key_source
                 )),
-                (403, Some("feature_unavailable")) => Some(
-                    "audit logs need Lago premium (security logs also the security_logs add-on)"
-                        .to_owned(),
-                ),
-                (403, Some(code)) if code.starts_with("read_action_not_allowed") => {
-                    Some("the API key's permissions do not allow reading these logs".to_owned())
+                (403, Some(code))
+                    if code == "feature_unavailable"
+                        || code.starts_with("read_action_not_allowed") =>
+                {
+                    status_hint(api.status, api.code.as_deref()).map(str::to_owned)
                 }
                 (404, Some("resource_not_found")) | (404, None) => {
                     Some(format!("no such route at {base}: is the base URL right?"))
@@ -454,6 +473,25 @@ fn add_context(error: &mut Error, client: &crate::Client, attempts: u32) {
         }
         Error::Decode { .. } | Error::InvalidRequest(_) => {}
     }
+}
+
+/// What to check about an error status, when the status and code alone say it.
+fn status_hint(status: StatusCode, code: Option<&str>) -> Option<&'static str> {
+    Some(match (status.as_u16(), code.unwrap_or("")) {
+        (403, "feature_unavailable") => {
+            "audit logs need Lago premium (security logs also the security_logs add-on)"
+        }
+        (403, code) if code.starts_with("read_action_not_allowed") => {
+            "the API key's permissions do not allow reading these logs"
+        }
+        (403, _) => {
+            "audit logs need Lago premium (security logs also the security_logs add-on), and a \
+             key allowed to read them"
+        }
+        (429, _) => "another program may share the organisation's rate limit; try again later",
+        (500..=599, _) => "Lago or a proxy in front of it is failing; try again later",
+        _ => return None,
+    })
 }
 
 /// The message of a parameter value that cannot be converted: the parameter, the value as given,

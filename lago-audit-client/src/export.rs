@@ -96,6 +96,7 @@
 //! - An error (after the client's retries) ends the stream; resume from the last checkpoint.
 
 use crate::pagination::{Page, Paginate, RecordKey};
+pub use crate::progress::ExportProgress;
 use crate::types::{ActivityLogObject, ApiLogObject, SecurityLogObject};
 use crate::{DateFilter, Error};
 use chrono::{DateTime, TimeZone, Utc};
@@ -103,8 +104,6 @@ use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// One item of an export: a record, or a safe point to resume from.
@@ -163,87 +162,6 @@ impl Checkpoint {
     }
 }
 
-/// Live counters of an export, shared: clone it, pass it in [`ExportOptions::progress`], and read
-/// it from another task (a progress bar) while the export runs.
-#[derive(Clone, Debug, Default)]
-pub struct ExportProgress(Arc<Counters>);
-
-#[derive(Debug)]
-struct Counters {
-    records: AtomicU64,
-    requests: AtomicU64,
-    retries: AtomicU64,
-    rate_limit_waits: AtomicU64,
-    duplicates: AtomicU64,
-    expected_total: AtomicU64,
-}
-
-impl Default for Counters {
-    fn default() -> Self {
-        Self {
-            records: AtomicU64::new(0),
-            requests: AtomicU64::new(0),
-            retries: AtomicU64::new(0),
-            rate_limit_waits: AtomicU64::new(0),
-            duplicates: AtomicU64::new(0),
-            expected_total: AtomicU64::new(u64::MAX),
-        }
-    }
-}
-
-impl ExportProgress {
-    /// Records yielded so far.
-    pub fn records(&self) -> u64 {
-        self.0.records.load(Ordering::Relaxed)
-    }
-    /// HTTP attempts sent so far (retries included).
-    pub fn requests(&self) -> u64 {
-        self.0.requests.load(Ordering::Relaxed)
-    }
-    /// Attempts that were retries (after a fault or a 429).
-    pub fn retries(&self) -> u64 {
-        self.0.retries.load(Ordering::Relaxed)
-    }
-    /// Times a request waited: for the client's rate limiter, or after a 429.
-    pub fn rate_limit_waits(&self) -> u64 {
-        self.0.rate_limit_waits.load(Ordering::Relaxed)
-    }
-    /// Second copies of stored records dropped so far (Lago can store a log twice; see
-    /// [`ExportOptions::keep_duplicates`]).
-    pub fn duplicates(&self) -> u64 {
-        self.0.duplicates.load(Ordering::Relaxed)
-    }
-    /// How many records the window held when the export started (`None` until known). Records
-    /// inserted or arriving late can make the final count differ.
-    pub fn expected_total(&self) -> Option<u64> {
-        let v = self.0.expected_total.load(Ordering::Relaxed);
-        (v != u64::MAX).then_some(v)
-    }
-
-    pub(crate) fn add_request(&self) {
-        self.0.requests.fetch_add(1, Ordering::Relaxed);
-    }
-    pub(crate) fn add_retry(&self) {
-        self.0.retries.fetch_add(1, Ordering::Relaxed);
-    }
-    pub(crate) fn add_rate_limit_wait(&self) {
-        self.0.rate_limit_waits.fetch_add(1, Ordering::Relaxed);
-    }
-    fn add_duplicates(&self, n: u64) {
-        if n > 0 {
-            self.0.duplicates.fetch_add(n, Ordering::Relaxed);
-        }
-    }
-    fn add_record(&self) {
-        self.0.records.fetch_add(1, Ordering::Relaxed);
-    }
-    fn set_expected_total(&self, n: u64) {
-        self.0
-            .expected_total
-            .store(n.min(u64::MAX - 1), Ordering::Relaxed);
-    }
-}
-
 /// Options of an export. `ExportOptions::default()` reads 8 slices ahead, 1,000 records per
 /// request, with a 60 s settle margin and (for [`Export::follow`]) a 10 s poll interval.
 #[derive(Clone, Debug)]
@@ -264,14 +182,19 @@ pub struct ExportOptions {
 pub const DEFAULT_READ_AHEAD: usize = 8;
 /// The default page size of an export.
 pub const DEFAULT_MAX_PER_PAGE: u32 = 1000;
+/// The default settle margin ([`ExportOptions::settle`]): how much older than now a second must
+/// be before it is read.
+pub const DEFAULT_SETTLE: Duration = Duration::from_secs(60);
+/// The default poll interval of [`Export::follow`] ([`ExportOptions::poll_interval`]).
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(10);
 
 impl Default for ExportOptions {
     fn default() -> Self {
         Self {
             read_ahead: DEFAULT_READ_AHEAD,
             max_per_page: DEFAULT_MAX_PER_PAGE,
-            settle: Duration::from_secs(60),
-            poll_interval: Duration::from_secs(10),
+            settle: DEFAULT_SETTLE,
+            poll_interval: DEFAULT_POLL_INTERVAL,
             resume_from: None,
             progress: ExportProgress::default(),
             keep_duplicates: false,
@@ -455,7 +378,7 @@ async fn capture<T>(
     send: impl std::future::Future<Output = Result<T, Error>>,
 ) -> Result<String, Error> {
     let mut outcome = None;
-    let captured = crate::hooks::capture_query(async {
+    let captured = crate::transport::capture_query(async {
         outcome = Some(send.await.map(|_| ()));
     })
     .await;
@@ -723,7 +646,7 @@ where
     ) -> impl std::future::Future<Output = Result<B::Page, Error>> + Send + 'a {
         let request = self.request(from, to, per_page);
         let progress = self.options.progress.clone();
-        async move { crate::hooks::with_progress(progress, request.fetch_page(page)).await }
+        async move { crate::transport::with_progress(progress, request.fetch_page(page)).await }
     }
 
     /// Reads the request's window and probes it for the number of records and where they
@@ -925,7 +848,7 @@ where
             "export slice"
         );
         self.running.push(Box::pin(async move {
-            let result = crate::hooks::with_progress(progress, request.fetch_page(1)).await;
+            let result = crate::transport::with_progress(progress, request.fetch_page(1)).await;
             let fetched = result.map(|page| Fetched {
                 total: u64::try_from(page.meta().total_count).unwrap_or(0),
                 records: page.into_items(),

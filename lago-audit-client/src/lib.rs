@@ -14,6 +14,7 @@
 //! - [`pagination`]: streams over the pages of one query (simple, not exactly-once);
 //! - [`export`]: reading a whole window exactly once, with read-ahead, checkpoints and follow;
 //! - [`ratelimit`]: the client-side rate limiter shared by every request of a client;
+//! - [`progress`]: the live counters of an export, written by the export and the transport;
 //! - [`open_enum`]: enums that keep values Lago adds later;
 //! - [`filters`]: date-or-date-time bounds and HTTP status filters;
 //! - [`records`]: decoding the JSON text Lago stores inside activity objects, changes and API-log
@@ -46,13 +47,14 @@ pub mod config;
 pub mod error;
 pub mod export;
 pub mod filters;
-mod hooks;
 pub mod open_enum;
 pub mod pagination;
 pub mod path;
+pub mod progress;
 pub mod ratelimit;
 pub mod records;
 pub mod retry;
+mod transport;
 
 /// The code progenitor generates from the spec. Never edited by hand.
 #[allow(

@@ -273,7 +273,7 @@ macro_rules! paginate {
             fn start_page(&self) -> impl Future<Output = i64> + Send {
                 let request = self.clone();
                 async move {
-                    let query = crate::hooks::capture_query(async {
+                    let query = crate::transport::capture_query(async {
                         let _ = request.send().await;
                     })
                     .await

@@ -1,6 +1,7 @@
-//! The hooks the generated client calls around every request: a path check before sending, a
-//! transport that waits for the rate limiter, retries and reads bodies into memory, and a
-//! content-type check on success.
+//! The transport: the hooks the generated client calls around every request (a path check
+//! before sending, a content-type check on success) and the retry loop they run, which waits for
+//! the rate limiter, applies the [`RetryPolicy`](crate::RetryPolicy) and reads bodies into
+//! memory. Requests of an export are counted in its [`progress`](crate::progress) counters.
 //!
 //! The transport also emits `tracing` data: a `lago.request` span per attempt (operation, page,
 //! per_page, from_date, to_date, attempt, status, wait_ms) and events for retries and
@@ -153,7 +154,7 @@ tokio::task_local! {
     /// string here instead of sending anything.
     static CAPTURE: RefCell<Option<String>>;
     /// Counters of the export a request belongs to, if any.
-    static PROGRESS: crate::export::ExportProgress;
+    static PROGRESS: crate::progress::ExportProgress;
 }
 
 /// Runs `send` (a generated request's `send()`) without sending anything, and returns the query
@@ -170,13 +171,13 @@ pub(crate) async fn capture_query<F: std::future::Future>(send: F) -> Option<Str
 
 /// Runs `future` with its requests counted in `progress`.
 pub(crate) async fn with_progress<F: std::future::Future>(
-    progress: crate::export::ExportProgress,
+    progress: crate::progress::ExportProgress,
     future: F,
 ) -> F::Output {
     PROGRESS.scope(progress, future).await
 }
 
-fn progress(update: impl FnOnce(&crate::export::ExportProgress)) {
+fn progress(update: impl FnOnce(&crate::progress::ExportProgress)) {
     let _ = PROGRESS.try_with(update);
 }
 
