@@ -1,0 +1,283 @@
+//! `tail -o URL` as a shipper: it survives a 30-second outage of Lago and one of the store,
+//! says so on stderr, stops on SIGTERM with its checkpoint saved, and the store then holds every
+//! record up to that checkpoint exactly once.
+
+mod common;
+
+use common::Fake;
+use lago_audit_fake::data::Kind;
+use lago_audit_fake::FakeLago;
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A TCP proxy in front of the fake that can be taken down: while down it listens on nothing
+/// (connections are refused) and has cut every connection it carried.
+struct Proxy {
+    port: u16,
+    down: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(upstream: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let down = Arc::new(AtomicBool::new(false));
+        let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (d, o) = (down.clone(), open.clone());
+        std::thread::spawn(move || {
+            let mut listener = Some(listener);
+            loop {
+                if d.load(Ordering::SeqCst) {
+                    listener = None;
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                }
+                let l = listener.get_or_insert_with(|| loop {
+                    if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+                        break l;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                });
+                l.set_nonblocking(true).unwrap();
+                match l.accept() {
+                    Ok((inbound, _)) => {
+                        inbound.set_nonblocking(false).unwrap();
+                        let Ok(outbound) = TcpStream::connect(upstream) else {
+                            continue;
+                        };
+                        let mut kept = o.lock().unwrap();
+                        kept.push(inbound.try_clone().unwrap());
+                        kept.push(outbound.try_clone().unwrap());
+                        pipe(inbound.try_clone().unwrap(), outbound.try_clone().unwrap());
+                        pipe(outbound, inbound);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Proxy { port, down, open }
+    }
+
+    fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+        if down {
+            for s in self.open.lock().unwrap().drain(..) {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+}
+
+fn pipe(mut from: TcpStream, mut to: TcpStream) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 16 * 1024];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 || to.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(std::net::Shutdown::Write);
+    });
+}
+
+/// The activity ids in every object under `dir`, and the stored position.
+fn stored(dir: &Path) -> (Vec<String>, Option<chrono::DateTime<chrono::Utc>>) {
+    let kind = dir.join("activity_logs");
+    let mut ids = Vec::new();
+    for day in std::fs::read_dir(&kind).into_iter().flatten().flatten() {
+        if !day.file_name().to_string_lossy().starts_with("dt=") {
+            continue;
+        }
+        for object in std::fs::read_dir(day.path()).unwrap().flatten() {
+            let mut text = String::new();
+            let file = std::fs::File::open(object.path()).unwrap();
+            flate2::read::MultiGzDecoder::new(file)
+                .read_to_string(&mut text)
+                .unwrap();
+            for line in text.lines() {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                ids.push(v["activity_id"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    let checkpoint = std::fs::read(kind.join("_lago-audit/checkpoint.json"))
+        .ok()
+        .and_then(|t| serde_json::from_slice::<serde_json::Value>(&t).ok());
+    let position = checkpoint
+        .and_then(|c| c["position"].as_str().map(str::to_owned))
+        .and_then(|p| p.parse().ok());
+    (ids, position)
+}
+
+fn wait_for(what: &str, log: &Path, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out waiting for {what}; stderr:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn tail_to_a_store_survives_outages_of_lago_and_of_the_store() {
+    let fake = Fake::start(FakeLago::builder().records(200));
+    let now = chrono::Utc::now();
+    let from = chrono::DateTime::from_timestamp(now.timestamp(), 0).unwrap();
+    // Lago logs a record every 200 ms, with the time it is logged at, outages or not.
+    let logging = Arc::new(AtomicBool::new(true));
+    std::thread::scope(|scope| {
+        let (on, lago) = (logging.clone(), &fake.fake);
+        scope.spawn(move || {
+            while on.load(Ordering::SeqCst) {
+                lago.insert(Kind::Activity, chrono::Utc::now(), Duration::ZERO);
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+        // Stops the logging thread also when an assertion fails (the scope waits for it).
+        let _stop = Stop(logging.clone());
+        ship_through_outages(&fake, from);
+    });
+}
+
+struct Stop(Arc<AtomicBool>);
+impl Drop for Stop {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+/// The shipper's process, killed if the test ends before it does.
+struct Running(std::process::Child);
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn ship_through_outages(fake: &Fake, from: chrono::DateTime<chrono::Utc>) {
+    let proxy = Proxy::start(fake.fake.addr());
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("archive");
+    let away = root.path().join("archive.away");
+    let stderr_path = root.path().join("stderr.txt");
+    let mut child = Running(
+        Command::new(assert_cmd::cargo::cargo_bin("lago-audit"))
+            .env_remove("LAGO_API_KEY")
+            .env_remove("LAGO_API_URL")
+            .env_remove("LAGO_REGION")
+            .args(["--api-url", &format!("http://127.0.0.1:{}", proxy.port)])
+            .args(["--api-key", fake.fake.api_key(), "--retries", "1"])
+            .args(["activity-logs", "tail", "--from", &from.to_rfc3339()])
+            .args([
+                "--settle",
+                "2s",
+                "--poll-interval",
+                "1s",
+                "--batch-span",
+                "2s",
+            ])
+            .args(["--status-every", "5s", "-o"])
+            .arg(format!("file://{}", dir.display()))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_path).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let objects = || stored(&dir).0.len();
+
+    wait_for(
+        "the first objects",
+        &stderr_path,
+        Duration::from_secs(30),
+        || objects() > 0,
+    );
+
+    // Lago goes away for 30 seconds.
+    proxy.set_down(true);
+    std::thread::sleep(Duration::from_secs(30));
+    assert!(
+        child.0.try_wait().unwrap().is_none(),
+        "still running: {}",
+        stderr()
+    );
+    assert!(stderr().contains("outage:"), "{}", stderr());
+    proxy.set_down(false);
+    wait_for(
+        "the end of Lago's outage",
+        &stderr_path,
+        Duration::from_secs(60),
+        || stderr().contains("outage over"),
+    );
+    let before = objects();
+    wait_for("new objects", &stderr_path, Duration::from_secs(30), || {
+        objects() > before
+    });
+
+    // The store goes away for 30 seconds: its folder is a file.
+    std::fs::rename(&dir, &away).unwrap();
+    std::fs::write(&dir, "not a folder").unwrap();
+    std::thread::sleep(Duration::from_secs(30));
+    assert!(
+        child.0.try_wait().unwrap().is_none(),
+        "still running: {}",
+        stderr()
+    );
+    std::fs::remove_file(&dir).unwrap();
+    std::fs::rename(&away, &dir).unwrap();
+    wait_for(
+        "the end of the store's outage",
+        &stderr_path,
+        Duration::from_secs(60),
+        || stderr().matches("outage over").count() >= 2,
+    );
+    let before = objects();
+    wait_for("new objects", &stderr_path, Duration::from_secs(30), || {
+        objects() > before
+    });
+
+    // SIGTERM: the current object is finished, the checkpoint saved, exit 0.
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let status = child.0.wait().unwrap();
+    let text = stderr();
+    assert_eq!(status.code(), Some(0), "{text}");
+    assert!(text.matches("outage:").count() >= 2, "{text}");
+    assert!(text.contains("status after"), "{text}");
+
+    // Exactly once: every record before the checkpoint's position, none twice.
+    let (ids, position) = stored(&dir);
+    let position = position.expect("a checkpoint");
+    let unique: HashSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "no record twice");
+    let want: HashSet<String> = fake
+        .fake
+        .ground_truth(
+            Kind::Activity,
+            Some(from),
+            Some(position - chrono::Duration::milliseconds(1)),
+        )
+        .into_iter()
+        .map(|id| id.to_string())
+        .collect();
+    let got: HashSet<String> = ids.into_iter().collect();
+    assert_eq!(
+        got, want,
+        "the store holds exactly the records before {position}"
+    );
+}
