@@ -3,10 +3,10 @@
 //! the resumable file), and shows progress.
 
 use crate::cli::{BatchArgs, ExportArgs, TailArgs};
+use crate::env::Env;
 use crate::error::{explain, CliError, Exit};
 use crate::kinds::{sent, whole_second, LogKind};
 use crate::resume::{ExportFiles, Resume};
-use crate::run::Env;
 use crate::writer::{FileWriter, SinkWriter, StreamWriter, Writer};
 use futures::{Stream, StreamExt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -200,7 +200,7 @@ where
 }
 
 /// [`drive`], stopped by `stop` (Ctrl-C for [`drive`]; also SIGTERM for a shipper).
-async fn drive_until<K, W, S>(
+pub(crate) async fn drive_until<K, W, S>(
     env: &Env,
     mut events: S,
     mut writer: W,
@@ -308,7 +308,7 @@ fn open_file<K: LogKind>(
 }
 
 /// The destination `-o URL` names.
-fn destination(url: &str) -> Result<Destination, CliError> {
+pub(crate) fn destination(url: &str) -> Result<Destination, CliError> {
     Destination::parse(url).map_err(|e| {
         CliError::new(Exit::Usage, e.to_string()).hint(
             "-o takes file:///dir, s3://bucket/prefix, az://container/prefix or gs://bucket/prefix",
@@ -317,7 +317,7 @@ fn destination(url: &str) -> Result<Destination, CliError> {
 }
 
 /// The sink's options the flags ask for.
-fn sink_options(
+pub(crate) fn sink_options(
     env: &Env,
     batch: &BatchArgs,
     base: BatchLimits,
@@ -379,7 +379,7 @@ pub async fn tail<K: LogKind>(
         o = o.settle(settle);
     }
     if let Some(url) = crate::output::store_url(env.global.output.as_deref()) {
-        return ship::<K>(env, &sent, args, o, url).await;
+        return crate::ship::ship::<K>(env, &sent, args, o, url).await;
     }
     let events = K::list(&env.conn.client, &sent).follow(o);
     let writer = match env.global.output.as_deref() {
@@ -400,199 +400,4 @@ pub async fn tail<K: LogKind>(
         ));
     }
     drive::<K, _, _>(env, events, writer).await
-}
-
-/// A shutdown request, SIGTERM or Ctrl-C, kept once it came (a shipper waits for it between
-/// attempts as well as during them).
-fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let term = std::future::pending::<()>();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            () = term => {}
-        }
-        let _ = tx.send(true);
-    });
-    rx
-}
-
-async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
-    let _ = rx.wait_for(|stop| *stop).await;
-}
-
-/// What the status line and the outage notes share.
-struct Shipping {
-    started: Instant,
-    last_success: std::sync::Mutex<Option<Instant>>,
-    outage: std::sync::Mutex<Option<Instant>>,
-}
-
-impl Shipping {
-    fn succeeded(&self) {
-        let now = Instant::now();
-        if let Ok(mut last) = self.last_success.lock() {
-            *last = Some(now);
-        }
-        let began = self.outage.lock().ok().and_then(|mut o| o.take());
-        if let Some(began) = began {
-            crate::note(&format!(
-                "outage over after {:.0} s: Lago and the store answer again",
-                began.elapsed().as_secs_f64()
-            ));
-        }
-    }
-}
-
-/// `tail -o URL`: a shipper that runs for months. Each attempt opens the store (reading its
-/// checkpoint) and follows Lago from there; an outage of either (an error that may pass) is
-/// waited out with capped, jittered backoff, said on stderr when it starts and ends, up to
-/// `--max-outage`. SIGTERM or Ctrl-C ends the stream: the sink seals what is confirmed, saves
-/// its checkpoint, and the command exits 0.
-async fn ship<K: LogKind>(
-    env: &Env,
-    sent: &K::Filters,
-    args: &TailArgs,
-    follow: ExportOptions,
-    url: &str,
-) -> Result<(), CliError> {
-    let dest = destination(url)?;
-    let store = SinkProgress::default();
-    let counters = ExportProgress::default();
-    let options = sink_options(env, &args.batch, BatchLimits::for_follow(), &store);
-    let stop = shutdown_signal();
-    let state = std::sync::Arc::new(Shipping {
-        started: Instant::now(),
-        last_success: std::sync::Mutex::new(None),
-        outage: std::sync::Mutex::new(None),
-    });
-    let status = (!env.global.quiet && !args.status_every.is_zero()).then(|| {
-        let (every, st, c, state) = (
-            args.status_every,
-            store.clone(),
-            counters.clone(),
-            state.clone(),
-        );
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                crate::note(&status_line(&st, &c, &state));
-            }
-        })
-    });
-    if !env.global.quiet {
-        crate::note(&format!(
-            "shipping {}s to {url}: each object once its records are confirmed; SIGTERM or Ctrl-C \
-             stops after saving the checkpoint",
-            K::NOUN
-        ));
-    }
-    // Capped, jittered backoff between attempts.
-    let backoff = lago_audit_client::RetryPolicy {
-        base_delay: Duration::from_secs(1),
-        max_delay: Duration::from_secs(30),
-        ..lago_audit_client::RetryPolicy::default()
-    };
-    let mut failures = 0u32;
-    let outcome = loop {
-        let attempt = async {
-            let writer = SinkWriter::<K>::open(&dest, options.clone(), true).await?;
-            let mut o = follow.clone().progress(counters.clone());
-            if let Some(c) = writer.resume_from() {
-                o = o.resume_from(c);
-            }
-            let state = state.clone();
-            let events = K::list(&env.conn.client, sent).follow(o).inspect(move |e| {
-                if e.is_ok() {
-                    state.succeeded();
-                }
-            });
-            drive_until::<K, _, _>(env, events, writer, stopped(stop.clone())).await
-        };
-        let error = match attempt.await {
-            Ok(()) => break Ok(()),
-            Err(e) if !e.transient => break Err(e),
-            Err(e) => e,
-        };
-        if *stop.borrow() {
-            break Ok(());
-        }
-        let began = {
-            let mut outage = state.outage.lock().unwrap_or_else(|p| p.into_inner());
-            if outage.is_none() {
-                failures = 0;
-                if !env.global.quiet {
-                    crate::note(&format!(
-                        "outage: {}; waiting and trying again (capped backoff)",
-                        error.message
-                    ));
-                }
-            }
-            *outage.get_or_insert_with(Instant::now)
-        };
-        if let Some(limit) = args.max_outage {
-            if began.elapsed() >= limit {
-                let hint = format!(
-                    "gave up after --max-outage {}; the same command continues from the checkpoint",
-                    crate::cli::seconds(limit)
-                );
-                break Err(error.hint(hint));
-            }
-        }
-        let wait = backoff.backoff(failures).max(Duration::from_millis(200));
-        failures = failures.saturating_add(1);
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            () = stopped(stop.clone()) => break Ok(()),
-        }
-    };
-    if let Some(task) = status {
-        task.abort();
-    }
-    if !env.global.quiet {
-        crate::note(&format!(
-            "stopped: {}",
-            status_line(&store, &counters, &state)
-        ));
-    }
-    outcome
-}
-
-/// One line: what was shipped, how far behind now, retries, the last success.
-fn status_line(store: &SinkProgress, counters: &ExportProgress, state: &Shipping) -> String {
-    let position = match store.position() {
-        Some(p) => {
-            let lag = (chrono::Utc::now() - p).num_seconds().max(0);
-            format!("stored up to {p} ({lag} s behind now)")
-        }
-        None => "nothing stored yet".to_owned(),
-    };
-    let last = match state.last_success.lock().ok().and_then(|l| *l) {
-        Some(t) => format!("last answer {:.0} s ago", t.elapsed().as_secs_f64()),
-        None => "no answer yet".to_owned(),
-    };
-    let outage = match state.outage.lock().ok().and_then(|o| *o) {
-        Some(t) => format!(", in an outage for {:.0} s", t.elapsed().as_secs_f64()),
-        None => String::new(),
-    };
-    format!(
-        "status after {:.0} s: {} records in {} objects, {position}; {} requests, {} retries \
-         ({} store retries); {last}{outage}",
-        state.started.elapsed().as_secs_f64(),
-        store.records(),
-        store.objects(),
-        counters.requests(),
-        counters.retries(),
-        store.put_retries(),
-    )
 }

@@ -8,6 +8,7 @@
 mod cli;
 mod config;
 mod describe;
+mod env;
 mod error;
 mod export;
 #[cfg(test)]
@@ -17,6 +18,7 @@ mod output;
 mod resume;
 mod rows;
 mod run;
+mod ship;
 mod writer;
 
 use error::Exit;

@@ -1,46 +1,13 @@
 //! The commands: `list`, `get`, `export`, `tail`, written once for every kind of log.
 
 use crate::cli::{Cli, Global, KindCommand, PageArgs, Resource};
-use crate::config::{connect, Connection};
-use crate::error::{explain, CliError, Context, Exit};
+use crate::config::connect;
+use crate::env::Env;
+use crate::error::{explain, CliError, Exit};
 use crate::kinds::{sent, Activity, Api, LogKind, Security};
 use crate::output::{self, write_error, Emitter, Format, Output};
 use lago_audit_client::pagination::Page;
 use lago_audit_client::Paginate;
-use std::io::IsTerminal;
-
-/// What every command needs: the connection, the options, the output format.
-pub struct Env {
-    /// The client and what messages need to know about it.
-    pub conn: Connection,
-    /// The global options.
-    pub global: Global,
-    /// The output format.
-    pub format: Format,
-}
-
-impl Env {
-    /// What error messages about `K` need.
-    pub fn context<K: LogKind>(&self) -> Context {
-        Context {
-            key_source: self.conn.key_source.clone(),
-            host: self.conn.host.clone(),
-            attempts: self.conn.attempts,
-            noun: K::NOUN,
-            flags: crate::cli::parameter_flags::<K>(),
-        }
-    }
-
-    /// The width tables are laid out for.
-    pub fn width(&self) -> usize {
-        output::table_width(self.global.output.is_some())
-    }
-
-    /// Whether notes may go to stderr: not with --quiet, and only to a person.
-    pub fn chatty(&self) -> bool {
-        !self.global.quiet && std::io::stderr().is_terminal()
-    }
-}
 
 /// Runs the command on its kind of log.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
