@@ -105,9 +105,10 @@ pub(crate) struct Sealed {
     pub first: i64,
     pub last: i64,
     pub records: u64,
-    pub raw_bytes: u64,
     /// The gzip NDJSON body.
     pub body: Bytes,
+    /// The SHA-256 of the uncompressed lines, lowercase hex.
+    pub sha256: String,
     /// Once this object is stored, every record logged before this second is stored.
     pub cut: i64,
 }
@@ -118,6 +119,7 @@ struct Open {
     records: u64,
     bytes: u64,
     gz: GzEncoder<Vec<u8>>,
+    sha: ring::digest::Context,
 }
 
 /// The deterministic batcher (no I/O).
@@ -255,11 +257,13 @@ impl<T: SinkRecord> Batcher<T> {
             records: 0,
             bytes: 0,
             gz: GzEncoder::new(Vec::new(), Compression::default()),
+            sha: ring::digest::Context::new(&ring::digest::SHA256),
         });
         for l in &lines {
             open.gz
                 .write_all(l)
                 .map_err(|e| SinkError::Encode(e.to_string()))?;
+            open.sha.update(l);
         }
         open.last = s;
         open.records += n;
@@ -279,8 +283,8 @@ impl<T: SinkRecord> Batcher<T> {
             first: open.first,
             last: open.last,
             records: open.records,
-            raw_bytes: open.bytes,
             body: Bytes::from(body),
+            sha256: crate::chain::hex(open.sha.finish().as_ref()),
             cut,
         }))
     }

@@ -1,23 +1,55 @@
 //! Where a trail goes: a prefix in an object store, parsed from a URL.
 
+use crate::local::LocalDir;
 use crate::SinkError;
+use async_trait::async_trait;
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
+use object_store::client::{
+    HttpClient, HttpConnector, HttpError, HttpRequest, HttpResponse, HttpService, ReqwestConnector,
+};
 use object_store::gcp::GoogleCloudStorageBuilder;
-use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{BackoffConfig, ObjectStore, RetryConfig};
+use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How the checkpoint is updated conditionally.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Cas {
-    /// The store's own conditional put (`PutMode::Update` on the previous ETag/version).
-    Native,
-    /// Stores without it (a local directory): each checkpoint generation is a file created only
-    /// if absent, and `checkpoint.json` is a copy of the newest.
-    Generations,
+/// Adds `Content-MD5` to every upload with a body. S3 refuses a PUT into a bucket with an
+/// Object Lock default retention unless it carries `Content-MD5` or an `x-amz-checksum-*`
+/// header; `Content-MD5` is the one that every S3-compatible store (and moto) takes. The header
+/// is added after signing, which SigV4 allows for headers outside `x-amz-*`.
+#[derive(Debug, Default)]
+struct ContentMd5;
+
+impl HttpConnector for ContentMd5 {
+    fn connect(&self, options: &ClientOptions) -> object_store::Result<HttpClient> {
+        let inner = ReqwestConnector::default().connect(options)?;
+        Ok(HttpClient::new(WithContentMd5(inner)))
+    }
+}
+
+#[derive(Debug)]
+struct WithContentMd5(HttpClient);
+
+#[async_trait]
+impl HttpService for WithContentMd5 {
+    async fn call(&self, mut req: HttpRequest) -> Result<HttpResponse, HttpError> {
+        if req.method() == http::Method::PUT
+            && req.body().content_length() > 0
+            && !req.headers().contains_key("content-md5")
+        {
+            use base64::Engine;
+            use http_body_util::BodyExt;
+            use md5::Digest;
+            let body = req.body().clone().collect().await?.to_bytes();
+            let digest = md5::Md5::digest(&body);
+            let value = base64::engine::general_purpose::STANDARD.encode(digest);
+            if let Ok(value) = http::HeaderValue::from_str(&value) {
+                req.headers_mut().insert("content-md5", value);
+            }
+        }
+        self.0.execute(req).await
+    }
 }
 
 /// A prefix in an object store: `file:///dir`, `s3://bucket/prefix`, `az://container/prefix` or
@@ -26,7 +58,6 @@ pub(crate) enum Cas {
 pub struct Destination {
     pub(crate) store: Arc<dyn ObjectStore>,
     pub(crate) prefix: Path,
-    pub(crate) cas: Cas,
     url: String,
 }
 
@@ -119,7 +150,7 @@ impl Destination {
                 _ => Err(bad(url, "the bucket or container name is missing")),
             }
         };
-        let (store, prefix, cas): (Arc<dyn ObjectStore>, Path, Cas) = match parsed.scheme() {
+        let (store, prefix): (Arc<dyn ObjectStore>, Path) = match parsed.scheme() {
             "file" => {
                 if parsed
                     .host_str()
@@ -138,15 +169,15 @@ impl Destination {
                     .map_err(|()| bad(url, "not an absolute local path"))?;
                 std::fs::create_dir_all(&dir)
                     .map_err(|e| bad(url, format!("cannot create {}: {e}", dir.display())))?;
-                let fs =
-                    LocalFileSystem::new_with_prefix(&dir).map_err(|e| bad(url, e.to_string()))?;
-                (Arc::new(fs), Path::default(), Cas::Generations)
+                let fs = LocalDir::new(dir).map_err(|e| bad(url, e.to_string()))?;
+                (Arc::new(fs), Path::default())
             }
             "s3" | "s3a" => {
                 host()?;
                 let mut b = AmazonS3Builder::from_env()
                     .with_url(url)
-                    .with_retry(retry());
+                    .with_retry(retry())
+                    .with_http_connector(ContentMd5);
                 // `AWS_ENDPOINT_URL` is the name the AWS tools use; object_store reads it only
                 // through `from_env` on some versions, so it is applied here explicitly too.
                 if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
@@ -157,7 +188,7 @@ impl Destination {
                     b = b.with_config(key, v.clone());
                 }
                 let store = b.build().map_err(|e| bad(url, e.to_string()))?;
-                (Arc::new(store), prefix_of(&parsed)?, Cas::Native)
+                (Arc::new(store), prefix_of(&parsed)?)
             }
             "az" | "azure" | "abfs" | "abfss" => {
                 host()?;
@@ -169,7 +200,7 @@ impl Destination {
                     b = b.with_config(key, v.clone());
                 }
                 let store = b.build().map_err(|e| bad(url, e.to_string()))?;
-                (Arc::new(store), prefix_of(&parsed)?, Cas::Native)
+                (Arc::new(store), prefix_of(&parsed)?)
             }
             "gs" => {
                 host()?;
@@ -181,7 +212,7 @@ impl Destination {
                     b = b.with_config(key, v.clone());
                 }
                 let store = b.build().map_err(|e| bad(url, e.to_string()))?;
-                (Arc::new(store), prefix_of(&parsed)?, Cas::Native)
+                (Arc::new(store), prefix_of(&parsed)?)
             }
             other => {
                 return Err(bad(
@@ -193,30 +224,20 @@ impl Destination {
         Ok(Self {
             store,
             prefix,
-            cas,
             url: url.to_owned(),
         })
     }
 
     /// A destination on a store built by the caller (a test double, a store with custom
-    /// options). `native_conditional_put`: whether the store supports `PutMode::Update`; when
-    /// false, the checkpoint uses generation files created only if absent.
-    pub fn from_store(
-        store: Arc<dyn ObjectStore>,
-        prefix: &str,
-        native_conditional_put: bool,
-    ) -> Result<Self, SinkError> {
+    /// options). The store must support `PutMode::Create` (a [`Sink`](crate::Sink) checks that
+    /// it refuses a create over an existing object when it opens).
+    pub fn from_store(store: Arc<dyn ObjectStore>, prefix: &str) -> Result<Self, SinkError> {
         let prefix = Path::parse(prefix.trim_matches('/'))
             .map_err(|e| bad(prefix, format!("bad prefix: {e}")))?;
         Ok(Self {
             url: format!("{store}/{prefix}"),
             store,
             prefix,
-            cas: if native_conditional_put {
-                Cas::Native
-            } else {
-                Cas::Generations
-            },
         })
     }
 
@@ -278,8 +299,7 @@ mod tests {
     fn file_and_s3_urls_parse() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("file://{}/a%20b", dir.path().display());
-        let d = Destination::parse(&url).unwrap();
-        assert_eq!(d.cas, Cas::Generations);
+        Destination::parse(&url).unwrap();
         assert!(dir.path().join("a b").is_dir());
         let s3 = Destination::parse_with_options(
             "s3://bucket/some/prefix/",

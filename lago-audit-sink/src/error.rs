@@ -25,14 +25,41 @@ pub enum SinkError {
         #[source]
         source: object_store::Error,
     },
-    /// The checkpoint changed under this writer: another exporter writes to the same prefix.
+    /// Another writer holds the prefix, or appended to its checkpoint chain first. Nothing was
+    /// written by this writer after that was found.
     #[error(
-        "another exporter is writing to `{prefix}`: its checkpoint changed under this one \
-         (stop the other exporter, or give each its own prefix)"
+        "another exporter is writing to `{prefix}`: {holder} holds it (stop the other exporter, \
+         or give each its own prefix; if it is gone for good, wait for its lease or take over)"
     )]
     Concurrent {
         /// The `{prefix}/{kind}` the checkpoint belongs to.
         prefix: String,
+        /// Who holds it: a process and host, and until when.
+        holder: String,
+    },
+    /// The store does not refuse what exactly-once rests on (checked when a sink opens).
+    #[error(
+        "the store at `{prefix}` cannot be trusted with an archive: {missing}; a second writer \
+         or a retried upload could overwrite data there (use a store that honours \
+         If-None-Match and If-Match, or accept the risk explicitly)"
+    )]
+    Untrusted {
+        /// The `{prefix}/{kind}` checked.
+        prefix: String,
+        /// The behaviour the store lacks.
+        missing: String,
+    },
+    /// An upload did not finish within half of the writer's lease: it was given up, so that it
+    /// cannot land after another writer took over.
+    #[error(
+        "the upload of `{path}` did not finish within half of the lease ({lease:?}); it was \
+         given up"
+    )]
+    Stalled {
+        /// The object's path.
+        path: String,
+        /// The writer's lease.
+        lease: std::time::Duration,
     },
     /// An object exists where this writer would put one, with other content. Nothing was
     /// overwritten.
@@ -86,6 +113,7 @@ impl SinkError {
                     | object_store::Error::Unauthenticated { .. }
                     | object_store::Error::UnknownConfigurationKey { .. }
             ),
+            SinkError::Stalled { .. } => true,
             SinkError::Export(e) => match e {
                 lago_audit_client::Error::Transport(_) => true,
                 lago_audit_client::Error::Api(api) => {

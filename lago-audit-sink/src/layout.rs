@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! {prefix}/{kind}/dt=YYYY-MM-DD/{first}_{last}.ndjson.gz
-//! {prefix}/{kind}/_lago-audit/checkpoint.json
+//! {prefix}/{kind}/_lago-audit/chain/{seq:020}.json
 //! ```
 //!
 //! `{first}` and `{last}` are the first and last second (UTC, `YYYYMMDDTHHMMSSZ`) of the records
@@ -43,8 +43,11 @@ const SUFFIX: &str = ".ndjson.gz";
 
 /// The folder of the checkpoint and the writer's own files, inside `{prefix}/{kind}/`.
 pub const STATE_DIR: &str = "_lago-audit";
-/// The checkpoint's file name inside [`STATE_DIR`].
+/// The file name, inside [`STATE_DIR`], of the checkpoint written by versions before the chain
+/// (read once, to start a chain from it).
 pub const CHECKPOINT_FILE: &str = "checkpoint.json";
+/// The folder of the checkpoint chain inside [`STATE_DIR`] (see [`crate::chain`]).
+pub const CHAIN_DIR: &str = "chain";
 
 pub(crate) fn second(t: i64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(t, 0)

@@ -48,11 +48,13 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod chain;
 mod destination;
 pub mod ecs;
 mod error;
 mod format;
 pub mod layout;
+mod local;
 pub mod ocsf;
 mod writer;
 
@@ -61,7 +63,7 @@ pub use destination::Destination;
 pub use error::SinkError;
 pub use format::{line, Format, SinkRecord};
 pub use layout::LogKind;
-pub use writer::{Sink, SinkOptions, SinkProgress, WriteSummary};
+pub use writer::{Sink, SinkOptions, SinkProgress, WriteSummary, DEFAULT_LEASE};
 
 /// The README's Rust example, compiled as a doctest so it cannot rot.
 #[cfg(doctest)]

@@ -1,7 +1,8 @@
 //! The exactly-once writer: [`Sink`].
 
 use crate::batch::{complete_before, BatchLimits, Batcher, Sealed};
-use crate::destination::{Cas, Destination};
+use crate::chain::{self, ChainEvent, ChainRecord, Gap, ObjectEntry, WriterId, CHAIN_VERSION};
+use crate::destination::Destination;
 use crate::format::{Format, SinkRecord};
 use crate::layout::{object_name, parse_object_name, second, CHECKPOINT_FILE, STATE_DIR};
 use crate::SinkError;
@@ -11,7 +12,7 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use lago_audit_client::{Checkpoint, ExportEvent};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::collections::VecDeque;
 use std::io::Read;
 use std::marker::PhantomData;
@@ -27,6 +28,9 @@ pub struct SinkOptions {
     put_attempts: u32,
     checkpoint_every: Duration,
     progress: SinkProgress,
+    lease: Duration,
+    take_over: bool,
+    trust_store: bool,
 }
 
 impl Default for SinkOptions {
@@ -37,6 +41,9 @@ impl Default for SinkOptions {
             put_attempts: 5,
             checkpoint_every: Duration::from_secs(60),
             progress: SinkProgress::default(),
+            lease: DEFAULT_LEASE,
+            take_over: false,
+            trust_store: false,
         }
     }
 }
@@ -71,7 +78,34 @@ impl SinkOptions {
         self.progress = progress;
         self
     }
+    /// How long a writer holds the prefix after each record it writes (default
+    /// [`DEFAULT_LEASE`], at least 10 s). Another writer is refused while the lease runs, unless
+    /// the holder is provably gone (a process of this host that no longer runs). An object is
+    /// only uploaded within the first half of the lease that its commit started, so a writer
+    /// that stalls longer never writes over the one that took over.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_secs(10));
+        self
+    }
+    /// Takes the prefix even if another writer's lease runs: for an operator who knows that
+    /// writer is gone (a machine that died) and will not wait for its lease (default false).
+    pub fn take_over(mut self, take_over: bool) -> Self {
+        self.take_over = take_over;
+        self
+    }
+    /// Skips the check, at open, that the store refuses to create an object over an existing
+    /// one and to update one with a stale version (default false: the check runs, and a store
+    /// that fails it is refused with [`SinkError::Untrusted`]). Exactly-once and the refusal of
+    /// a second writer rest on those two refusals: trust a store that lacks them only for a
+    /// prefix that one writer ever uses.
+    pub fn trust_store(mut self, trust: bool) -> Self {
+        self.trust_store = trust;
+        self
+    }
 }
+
+/// The default [`SinkOptions::lease`]: 5 minutes.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(300);
 
 /// Live counters of a sink, shared: clone it into [`SinkOptions::progress`] and read it anywhere.
 #[derive(Clone, Debug, Default)]
@@ -85,6 +119,8 @@ struct Counters {
     bytes: AtomicU64,
     put_retries: AtomicU64,
     checkpoints: AtomicU64,
+    deliveries: AtomicU64,
+    last_delivery: AtomicU64,
     position: AtomicU64,
     held: AtomicU64,
 }
@@ -111,9 +147,22 @@ impl SinkProgress {
     pub fn put_retries(&self) -> u64 {
         self.0.put_retries.load(Ordering::Relaxed)
     }
-    /// Checkpoints saved.
+    /// Records of the checkpoint chain written.
     pub fn checkpoints(&self) -> u64 {
         self.0.checkpoints.load(Ordering::Relaxed)
+    }
+    /// Deliveries that moved the stored position on: an object stored, or a quiet span
+    /// recorded. A writer whose store takes its small chain records but not its objects (a full
+    /// disk, a policy that denies uploads of data) makes none.
+    pub fn deliveries(&self) -> u64 {
+        self.0.deliveries.load(Ordering::Relaxed)
+    }
+    /// When the last delivery succeeded.
+    pub fn last_delivery(&self) -> Option<DateTime<Utc>> {
+        match self.0.last_delivery.load(Ordering::Relaxed) {
+            0 => None,
+            ms => DateTime::from_timestamp_millis(i64::try_from(ms).unwrap_or(0)),
+        }
     }
     /// Records held in memory now (awaiting confirmation or in the open batch).
     pub fn held(&self) -> u64 {
@@ -145,36 +194,52 @@ pub struct WriteSummary {
     pub position: Option<DateTime<Utc>>,
 }
 
-/// The checkpoint file: `{prefix}/{kind}/_lago-audit/checkpoint.json`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct State {
-    v: u32,
+/// The checkpoint file of versions before the chain: `{kind}/_lago-audit/checkpoint.json`. Read
+/// once, to start a chain from it.
+#[derive(Deserialize)]
+struct LegacyState {
     kind: String,
     format: String,
-    /// Every record logged before this instant is in an object.
     position: Option<DateTime<Utc>>,
-    /// The export's checkpoint to resume from (at or before `position`; records before
-    /// `position` are skipped).
     export: Option<Checkpoint>,
-    /// The newest object written.
-    last_object: Option<String>,
     objects: u64,
     records: u64,
-    /// Which writer saved it, and its count: tells a lost answer from another writer.
-    writer: String,
-    seq: u64,
-    updated_at: DateTime<Utc>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
-enum Version {
-    Absent,
-    Native(UpdateVersion),
-    Generation(u64),
+/// The newest record of the chain, with the SHA-256 of its bytes (the next record's `prev`).
+#[derive(Clone, Debug)]
+struct Head {
+    record: ChainRecord,
+    sha256: String,
+}
+
+/// What a new record says, beyond what every record carries.
+struct Entry {
+    event: ChainEvent,
+    position: Option<DateTime<Utc>>,
+    export: Option<Checkpoint>,
+    objects: Vec<ObjectEntry>,
+    abandoned: Vec<String>,
+    gap: Option<Gap>,
+    release: bool,
+}
+
+impl Entry {
+    fn new(event: ChainEvent, position: Option<DateTime<Utc>>, export: Option<Checkpoint>) -> Self {
+        Self {
+            event,
+            position,
+            export,
+            objects: Vec::new(),
+            abandoned: Vec::new(),
+            gap: None,
+            release: false,
+        }
+    }
 }
 
 /// Writes one kind of log into a [`Destination`], exactly once. See the [crate documentation]
-/// (crate) for the guarantees and the layout.
+/// (crate) for the guarantees and the layout, and [`chain`](crate::chain) for the protocol.
 ///
 /// ```no_run
 /// # async fn run(client: lago_audit_client::Client) -> Result<(), Box<dyn std::error::Error>> {
@@ -195,17 +260,25 @@ enum Version {
 pub struct Sink<T> {
     dest: Destination,
     options: SinkOptions,
-    state: Option<State>,
-    version: Version,
-    writer: String,
+    head: Option<Head>,
+    writer: WriterId,
     _record: PhantomData<fn(T)>,
+}
+
+impl<T> Drop for Sink<T> {
+    fn drop(&mut self) {
+        chain::unregister(&self.writer.id);
+    }
 }
 
 impl<T> std::fmt::Debug for Sink<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sink")
             .field("destination", &self.dest.url())
-            .field("position", &self.state.as_ref().and_then(|s| s.position))
+            .field(
+                "position",
+                &self.head.as_ref().and_then(|h| h.record.position),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -230,33 +303,67 @@ fn gunzip(body: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+fn describe(w: &WriterId) -> String {
+    let host = if w.host.is_empty() {
+        "an unknown host"
+    } else {
+        &w.host
+    };
+    format!("process {} on {host}", w.pid)
+}
+
 impl<T: SinkRecord> Sink<T> {
-    /// Opens the destination for `T`'s kind of log: reads its checkpoint (if any), checks it
-    /// belongs to this kind and format, and adopts any object written after it by a run that
-    /// was killed before saving its checkpoint. Then [`resume_from`](Self::resume_from) says
-    /// where the export must start.
+    /// Opens the destination for `T`'s kind of log.
+    ///
+    /// - Checks that the store refuses a create over an existing object and an update with a
+    ///   stale version (unless [`SinkOptions::trust_store`]).
+    /// - Reads the newest record of the chain (a `checkpoint.json` of an earlier version starts
+    ///   the chain), checks it belongs to this kind and format, and that no other writer holds
+    ///   the prefix ([`SinkError::Concurrent`] otherwise).
+    /// - Sets back a commit whose object never arrived (its writer is gone), and takes in
+    ///   objects found after the position that no record names.
+    /// - Claims the prefix with a record of its own.
+    ///
+    /// Then [`resume_from`](Self::resume_from) and [`position`](Self::position) say where the
+    /// export must start.
     pub async fn open(destination: &Destination, options: SinkOptions) -> Result<Self, SinkError> {
+        let writer = chain::this_writer();
+        chain::register(&writer.id);
         let mut sink = Self {
             dest: destination.clone(),
             options,
-            state: None,
-            version: Version::Absent,
-            writer: uuid::Uuid::new_v4().to_string(),
+            head: None,
+            writer,
             _record: PhantomData,
         };
-        sink.refresh(true).await?;
+        if !sink.options.trust_store {
+            sink.probe().await?;
+        }
+        sink.take().await?;
         Ok(sink)
     }
 
-    /// The export checkpoint to start the export from (`None`: from the request's `from_date`).
-    /// Records the export yields that are already stored are skipped, so it may start earlier.
+    /// The export checkpoint to start the export from (`None`: from [`position`](Self::position)
+    /// if there is one, else from the request's `from_date`). Records the export yields that are
+    /// already stored are skipped, so it may start earlier.
     pub fn resume_from(&self) -> Option<Checkpoint> {
-        self.state.as_ref().and_then(|s| s.export.clone())
+        self.head.as_ref().and_then(|h| h.record.export.clone())
     }
 
-    /// Every record logged before this instant is in the store.
+    /// Every record logged before this instant is in the store (or in a declared gap).
     pub fn position(&self) -> Option<DateTime<Utc>> {
-        self.state.as_ref().and_then(|s| s.position)
+        self.head.as_ref().and_then(|h| h.record.position)
+    }
+
+    /// The newest record of the chain (this writer's own claim, after [`open`](Self::open)).
+    pub fn head(&self) -> Option<&ChainRecord> {
+        self.head.as_ref().map(|h| &h.record)
+    }
+
+    /// The SHA-256 of the newest record's bytes: pins the chain as it is now (write it down
+    /// elsewhere to detect a rollback of the archive later).
+    pub fn head_hash(&self) -> Option<&str> {
+        self.head.as_ref().map(|h| h.sha256.as_str())
     }
 
     /// The destination.
@@ -273,36 +380,66 @@ impl<T: SinkRecord> Sink<T> {
         )
     }
 
-    fn checkpoint_path(&self) -> Path {
-        self.dest
-            .path(&format!("{}/{STATE_DIR}/{CHECKPOINT_FILE}", T::KIND.dir()))
-    }
-    fn generations_dir(&self) -> Path {
-        self.dest
-            .path(&format!("{}/{STATE_DIR}/generations", T::KIND.dir()))
-    }
-    fn generation_path(&self, g: u64) -> Path {
-        self.dest.path(&format!(
-            "{}/{STATE_DIR}/generations/{g:020}.json",
-            T::KIND.dir()
-        ))
+    /// A new archive starts at `at`: records logged before it are not wanted. Records a `start`
+    /// record, so a restart continues from `at` even before anything was stored. Does nothing
+    /// when the archive already has a position.
+    pub async fn start(&mut self, at: DateTime<Utc>) -> Result<(), SinkError> {
+        if self.position().is_some() {
+            return Ok(());
+        }
+        let at = second(at.timestamp()).unwrap_or(at);
+        self.append(Entry::new(ChainEvent::Start, Some(at), None))
+            .await
     }
 
-    /// Consumes an export's events (from [`resume_from`](Self::resume_from)) and writes them.
-    /// Returns when the stream ends (after sealing its last batch and saving the checkpoint) or
-    /// at the first error. After an error nothing is half-done at the destination: call `write`
-    /// again with a new export from [`resume_from`](Self::resume_from) (it re-reads the
-    /// destination first), or [`open`](Self::open) again.
+    /// Declares the span from the position to `to` missing, with `reason` (a short word:
+    /// `accepted`, `retention`) and `detail` (for people), and moves the position to `to` when
+    /// it is later. The export must then start at `to` (the export checkpoint is cleared).
+    pub async fn record_gap(
+        &mut self,
+        to: DateTime<Utc>,
+        reason: &str,
+        detail: &str,
+    ) -> Result<(), SinkError> {
+        let from = self.position();
+        let moves = from.is_none_or(|p| p < to);
+        let (position, export) = if moves {
+            (Some(to), None)
+        } else {
+            (from, self.resume_from())
+        };
+        let mut entry = Entry::new(ChainEvent::Gap, position, export);
+        entry.gap = Some(Gap {
+            from,
+            to,
+            reason: reason.to_owned(),
+            detail: detail.to_owned(),
+        });
+        self.append(entry).await
+    }
+
+    fn kind_path(&self, rel: &str) -> Path {
+        self.dest.path(&format!("{}/{rel}", T::KIND.dir()))
+    }
+    fn record_path(&self, seq: u64) -> Path {
+        self.kind_path(&chain::record_name(seq))
+    }
+
+    /// Consumes an export's events (from [`resume_from`](Self::resume_from), or from
+    /// [`position`](Self::position)) and writes them. Returns when the stream ends (after sealing
+    /// its last batch, recording the position and releasing the lease) or at the first error.
+    /// After an error nothing is half-done at the destination: call `write` again with a new
+    /// export (it re-reads the destination first), or [`open`](Self::open) again.
     ///
-    /// Dropping the future mid-way (a kill) leaves the destination consistent too. In a local
-    /// directory, though, a write already handed to a blocking thread still completes after the
-    /// drop; a new writer started in the same process before it does is refused as concurrent.
-    /// Give it a moment, as a new process would.
+    /// Dropping the future mid-way (a kill) leaves the destination consistent too: a commit
+    /// whose object was not written is set back by the next writer. In a local directory a
+    /// write already handed to a blocking thread still completes after the drop; give it a
+    /// moment before the next writer, as a new process would.
     pub async fn write<S>(&mut self, events: S) -> Result<WriteSummary, SinkError>
     where
         S: Stream<Item = Result<ExportEvent<T>, lago_audit_client::Error>>,
     {
-        self.refresh(false).await?;
+        self.still_ours().await?;
         let mut summary = WriteSummary {
             position: self.position(),
             ..WriteSummary::default()
@@ -324,13 +461,13 @@ impl<T: SinkRecord> Sink<T> {
                         self.deliver(sealed, &mut seen, &mut summary).await?;
                         last_save = Instant::now();
                     }
-                    // Nothing open: every record before `complete` is stored; save now and
-                    // then, so a quiet follow resumes near its end.
+                    // Nothing open: every record before `complete` is stored; record it now
+                    // and then, so a quiet follow resumes near its end and keeps its lease.
                     if !batcher.is_open()
                         && last_save.elapsed() >= self.options.checkpoint_every
                         && self.position().map(|p| p.timestamp()) < Some(complete)
                     {
-                        self.advance(complete, &mut seen, None, 0).await?;
+                        self.advance(complete, &mut seen).await?;
                         last_save = Instant::now();
                     }
                 }
@@ -342,12 +479,27 @@ impl<T: SinkRecord> Sink<T> {
         }
         if let Some(c) = batcher.confirmed() {
             if self.position().map(|p| p.timestamp()) < Some(c) {
-                self.advance(c, &mut seen, None, 0).await?;
+                self.advance(c, &mut seen).await?;
             }
         }
+        // The run ends: release the prefix, so the next run (here or elsewhere) need not wait.
+        let mut close = Entry::new(ChainEvent::Close, self.position(), self.resume_from());
+        close.release = true;
+        self.append(close).await?;
         progress.0.held.store(0, Ordering::Relaxed);
         summary.position = self.position();
         Ok(summary)
+    }
+
+    /// The newest export checkpoint at or before `cut` (taken out of `seen`).
+    fn export_at(&self, cut: i64, seen: &mut VecDeque<(i64, Checkpoint)>) -> Option<Checkpoint> {
+        let mut export = self.resume_from();
+        while seen.front().is_some_and(|(c, _)| *c <= cut) {
+            if let Some((_, c)) = seen.pop_front() {
+                export = Some(c);
+            }
+        }
+        export
     }
 
     async fn deliver(
@@ -357,8 +509,27 @@ impl<T: SinkRecord> Sink<T> {
         summary: &mut WriteSummary,
     ) -> Result<(), SinkError> {
         let name = object_name(sealed.first, sealed.last);
-        let path = self.dest.path(&format!("{}/{name}", T::KIND.dir()));
-        let found = self.put_once(&path, sealed.body.clone()).await?;
+        let path = self.kind_path(&name);
+        let export = self.export_at(sealed.cut, seen);
+        let mut commit = Entry::new(ChainEvent::Commit, second(sealed.cut), export);
+        commit.objects.push(ObjectEntry {
+            name: name.clone(),
+            sha256: sealed.sha256.clone(),
+            records: sealed.records,
+            first: second(sealed.first).unwrap_or_default(),
+            last: second(sealed.last).unwrap_or_default(),
+        });
+        // The commit first: only the writer whose commit the store took writes the object.
+        self.append(commit).await?;
+        let deadline = Instant::now() + self.options.lease / 2;
+        let found = match self.put_once(&path, sealed.body.clone(), deadline).await {
+            Ok(found) => found,
+            Err(e) => {
+                // Set the commit back now, if the store lets us; else the next writer will.
+                let _ = self.abandon(vec![name]).await;
+                return Err(e);
+            }
+        };
         let p = &self.options.progress.0;
         if found {
             summary.objects_found += 1;
@@ -370,260 +541,409 @@ impl<T: SinkRecord> Sink<T> {
         }
         summary.records += sealed.records;
         SinkProgress::add(&p.records, sealed.records);
-        let _ = sealed.raw_bytes;
-        self.advance(sealed.cut, seen, Some(name), sealed.records)
-            .await
+        self.delivered();
+        Ok(())
     }
 
-    /// Saves the checkpoint at `cut` (every record before it stored), with the newest export
-    /// checkpoint at or before it.
+    fn delivered(&self) {
+        let p = &self.options.progress.0;
+        SinkProgress::add(&p.deliveries, 1);
+        let now = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
+        p.last_delivery.store(now, Ordering::Relaxed);
+    }
+
+    /// Records the position `cut` (every record before it stored) without an object.
     async fn advance(
         &mut self,
         cut: i64,
         seen: &mut VecDeque<(i64, Checkpoint)>,
-        object: Option<String>,
-        records: u64,
     ) -> Result<(), SinkError> {
-        let mut export = self.state.as_ref().and_then(|s| s.export.clone());
-        while seen.front().is_some_and(|(c, _)| *c <= cut) {
-            if let Some((_, c)) = seen.pop_front() {
-                export = Some(c);
-            }
-        }
-        let mut next = self.state.clone().unwrap_or_else(|| self.fresh_state());
-        next.position = second(cut);
-        next.export = export;
-        if object.is_some() {
-            next.objects += 1;
-            next.last_object = object;
-        }
-        next.records += records;
-        self.save(next).await
+        let export = self.export_at(cut, seen);
+        self.append(Entry::new(ChainEvent::Position, second(cut), export))
+            .await?;
+        self.delivered();
+        Ok(())
     }
 
-    fn fresh_state(&self) -> State {
-        State {
-            v: 1,
+    /// Sets back the newest record, a commit whose objects `missing` never arrived: the
+    /// position and export checkpoint return to the record before it.
+    async fn abandon(&mut self, missing: Vec<String>) -> Result<(), SinkError> {
+        let Some(head) = self.head.clone() else {
+            return Ok(());
+        };
+        let before = match head.record.seq {
+            0 | 1 => None,
+            seq => Some(self.read_record(seq - 1).await?.0),
+        };
+        let mut entry = Entry::new(
+            ChainEvent::Abandon,
+            head.record.since,
+            before.and_then(|b| b.export),
+        );
+        entry.abandoned = missing;
+        self.append(entry).await
+    }
+
+    /// Appends a record after the head, created only if absent. The store refusing it means
+    /// another writer appended first: [`SinkError::Concurrent`], before any data is written.
+    async fn append(&mut self, entry: Entry) -> Result<(), SinkError> {
+        let now = Utc::now();
+        let prev = self.head.as_ref();
+        let (objects_total, records_total) =
+            prev.map_or((0, 0), |h| (h.record.objects_total, h.record.records_total));
+        let (mut objects_total, mut records_total) = (
+            objects_total + entry.objects.len() as u64,
+            records_total + entry.objects.iter().map(|o| o.records).sum::<u64>(),
+        );
+        if entry.event == ChainEvent::Abandon {
+            if let Some(h) = prev {
+                objects_total -= h.record.objects.len() as u64;
+                records_total -= h.record.objects.iter().map(|o| o.records).sum::<u64>();
+            }
+        }
+        let lease = chrono::Duration::from_std(self.options.lease).unwrap_or_default();
+        let record = ChainRecord {
+            v: CHAIN_VERSION,
+            seq: prev.map_or(1, |h| h.record.seq + 1),
+            prev: prev.map(|h| h.sha256.clone()),
             kind: T::KIND.dir().to_owned(),
             format: self.options.format.as_str().to_owned(),
-            position: None,
-            export: None,
-            last_object: None,
-            objects: 0,
-            records: 0,
+            event: entry.event,
             writer: self.writer.clone(),
-            seq: 0,
-            updated_at: Utc::now(),
-        }
-    }
-
-    /// Re-reads the checkpoint; on `open`, takes it, else checks it is still the one this writer
-    /// saved. Then adopts objects written after it.
-    async fn refresh(&mut self, first: bool) -> Result<(), SinkError> {
-        let (state, version) = self.read_state().await?;
-        // Changed since this writer read or saved it, and not by this writer (a save whose
-        // answer was lost after the last attempt is still this writer's): another exporter.
-        let ours = state.as_ref().is_some_and(|s| s.writer == self.writer);
-        if !first && version != self.version && state != self.state && !ours {
-            return Err(SinkError::Concurrent {
-                prefix: self.location(),
-            });
-        }
-        if let Some(s) = &state {
-            let path = self.checkpoint_path().to_string();
-            if s.v != 1 {
-                return Err(SinkError::Checkpoint {
-                    path,
-                    reason: format!("format {} is not supported (this version writes 1)", s.v),
-                });
-            }
-            if s.kind != T::KIND.dir() {
-                return Err(SinkError::Checkpoint {
-                    path,
-                    reason: format!("it belongs to {}, not {}", s.kind, T::KIND),
-                });
-            }
-            if s.format != self.options.format.as_str() {
-                return Err(SinkError::Checkpoint {
-                    path,
-                    reason: format!(
-                        "this prefix holds the `{}` format, not `{}`; use another prefix",
-                        s.format, self.options.format
-                    ),
-                });
-            }
-        }
-        self.state = state;
-        self.version = version;
-        self.adopt().await
-    }
-
-    async fn read_state(&self) -> Result<(Option<State>, Version), SinkError> {
-        let (bytes, version) = match self.dest.cas {
-            Cas::Native => {
-                let path = self.checkpoint_path();
-                match self.dest.store.get(&path).await {
-                    Ok(got) => {
-                        let v = UpdateVersion {
-                            e_tag: got.meta.e_tag.clone(),
-                            version: got.meta.version.clone(),
-                        };
-                        let bytes = got.bytes().await.map_err(store_err("get", &path))?;
-                        (Some(bytes), Version::Native(v))
-                    }
-                    Err(object_store::Error::NotFound { .. }) => (None, Version::Absent),
-                    Err(e) => return Err(store_err("get", &path)(e)),
-                }
-            }
-            Cas::Generations => {
-                let dir = self.generations_dir();
-                let newest = self
-                    .dest
-                    .store
-                    .list(Some(&dir))
-                    .try_filter_map(|m| async move {
-                        Ok(m.location
-                            .filename()
-                            .and_then(|f| f.strip_suffix(".json"))
-                            .and_then(|g| g.parse::<u64>().ok()))
-                    })
-                    .try_fold(None, |max: Option<u64>, g| async move {
-                        Ok(Some(max.map_or(g, |m| m.max(g))))
-                    })
-                    .await
-                    .map_err(store_err("list", &dir))?;
-                match newest {
-                    None => (None, Version::Absent),
-                    Some(g) => {
-                        let path = self.generation_path(g);
-                        let got = self.dest.store.get(&path).await;
-                        let bytes = match got {
-                            Ok(got) => got.bytes().await.map_err(store_err("get", &path))?,
-                            // Pruned by a writer that moved on meanwhile: that is another
-                            // writer at work.
-                            Err(object_store::Error::NotFound { .. }) => {
-                                return Err(SinkError::Concurrent {
-                                    prefix: self.location(),
-                                })
-                            }
-                            Err(e) => return Err(store_err("get", &path)(e)),
-                        };
-                        (Some(bytes), Version::Generation(g))
-                    }
-                }
-            }
+            created_at: now,
+            lease_until: if entry.release { now } else { now + lease },
+            since: prev.and_then(|h| h.record.position),
+            position: entry.position,
+            export: entry.export,
+            objects: entry.objects,
+            abandoned: entry.abandoned,
+            gap: entry.gap,
+            objects_total,
+            records_total,
         };
-        let state =
-            match bytes {
-                None => None,
-                Some(b) => Some(serde_json::from_slice::<State>(&b).map_err(|e| {
-                    SinkError::Checkpoint {
-                        path: self.checkpoint_path().to_string(),
-                        reason: format!("cannot be read ({e})"),
-                    }
-                })?),
-            };
-        Ok((state, version))
-    }
-
-    /// Saves `next` conditionally on the version read or saved last.
-    async fn save(&mut self, mut next: State) -> Result<(), SinkError> {
-        next.writer = self.writer.clone();
-        next.seq = self.state.as_ref().map_or(0, |s| s.seq) + 1;
-        next.updated_at = Utc::now();
-        let body = Bytes::from(
-            serde_json::to_vec_pretty(&next).map_err(|e| SinkError::Encode(e.to_string()))?,
-        );
-        let concurrent = || SinkError::Concurrent {
-            prefix: self.location(),
-        };
+        let body = chain::encode(&record).map_err(|e| SinkError::Encode(e.to_string()))?;
+        let path = self.record_path(record.seq);
         let mut attempt = 0;
-        let version = loop {
+        loop {
             attempt += 1;
-            let (path, mode) = match (&self.version, self.dest.cas) {
-                (Version::Absent, Cas::Native) => (self.checkpoint_path(), PutMode::Create),
-                (Version::Native(v), _) => (self.checkpoint_path(), PutMode::Update(v.clone())),
-                (Version::Absent, Cas::Generations) => (self.generation_path(1), PutMode::Create),
-                (Version::Generation(g), _) => (self.generation_path(g + 1), PutMode::Create),
-            };
-            let opts = PutOptions {
-                mode,
-                ..PutOptions::default()
-            };
+            let opts = self.create_opts();
             match self
                 .dest
                 .store
                 .put_opts(&path, PutPayload::from(body.clone()), opts)
                 .await
             {
-                Ok(result) => {
-                    break match self.dest.cas {
-                        Cas::Native => Version::Native(result.into()),
-                        Cas::Generations => Version::Generation(match self.version {
-                            Version::Generation(g) => g + 1,
-                            _ => 1,
-                        }),
-                    };
-                }
+                Ok(_) => break,
                 Err(object_store::Error::AlreadyExists { .. })
                 | Err(object_store::Error::Precondition { .. }) => {
                     // Our own write whose answer was lost, or another writer's?
-                    let (state, version) = self.read_state().await?;
-                    if state
-                        .as_ref()
-                        .is_some_and(|s| s.writer == next.writer && s.seq == next.seq)
-                    {
-                        break version;
+                    let (other, bytes) = self.read_record(record.seq).await?;
+                    if bytes == body {
+                        break;
                     }
-                    return Err(concurrent());
+                    return Err(SinkError::Concurrent {
+                        prefix: self.location(),
+                        holder: describe(&other.writer),
+                    });
                 }
-                Err(e) if attempt < self.options.put_attempts => {
-                    let _ = e;
+                Err(e) if attempt < self.options.put_attempts && !is_permanent(&e) => {
                     SinkProgress::add(&self.options.progress.0.put_retries, 1);
                     backoff(attempt).await;
                 }
                 Err(e) => return Err(store_err("put", &path)(e)),
             }
-        };
-        if let Version::Generation(g) = version {
-            // `checkpoint.json` is a copy of the newest generation for people and tools; the
-            // generation files are what writers compare. Older generations are pruned.
-            let copy = self.checkpoint_path();
-            let _ = self.dest.store.put(&copy, PutPayload::from(body)).await;
-            if g > 1 {
-                let _ = self.dest.store.delete(&self.generation_path(g - 1)).await;
-            }
         }
-        if let Some(p) = next.position {
-            self.options
-                .progress
-                .0
-                .position
-                .store(u64::try_from(p.timestamp()).unwrap_or(0), Ordering::Relaxed);
+        let p = &self.options.progress.0;
+        if let Some(at) = record.position {
+            p.position.store(
+                u64::try_from(at.timestamp()).unwrap_or(0),
+                Ordering::Relaxed,
+            );
         }
-        SinkProgress::add(&self.options.progress.0.checkpoints, 1);
-        self.state = Some(next);
-        self.version = version;
+        SinkProgress::add(&p.checkpoints, 1);
+        self.head = Some(Head {
+            sha256: chain::sha256_hex(&body),
+            record,
+        });
         Ok(())
     }
 
-    /// Writes `body` at `path` only if absent. Returns whether it was found already there with
-    /// the same content (a retried upload whose first answer was lost, or a run that died before
-    /// saving its checkpoint); other content is a [`SinkError::Conflict`].
-    async fn put_once(&self, path: &Path, body: Bytes) -> Result<bool, SinkError> {
+    fn create_opts(&self) -> PutOptions {
+        PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        }
+    }
+
+    async fn read_record(&self, seq: u64) -> Result<(ChainRecord, Bytes), SinkError> {
+        chain::read_record(&self.dest, T::KIND, seq).await
+    }
+
+    async fn exists(&self, seq: u64) -> Result<bool, SinkError> {
+        chain::exists(&self.dest, T::KIND, seq).await
+    }
+
+    async fn read_head(&self, from: u64) -> Result<Option<Head>, SinkError> {
+        Ok(chain::head_from(&self.dest, T::KIND, from)
+            .await?
+            .map(|(record, sha256)| Head { record, sha256 }))
+    }
+
+    /// Before writing again: the head must still be this writer's.
+    async fn still_ours(&mut self) -> Result<(), SinkError> {
+        let Some(ours) = self.head.clone() else {
+            return self.take().await;
+        };
+        if self.exists(ours.record.seq + 1).await? {
+            let (other, _) = self.read_record(ours.record.seq + 1).await?;
+            return Err(SinkError::Concurrent {
+                prefix: self.location(),
+                holder: describe(&other.writer),
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads the chain's head and takes the prefix: see [`open`](Self::open).
+    async fn take(&mut self) -> Result<(), SinkError> {
+        let head = self.read_head(1).await?;
+        let head = match head {
+            Some(h) => Some(h),
+            None => self.legacy().await?,
+        };
+        if let Some(h) = &head {
+            self.check(&h.record)?;
+            let other = &h.record.writer;
+            if other.id != self.writer.id
+                && h.record.leased_at(Utc::now())
+                && !chain::gone(other, &self.writer)
+                && !self.options.take_over
+            {
+                return Err(SinkError::Concurrent {
+                    prefix: self.location(),
+                    holder: format!(
+                        "{}, whose lease runs until {}",
+                        describe(other),
+                        h.record.lease_until.format("%Y-%m-%dT%H:%M:%SZ")
+                    ),
+                });
+            }
+        }
+        let migrated = head.as_ref().is_some_and(|h| h.record.seq == 0);
+        self.head = head;
+        if migrated {
+            // The chain starts from the old checkpoint (its hash is the first record's `prev`).
+            let head = self.head.as_ref().map(|h| &h.record);
+            let entry = Entry::new(
+                ChainEvent::Migrate,
+                head.and_then(|h| h.position),
+                head.and_then(|h| h.export.clone()),
+            );
+            self.append(entry).await?;
+        }
+        // A commit whose object never arrived: its writer is gone (checked above).
+        if let Some(h) = self.head.clone() {
+            if h.record.event == ChainEvent::Commit {
+                let mut missing = Vec::new();
+                for o in &h.record.objects {
+                    let path = self.kind_path(&o.name);
+                    match self.dest.store.head(&path).await {
+                        Ok(_) => {}
+                        Err(object_store::Error::NotFound { .. }) => missing.push(o.name.clone()),
+                        Err(e) => return Err(store_err("head", &path)(e)),
+                    }
+                }
+                if !missing.is_empty() {
+                    self.abandon(missing).await?;
+                }
+            }
+        }
+        self.adopt().await?;
+        let head = self.head.as_ref().map(|h| &h.record);
+        let entry = Entry::new(
+            ChainEvent::Open,
+            head.and_then(|h| h.position),
+            head.and_then(|h| h.export.clone()),
+        );
+        self.append(entry).await
+    }
+
+    fn check(&self, record: &ChainRecord) -> Result<(), SinkError> {
+        let path = if record.seq == 0 {
+            self.kind_path(&format!("{STATE_DIR}/{CHECKPOINT_FILE}"))
+        } else {
+            self.record_path(record.seq)
+        };
+        let reason = if record.v > CHAIN_VERSION {
+            format!(
+                "format {} is not supported (this version writes {CHAIN_VERSION})",
+                record.v
+            )
+        } else if record.kind != T::KIND.dir() {
+            format!("it belongs to {}, not {}", record.kind, T::KIND)
+        } else if record.format != self.options.format.as_str() {
+            format!(
+                "this prefix holds the `{}` format, not `{}`; use another prefix",
+                record.format, self.options.format
+            )
+        } else {
+            return Ok(());
+        };
+        Err(SinkError::Checkpoint {
+            path: path.to_string(),
+            reason,
+        })
+    }
+
+    /// A `checkpoint.json` of a version before the chain, as a record numbered 0 (not stored).
+    async fn legacy(&self) -> Result<Option<Head>, SinkError> {
+        let path = self.kind_path(&format!("{STATE_DIR}/{CHECKPOINT_FILE}"));
+        let bytes = match self.dest.store.get(&path).await {
+            Ok(got) => got.bytes().await.map_err(store_err("get", &path))?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(store_err("get", &path)(e)),
+        };
+        let old: LegacyState =
+            serde_json::from_slice(&bytes).map_err(|e| SinkError::Checkpoint {
+                path: path.to_string(),
+                reason: format!("cannot be read ({e})"),
+            })?;
+        let now = Utc::now();
+        Ok(Some(Head {
+            sha256: chain::sha256_hex(&bytes),
+            record: ChainRecord {
+                v: CHAIN_VERSION,
+                seq: 0,
+                prev: None,
+                kind: old.kind,
+                format: old.format,
+                event: ChainEvent::Migrate,
+                writer: WriterId {
+                    id: String::new(),
+                    host: String::new(),
+                    pid: 0,
+                    boot: String::new(),
+                },
+                created_at: now,
+                lease_until: now,
+                since: None,
+                position: old.position,
+                export: old.export,
+                objects: Vec::new(),
+                abandoned: Vec::new(),
+                gap: None,
+                objects_total: old.objects,
+                records_total: old.records,
+            },
+        }))
+    }
+
+    /// Proves the store refuses what exactly-once rests on: a create over an existing object,
+    /// and an update with a stale version. Uses one object, `{kind}/_lago-audit/probe`, created
+    /// once and never replaced by a store that passes.
+    async fn probe(&self) -> Result<(), SinkError> {
+        let path = self.kind_path(&format!("{STATE_DIR}/probe"));
+        let untrusted = |missing: &str| SinkError::Untrusted {
+            prefix: self.location(),
+            missing: missing.to_owned(),
+        };
+        let body = |n: u32| {
+            PutPayload::from(format!(
+                "lago-audit store check by {} ({n})\n",
+                self.writer.id
+            ))
+        };
+        // Two creates in a row: a store that honours `If-None-Match: *` refuses one of them
+        // (the first if the probe is there already).
+        let mut created = 0;
+        for n in 0..2 {
+            match self.put_retrying(&path, body(n), self.create_opts()).await {
+                Ok(()) => created += 1,
+                Err(SinkError::Store {
+                    source: object_store::Error::AlreadyExists { .. },
+                    ..
+                })
+                | Err(SinkError::Store {
+                    source: object_store::Error::Precondition { .. },
+                    ..
+                }) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        if created == 2 {
+            return Err(untrusted(
+                "it accepted a create-only write (If-None-Match: *) over an existing object, \
+                 and overwrote it",
+            ));
+        }
+        let stale = PutOptions {
+            mode: PutMode::Update(UpdateVersion {
+                e_tag: Some("\"lago-audit-stale-version\"".to_owned()),
+                version: None,
+            }),
+            ..PutOptions::default()
+        };
+        match self.put_retrying(&path, body(2), stale).await {
+            Ok(()) => Err(untrusted(
+                "it accepted an update with a stale version (If-Match) and overwrote the object",
+            )),
+            Err(SinkError::Store { source, .. }) if !is_transient_store(&source) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn put_retrying(
+        &self,
+        path: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> Result<(), SinkError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let opts = PutOptions {
-                mode: PutMode::Create,
-                ..PutOptions::default()
-            };
             match self
                 .dest
                 .store
-                .put_opts(path, PutPayload::from(body.clone()), opts)
+                .put_opts(path, payload.clone(), opts.clone())
                 .await
             {
+                Ok(_) => return Ok(()),
+                Err(e) if attempt < self.options.put_attempts && is_transient_store(&e) => {
+                    SinkProgress::add(&self.options.progress.0.put_retries, 1);
+                    backoff(attempt).await;
+                }
+                Err(e) => return Err(store_err("put", path)(e)),
+            }
+        }
+    }
+
+    /// Writes `body` at `path` only if absent, retrying until `deadline`. Returns whether it was
+    /// found already there with the same content (a retried upload whose first answer was
+    /// lost); other content is a [`SinkError::Conflict`].
+    async fn put_once(
+        &self,
+        path: &Path,
+        body: Bytes,
+        deadline: Instant,
+    ) -> Result<bool, SinkError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let left = deadline.saturating_duration_since(Instant::now());
+            let put =
+                self.dest
+                    .store
+                    .put_opts(path, PutPayload::from(body.clone()), self.create_opts());
+            let result = match tokio::time::timeout(left, put).await {
+                Ok(r) => r,
+                Err(_) => {
+                    return Err(SinkError::Stalled {
+                        path: path.to_string(),
+                        lease: self.options.lease,
+                    })
+                }
+            };
+            match result {
                 Ok(_) => return Ok(false),
                 Err(object_store::Error::AlreadyExists { .. }) => {
                     let existing = match self.dest.store.get(path).await {
@@ -641,7 +961,11 @@ impl<T: SinkRecord> Sink<T> {
                         path: path.to_string(),
                     });
                 }
-                Err(e) if attempt < self.options.put_attempts && !is_permanent(&e) => {
+                Err(e)
+                    if attempt < self.options.put_attempts
+                        && !is_permanent(&e)
+                        && Instant::now() < deadline =>
+                {
                     SinkProgress::add(&self.options.progress.0.put_retries, 1);
                     backoff(attempt).await;
                 }
@@ -650,9 +974,9 @@ impl<T: SinkRecord> Sink<T> {
         }
     }
 
-    /// Adopts the objects found after the checkpoint: a run killed between writing an object
-    /// and saving its checkpoint left it there, whole (uploads are atomic). The next batch
-    /// starts after it, so nothing is written twice.
+    /// Takes in the objects found after the position that no record names: written by a
+    /// version of this crate before the chain, or copied in. Each is read to record its hash,
+    /// count and seconds.
     async fn adopt(&mut self) -> Result<(), SinkError> {
         let position = self.position().map(|p| p.timestamp());
         let kind_dir = self.dest.path(T::KIND.dir());
@@ -685,26 +1009,46 @@ impl<T: SinkRecord> Sink<T> {
             return Ok(());
         }
         found.sort();
-        let mut next = self.state.clone().unwrap_or_else(|| self.fresh_state());
         let mut at = position;
+        let mut objects = Vec::new();
         for (first, last, name) in found {
             if at.is_some_and(|p| first < p) {
                 return Err(SinkError::Layout {
                     prefix: self.location(),
                     reason: format!(
-                        "object `{name}` overlaps the checkpoint's position ({}); was the \
-                         checkpoint replaced by hand?",
+                        "object `{name}` overlaps the checkpoint's position ({}); was it copied \
+                         in by hand?",
                         at.and_then(second).unwrap_or_default()
                     ),
                 });
             }
+            let path = self.kind_path(&name);
+            let body = self
+                .dest
+                .store
+                .get(&path)
+                .await
+                .map_err(store_err("get", &path))?
+                .bytes()
+                .await
+                .map_err(store_err("get", &path))?;
+            let raw = gunzip(&body).ok_or_else(|| SinkError::Layout {
+                prefix: self.location(),
+                reason: format!("object `{name}` is not a whole gzip object"),
+            })?;
             at = Some(last + 1);
-            next.objects += 1;
-            next.last_object = Some(name);
+            objects.push(ObjectEntry {
+                sha256: chain::sha256_hex(&raw),
+                records: raw.iter().filter(|b| **b == b'\n').count() as u64,
+                first: second(first).unwrap_or_default(),
+                last: second(last).unwrap_or_default(),
+                name,
+            });
             SinkProgress::add(&self.options.progress.0.objects_found, 1);
         }
-        next.position = at.and_then(second);
-        self.save(next).await
+        let mut entry = Entry::new(ChainEvent::Adopt, at.and_then(second), self.resume_from());
+        entry.objects = objects;
+        self.append(entry).await
     }
 }
 
@@ -716,6 +1060,14 @@ fn is_permanent(e: &object_store::Error) -> bool {
             | object_store::Error::InvalidPath { .. }
             | object_store::Error::PermissionDenied { .. }
             | object_store::Error::Unauthenticated { .. }
+    )
+}
+
+/// Errors that say nothing about the request itself (a 5xx, a reset, a timeout).
+fn is_transient_store(e: &object_store::Error) -> bool {
+    matches!(
+        e,
+        object_store::Error::Generic { .. } | object_store::Error::JoinError { .. }
     )
 }
 

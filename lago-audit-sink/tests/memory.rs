@@ -120,7 +120,7 @@ async fn lost_answers_are_recognised_as_our_own_writes() {
         lose_every: 3,
         ..Double::default()
     });
-    let dest = Destination::from_store(store.clone(), "archive", true).unwrap();
+    let dest = Destination::from_store(store.clone(), "archive").unwrap();
     let progress = SinkProgress::default();
     run::<ActivityLogObject>(&fake, &dest, small().progress(progress.clone()), 1000)
         .await
@@ -150,7 +150,7 @@ async fn other_content_under_the_name_being_written_is_a_conflict() {
         .unwrap();
     let store = Arc::new(Double::default());
     *store.intrude.lock().unwrap() = Some((3, b"someone else's bytes".to_vec()));
-    let dest = Destination::from_store(store.clone(), "archive", true).unwrap();
+    let dest = Destination::from_store(store.clone(), "archive").unwrap();
     let err = run::<ActivityLogObject>(&fake, &dest, small(), 1000)
         .await
         .unwrap_err();

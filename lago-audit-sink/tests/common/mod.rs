@@ -135,7 +135,8 @@ pub async fn objects<T: TestRecord>(dest: &Destination) -> BTreeMap<String, Vec<
             .strip_prefix(&prefix)
             .unwrap()
             .to_owned();
-        if rel.starts_with("_lago-audit/") {
+        // What Hive, Spark and Athena skip: the writer's own folder, hidden staging files.
+        if rel.starts_with("_lago-audit/") || rel.split('/').any(|p| p.starts_with(['.', '_'])) {
             continue;
         }
         assert!(parse_object_name(&rel).is_some(), "unexpected object {rel}");
