@@ -295,6 +295,9 @@ pub struct ExportArgs {
     /// Objects of an object store (-o URL).
     #[command(flatten)]
     pub batch: BatchArgs,
+    /// The archive's life (-o URL).
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
 }
 
 /// How large an object of `-o URL` may grow (a batch is cut at the first limit reached, and at
@@ -329,6 +332,23 @@ impl BatchArgs {
     }
 }
 
+/// How an archive (-o URL) is continued: what may be skipped, who may write.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ArchiveArgs {
+    /// With -o URL: start at --from even though it is later than the archive's position,
+    /// recording the span between them in the archive as a gap the operator accepted.
+    #[arg(long)]
+    pub accept_gap: bool,
+    /// With -o URL: take the prefix from the writer that holds it, without waiting for its
+    /// lease (5 min) to run out. Only when that writer is gone for good (its machine died).
+    #[arg(long)]
+    pub take_over: bool,
+    /// With -o URL: do not check that the store refuses overwrites (If-None-Match / If-Match).
+    /// On a store that ignores them, a second writer or a retried upload can overwrite data.
+    #[arg(long)]
+    pub trust_store: bool,
+}
+
 /// `tail` settings.
 #[derive(Args, Debug, Clone)]
 pub struct TailArgs {
@@ -344,6 +364,9 @@ pub struct TailArgs {
     /// Objects of an object store (-o URL).
     #[command(flatten)]
     pub batch: BatchArgs,
+    /// The archive's life (-o URL).
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
     /// With -o URL: give up when Lago or the store has been failing this long [default: never].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub max_outage: Option<Duration>,
@@ -451,6 +474,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 impl Window {
+    /// The instant `--from` starts at, if given.
+    pub fn from_instant(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.from.map(start_of)
+    }
+
     /// Checks the bounds against each other: `--from` must not be after `--to`.
     pub fn check(&self) -> Result<(), String> {
         if let (Some(from), Some(to)) = (self.from, self.to) {

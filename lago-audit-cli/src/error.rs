@@ -72,6 +72,8 @@ pub struct CliError {
     pub hint: Option<String>,
     /// Whether trying again later may succeed (Lago or the store is down for a while).
     pub transient: bool,
+    /// The store refused the credentials (401/403): expired, revoked, or never allowed.
+    pub refused_credentials: bool,
 }
 
 impl CliError {
@@ -82,6 +84,7 @@ impl CliError {
             message: message.into(),
             hint: None,
             transient: false,
+            refused_credentials: false,
         }
     }
 
@@ -99,7 +102,9 @@ impl CliError {
 
     /// A failure of the object store (`-o URL`), with its message and whether it may pass.
     pub fn store(e: &lago_audit_sink::SinkError) -> Self {
-        Self::new(Exit::Store, e.to_string()).transient(e.is_transient())
+        let mut error = Self::new(Exit::Store, e.to_string()).transient(e.is_transient());
+        error.refused_credentials = e.refused_credentials();
+        error
     }
 
     /// A file could not be read or written.

@@ -2,7 +2,7 @@
 //! the library yields in one loop ([`drive`]) and hands it to a [`Writer`] (stdout, `-o FILE`,
 //! the resumable file), and shows progress.
 
-use crate::cli::{BatchArgs, ExportArgs, TailArgs};
+use crate::cli::{ArchiveArgs, BatchArgs, ExportArgs, TailArgs};
 use crate::env::Env;
 use crate::error::{explain, CliError, Exit};
 use crate::kinds::{sent, whole_second, LogKind};
@@ -14,7 +14,8 @@ use lago_audit_client::export::DEFAULT_SETTLE;
 use lago_audit_client::{
     Checkpoint, DateFilter, Export, ExportEvent, ExportOptions, ExportProgress,
 };
-use lago_audit_sink::{BatchLimits, Destination, SinkOptions, SinkProgress};
+use chrono::{DateTime, Utc};
+use lago_audit_sink::{BatchLimits, Destination, Sink, SinkOptions, SinkProgress};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -248,15 +249,19 @@ pub async fn export<K: LogKind>(
         }
         // `--resume` is accepted: a store always continues from the checkpoint it holds.
         let store = SinkProgress::default();
-        let options = sink_options(env, &args.batch, BatchLimits::default(), &store);
-        let writer = SinkWriter::<K>::open(&destination(url)?, options, false).await?;
-        let opts = match writer.resume_from() {
+        let options = sink_options(env, &args.batch, &args.archive, BatchLimits::default(), &store);
+        let from = K::window(filters).from_instant();
+        let (sink, start) =
+            open_archive::<K>(&destination(url)?, options, &args.archive, from, None).await?;
+        let writer = SinkWriter::<K>::start(sink, false);
+        let opts = match start.resume {
             Some(c) => opts.resume_from(c),
             None => opts,
         };
         let location = writer.location().to_owned();
         let (progress_of, to) = (Some(store), Some(location.as_str()));
-        return run_export::<K, _>(env, filters, opts, counters, writer, to, progress_of).await;
+        return run_export::<K, _>(env, filters, start.from, opts, counters, writer, to, progress_of)
+            .await;
     }
     match env.global.output.clone() {
         Some(dest) => {
@@ -269,11 +274,11 @@ pub async fn export<K: LogKind>(
                 None => opts,
             };
             let to = dest.display().to_string();
-            run_export::<K, _>(env, filters, opts, counters, writer, Some(&to), None).await
+            run_export::<K, _>(env, filters, None, opts, counters, writer, Some(&to), None).await
         }
         None => {
             let writer = StreamWriter::<K>::stdout(env.format, env.width(), false);
-            run_export::<K, _>(env, filters, opts, counters, writer, None, None).await
+            run_export::<K, _>(env, filters, None, opts, counters, writer, None, None).await
         }
     }
 }
@@ -320,6 +325,7 @@ pub(crate) fn destination(url: &str) -> Result<Destination, CliError> {
 pub(crate) fn sink_options(
     env: &Env,
     batch: &BatchArgs,
+    archive: &ArchiveArgs,
     base: BatchLimits,
     progress: &SinkProgress,
 ) -> SinkOptions {
@@ -327,12 +333,106 @@ pub(crate) fn sink_options(
         .format(env.format.sink().unwrap_or_default())
         .limits(batch.limits(base))
         .progress(progress.clone())
+        .take_over(archive.take_over)
+        .trust_store(archive.trust_store)
 }
 
-/// Runs an export into `writer`, with its progress bar.
+/// Where an export into an archive starts.
+pub(crate) struct ArchiveStart {
+    /// The export checkpoint the archive holds.
+    pub resume: Option<Checkpoint>,
+    /// Else the instant to start at (the request's `from_date`), when it differs from the flag's.
+    pub from: Option<DateTime<Utc>>,
+}
+
+/// Opens the archive at `dest` and decides where the export starts, so that a restart never
+/// loses a record:
+///
+/// - the archive's export checkpoint, or else its position, whatever `--from` says, unless
+///   `--from` is later: that would leave a gap, refused unless `--accept-gap` (then recorded);
+/// - a new archive starts at `from`, or at `start_now` (a `tail` without `--from`), recorded as
+///   the archive's start, so a restart before the first object still continues from there;
+/// - a position older than Lago's retention is said loudly and recorded as a gap.
+pub(crate) async fn open_archive<K: LogKind>(
+    dest: &Destination,
+    options: SinkOptions,
+    archive: &ArchiveArgs,
+    from: Option<DateTime<Utc>>,
+    start_now: Option<DateTime<Utc>>,
+) -> Result<(Sink<K::Record>, ArchiveStart), CliError> {
+    use lago_audit_sink::SinkRecord;
+    let mut sink = Sink::<K::Record>::open(dest, options)
+        .await
+        .map_err(|e| CliError::store(&e))?;
+    let store = |e: lago_audit_sink::SinkError| CliError::store(&e);
+    let Some(position) = sink.position() else {
+        if let Some(at) = from.or(start_now) {
+            sink.start(at).await.map_err(store)?;
+        }
+        return Ok((
+            sink,
+            ArchiveStart {
+                resume: None,
+                from: start_now.filter(|_| from.is_none()),
+            },
+        ));
+    };
+    if let Some(from) = from.filter(|f| *f > position) {
+        if !archive.accept_gap {
+            return Err(CliError::new(
+                Exit::Usage,
+                format!(
+                    "--from {} is later than the archive's position {position}: the records \
+                     between them would be missing from {}",
+                    from.to_rfc3339(),
+                    sink.location()
+                ),
+            )
+            .hint(
+                "drop --from to continue from the position, or add --accept-gap to skip that \
+                 span and record the gap in the archive",
+            ));
+        }
+        let detail = "--from later than the position, with --accept-gap";
+        sink.record_gap(from, true, "accepted", detail)
+            .await
+            .map_err(store)?;
+        return Ok((
+            sink,
+            ArchiveStart {
+                resume: None,
+                from: Some(from),
+            },
+        ));
+    }
+    let kind = <K::Record as SinkRecord>::KIND;
+    let retention = chrono::Duration::from_std(kind.retention()).unwrap_or_default();
+    let kept_from = Utc::now() - retention;
+    if position < kept_from {
+        crate::note(&format!(
+            "warning: {} stopped at {position}, older than Lago keeps {kind} ({} days): records \
+             logged between then and {} may be gone; the span is recorded in the archive as a gap",
+            sink.location(),
+            retention.num_days(),
+            kept_from.format("%Y-%m-%dT%H:%M:%SZ")
+        ));
+        // Declared, not skipped: what Lago still returns of that span is stored all the same.
+        let detail = "the position was older than Lago's retention: records may be gone";
+        sink.record_gap(kept_from, false, "retention", detail)
+            .await
+            .map_err(store)?;
+    }
+    let resume = sink.resume_from();
+    let from = resume.is_none().then_some(position);
+    Ok((sink, ArchiveStart { resume, from }))
+}
+
+/// Runs an export into `writer`, with its progress bar; `from` overrides the filters' start.
+#[allow(clippy::too_many_arguments)]
 async fn run_export<K: LogKind, W: Writer<K>>(
     env: &Env,
     filters: &K::Filters,
+    from: Option<DateTime<Utc>>,
     opts: ExportOptions,
     counters: ExportProgress,
     writer: W,
@@ -340,7 +440,10 @@ async fn run_export<K: LogKind, W: Writer<K>>(
     store: Option<SinkProgress>,
 ) -> Result<(), CliError> {
     // Security logs need a `to_date`, which for an export is now (it ends at now − settle anyway).
-    let sent = sent::<K>(filters, chrono::Utc::now());
+    let mut sent = sent::<K>(filters, chrono::Utc::now());
+    if let Some(from) = from {
+        K::window_mut(&mut sent).from = Some(DateFilter::DateTime(from));
+    }
     let events = K::list(&env.conn.client, &sent).export(opts);
     let progress = Progress::start(env, counters, writer.before(), store);
     let outcome = drive::<K, W, _>(env, events, writer).await;
@@ -357,15 +460,12 @@ pub async fn tail<K: LogKind>(
     // The follow stream of a kind that requires `to_date` stops there: the end of time.
     let end = chrono::DateTime::from_timestamp(253_402_300_799, 0).unwrap_or_default();
     let mut sent = sent::<K>(filters, end);
-    let window = K::window_mut(&mut sent);
-    if window.from.is_none() {
-        // From now on (or, in the demo, from its first new record), not the whole history.
-        let from = env
-            .conn
-            .demo_tail_from
-            .unwrap_or_else(|| whole_second(chrono::Utc::now()));
-        window.from = Some(DateFilter::DateTime(from));
-    }
+    // Without --from: from now on (or, in the demo, from its first new record), not the whole
+    // history; an archive continues from its own position instead.
+    let now = env
+        .conn
+        .demo_tail_from
+        .unwrap_or_else(|| whole_second(chrono::Utc::now()));
     let mut o = ExportOptions::default();
     let demo = env.conn.demo_tail_from.is_some();
     if let Some(every) = args
@@ -379,7 +479,11 @@ pub async fn tail<K: LogKind>(
         o = o.settle(settle);
     }
     if let Some(url) = crate::output::store_url(env.global.output.as_deref()) {
-        return crate::ship::ship::<K>(env, &sent, args, o, url).await;
+        return crate::ship::ship::<K>(env, &sent, now, args, o, url).await;
+    }
+    let window = K::window_mut(&mut sent);
+    if window.from.is_none() {
+        window.from = Some(DateFilter::DateTime(now));
     }
     let events = K::list(&env.conn.client, &sent).follow(o);
     let writer = match env.global.output.as_deref() {

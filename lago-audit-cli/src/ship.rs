@@ -4,11 +4,12 @@
 use crate::cli::TailArgs;
 use crate::env::Env;
 use crate::error::CliError;
-use crate::export::{destination, drive_until, sink_options};
+use crate::export::{destination, drive_until, open_archive, sink_options};
 use crate::kinds::LogKind;
 use crate::writer::SinkWriter;
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use lago_audit_client::{Export, ExportOptions, ExportProgress};
+use lago_audit_client::{DateFilter, Export, ExportOptions, ExportProgress};
 use lago_audit_sink::{BatchLimits, SinkProgress};
 use std::time::{Duration, Instant};
 
@@ -48,6 +49,8 @@ struct Shipping {
     outage: std::sync::Mutex<Option<Instant>>,
 }
 
+// The status line's "last answer" is the last delivery: see `succeeded`.
+
 impl Shipping {
     fn succeeded(&self) {
         let now = Instant::now();
@@ -72,6 +75,7 @@ impl Shipping {
 pub async fn ship<K: LogKind>(
     env: &Env,
     sent: &K::Filters,
+    now: DateTime<Utc>,
     args: &TailArgs,
     follow: ExportOptions,
     url: &str,
@@ -79,7 +83,14 @@ pub async fn ship<K: LogKind>(
     let dest = destination(url)?;
     let store = SinkProgress::default();
     let counters = ExportProgress::default();
-    let options = sink_options(env, &args.batch, BatchLimits::for_follow(), &store);
+    let options = sink_options(
+        env,
+        &args.batch,
+        &args.archive,
+        BatchLimits::for_follow(),
+        &store,
+    );
+    let from = K::window(sent).from_instant();
     let stop = shutdown_signal();
     let state = std::sync::Arc::new(Shipping {
         started: Instant::now(),
@@ -116,14 +127,26 @@ pub async fn ship<K: LogKind>(
     let mut failures = 0u32;
     let outcome = loop {
         let attempt = async {
-            let writer = SinkWriter::<K>::open(&dest, options.clone(), true).await?;
+            // Each attempt continues from the archive: its position, or where it started.
+            let (sink, start) =
+                open_archive::<K>(&dest, options.clone(), &args.archive, from, Some(now))
+                    .await?;
+            let writer = SinkWriter::<K>::start(sink, true);
             let mut o = follow.clone().progress(counters.clone());
-            if let Some(c) = writer.resume_from() {
+            let mut sent = sent.clone();
+            if let Some(c) = start.resume {
                 o = o.resume_from(c);
             }
-            let state = state.clone();
-            let events = K::list(&env.conn.client, sent).follow(o).inspect(move |e| {
-                if e.is_ok() {
+            if let Some(at) = start.from {
+                K::window_mut(&mut sent).from = Some(DateFilter::DateTime(at));
+            }
+            // An outage ends with a delivery into the store, not with an answer from Lago: a
+            // store that takes nothing while Lago answers is an outage all the same.
+            let (state, store, mut seen) = (state.clone(), store.clone(), store.deliveries());
+            let events = K::list(&env.conn.client, &sent).follow(o).inspect(move |_| {
+                let now = store.deliveries();
+                if now > seen {
+                    seen = now;
                     state.succeeded();
                 }
             });
@@ -131,6 +154,19 @@ pub async fn ship<K: LogKind>(
         };
         let error = match attempt.await {
             Ok(()) => break Ok(()),
+            Err(e) if e.refused_credentials && store.checkpoints() > 0 => {
+                break Err(e.hint(
+                    "the store took these credentials until now: they have expired or were \
+                     revoked (an STS session, a SAS token); refresh them and start the same \
+                     command again, it continues from the checkpoint",
+                ))
+            }
+            Err(e) if e.refused_credentials => {
+                break Err(e.hint(
+                    "the store never took these credentials for writing here: check the key and \
+                     the bucket's or container's policy for this prefix",
+                ))
+            }
             Err(e) if !e.transient => break Err(e),
             Err(e) => e,
         };
@@ -188,8 +224,8 @@ fn status_line(store: &SinkProgress, counters: &ExportProgress, state: &Shipping
         None => "nothing stored yet".to_owned(),
     };
     let last = match state.last_success.lock().ok().and_then(|l| *l) {
-        Some(t) => format!("last answer {:.0} s ago", t.elapsed().as_secs_f64()),
-        None => "no answer yet".to_owned(),
+        Some(t) => format!("last delivery {:.0} s ago", t.elapsed().as_secs_f64()),
+        None => "no delivery yet".to_owned(),
     };
     let outage = match state.outage.lock().ok().and_then(|o| *o) {
         Some(t) => format!(", in an outage for {:.0} s", t.elapsed().as_secs_f64()),

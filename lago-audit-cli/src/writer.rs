@@ -12,7 +12,7 @@ use crate::kinds::LogKind;
 use crate::output::{write_error, Emitter, Format};
 use crate::resume::{part_path, ExportFiles, Saved};
 use lago_audit_client::{Checkpoint, ExportEvent};
-use lago_audit_sink::{Destination, Sink, SinkError, SinkOptions, WriteSummary};
+use lago_audit_sink::{Sink, SinkError, WriteSummary};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -340,44 +340,30 @@ pub struct SinkWriter<K: LogKind> {
     tx: Option<tokio::sync::mpsc::Sender<Event<K::Record>>>,
     task: tokio::task::JoinHandle<Result<WriteSummary, SinkError>>,
     location: String,
-    resume_from: Option<Checkpoint>,
     follow: bool,
 }
 
 impl<K: LogKind> SinkWriter<K> {
-    /// Opens `dest` for `K` (reading its checkpoint) and starts the sink.
-    pub async fn open(
-        dest: &Destination,
-        options: SinkOptions,
-        follow: bool,
-    ) -> Result<Self, CliError> {
-        let mut sink = Sink::<K::Record>::open(dest, options)
-            .await
-            .map_err(|e| CliError::store(&e))?;
+    /// Starts writing into `sink`, opened (and its start recorded) by the caller.
+    pub fn start(sink: Sink<K::Record>, follow: bool) -> Self {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Event<K::Record>>(1024);
         let location = sink.location();
-        let resume_from = sink.resume_from();
+        let mut sink = sink;
         let task = tokio::spawn(async move {
             let events = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
             sink.write(events).await
         });
-        Ok(Self {
+        Self {
             tx: Some(tx),
             task,
             location,
-            resume_from,
             follow,
-        })
+        }
     }
 
     /// `{prefix}/{kind}`, for messages.
     pub fn location(&self) -> &str {
         &self.location
-    }
-
-    /// Where the export must start: the checkpoint found at the destination.
-    pub fn resume_from(&self) -> Option<Checkpoint> {
-        self.resume_from.clone()
     }
 
     async fn send(&mut self, event: ExportEvent<K::Record>) -> Result<(), CliError> {

@@ -107,8 +107,16 @@ fn stored(dir: &Path) -> (Vec<String>, Option<chrono::DateTime<chrono::Utc>>) {
             }
         }
     }
-    let checkpoint = std::fs::read(kind.join("_lago-audit/checkpoint.json"))
-        .ok()
+    // The position is the newest record's of the checkpoint chain.
+    let newest = std::fs::read_dir(kind.join("_lago-audit/chain"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .max();
+    let checkpoint = newest
+        .and_then(|n| std::fs::read(kind.join("_lago-audit/chain").join(n)).ok())
         .and_then(|t| serde_json::from_slice::<serde_json::Value>(&t).ok());
     let position = checkpoint
         .and_then(|c| c["position"].as_str().map(str::to_owned))

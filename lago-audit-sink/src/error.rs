@@ -100,6 +100,19 @@ pub enum SinkError {
 }
 
 impl SinkError {
+    /// Whether the store refused the credentials (401 or 403): expired, revoked, or never
+    /// allowed to do this.
+    pub fn refused_credentials(&self) -> bool {
+        matches!(
+            self,
+            SinkError::Store {
+                source: object_store::Error::Unauthenticated { .. }
+                    | object_store::Error::PermissionDenied { .. },
+                ..
+            }
+        )
+    }
+
     /// Whether calling again later (after backoff) can succeed: store and transport failures and
     /// Lago's temporary answers are; a concurrent exporter, a conflict, a bad URL are not.
     pub fn is_transient(&self) -> bool {

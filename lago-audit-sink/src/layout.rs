@@ -32,6 +32,18 @@ impl LogKind {
     }
 }
 
+impl LogKind {
+    /// How long Lago keeps this kind of log: 30 days for activity and API logs, 90 for security
+    /// logs. A list request never returns older records.
+    pub fn retention(self) -> std::time::Duration {
+        let days = match self {
+            LogKind::Activity | LogKind::Api => 30,
+            LogKind::Security => 90,
+        };
+        std::time::Duration::from_secs(days * 86_400)
+    }
+}
+
 impl std::fmt::Display for LogKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.dir())

@@ -392,17 +392,20 @@ impl<T: SinkRecord> Sink<T> {
             .await
     }
 
-    /// Declares the span from the position to `to` missing, with `reason` (a short word:
-    /// `accepted`, `retention`) and `detail` (for people), and moves the position to `to` when
-    /// it is later. The export must then start at `to` (the export checkpoint is cleared).
+    /// Declares the span from the position to `to` missing (or possibly missing), with
+    /// `reason` (a short word: `accepted`, `retention`) and `detail` (for people). With `skip`,
+    /// the position moves to `to` when it is later, and the export must then start at `to` (the
+    /// export checkpoint is cleared); without, the position stays, and what the source still
+    /// holds of the span is stored as usual.
     pub async fn record_gap(
         &mut self,
         to: DateTime<Utc>,
+        skip: bool,
         reason: &str,
         detail: &str,
     ) -> Result<(), SinkError> {
         let from = self.position();
-        let moves = from.is_none_or(|p| p < to);
+        let moves = skip && from.is_none_or(|p| p < to);
         let (position, export) = if moves {
             (Some(to), None)
         } else {
