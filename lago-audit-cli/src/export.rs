@@ -8,13 +8,13 @@ use crate::error::{explain, CliError, Exit};
 use crate::kinds::{sent, whole_second, LogKind};
 use crate::resume::{ExportFiles, Resume};
 use crate::writer::{FileWriter, SinkWriter, StreamWriter, Writer};
+use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lago_audit_client::export::DEFAULT_SETTLE;
 use lago_audit_client::{
     Checkpoint, DateFilter, Export, ExportEvent, ExportOptions, ExportProgress,
 };
-use chrono::{DateTime, Utc};
 use lago_audit_sink::{BatchLimits, Destination, Sink, SinkOptions, SinkProgress};
 use std::io::IsTerminal;
 use std::path::Path;
@@ -249,7 +249,13 @@ pub async fn export<K: LogKind>(
         }
         // `--resume` is accepted: a store always continues from the checkpoint it holds.
         let store = SinkProgress::default();
-        let options = sink_options(env, &args.batch, &args.archive, BatchLimits::default(), &store);
+        let options = sink_options(
+            env,
+            &args.batch,
+            &args.archive,
+            BatchLimits::default(),
+            &store,
+        );
         let from = K::window(filters).from_instant();
         let (sink, start) =
             open_archive::<K>(&destination(url)?, options, &args.archive, from, None).await?;
@@ -260,8 +266,17 @@ pub async fn export<K: LogKind>(
         };
         let location = writer.location().to_owned();
         let (progress_of, to) = (Some(store), Some(location.as_str()));
-        return run_export::<K, _>(env, filters, start.from, opts, counters, writer, to, progress_of)
-            .await;
+        return run_export::<K, _>(
+            env,
+            filters,
+            start.from,
+            opts,
+            counters,
+            writer,
+            to,
+            progress_of,
+        )
+        .await;
     }
     match env.global.output.clone() {
         Some(dest) => {

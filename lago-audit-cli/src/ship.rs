@@ -129,8 +129,7 @@ pub async fn ship<K: LogKind>(
         let attempt = async {
             // Each attempt continues from the archive: its position, or where it started.
             let (sink, start) =
-                open_archive::<K>(&dest, options.clone(), &args.archive, from, Some(now))
-                    .await?;
+                open_archive::<K>(&dest, options.clone(), &args.archive, from, Some(now)).await?;
             let writer = SinkWriter::<K>::start(sink, true);
             let mut o = follow.clone().progress(counters.clone());
             let mut sent = sent.clone();
@@ -143,33 +142,34 @@ pub async fn ship<K: LogKind>(
             // An outage ends with a delivery into the store, not with an answer from Lago: a
             // store that takes nothing while Lago answers is an outage all the same.
             let (state, store, mut seen) = (state.clone(), store.clone(), store.deliveries());
-            let events = K::list(&env.conn.client, &sent).follow(o).inspect(move |_| {
-                let now = store.deliveries();
-                if now > seen {
-                    seen = now;
-                    state.succeeded();
-                }
-            });
+            let events = K::list(&env.conn.client, &sent)
+                .follow(o)
+                .inspect(move |_| {
+                    let now = store.deliveries();
+                    if now > seen {
+                        seen = now;
+                        state.succeeded();
+                    }
+                });
             drive_until::<K, _, _>(env, events, writer, stopped(stop.clone())).await
         };
-        let error = match attempt.await {
-            Ok(()) => break Ok(()),
-            Err(e) if e.refused_credentials && store.checkpoints() > 0 => {
-                break Err(e.hint(
-                    "the store took these credentials until now: they have expired or were \
+        let error =
+            match attempt.await {
+                Ok(()) => break Ok(()),
+                Err(e) if e.refused_credentials && store.checkpoints() > 0 => {
+                    break Err(e.hint(
+                        "the store took these credentials until now: they have expired or were \
                      revoked (an STS session, a SAS token); refresh them and start the same \
                      command again, it continues from the checkpoint",
-                ))
-            }
-            Err(e) if e.refused_credentials => {
-                break Err(e.hint(
+                    ))
+                }
+                Err(e) if e.refused_credentials => break Err(e.hint(
                     "the store never took these credentials for writing here: check the key and \
                      the bucket's or container's policy for this prefix",
-                ))
-            }
-            Err(e) if !e.transient => break Err(e),
-            Err(e) => e,
-        };
+                )),
+                Err(e) if !e.transient => break Err(e),
+                Err(e) => e,
+            };
         if *stop.borrow() {
             break Ok(());
         }

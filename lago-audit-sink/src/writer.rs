@@ -862,14 +862,8 @@ impl<T: SinkRecord> Sink<T> {
         for n in 0..2 {
             match self.put_retrying(&path, body(n), self.create_opts()).await {
                 Ok(()) => created += 1,
-                Err(SinkError::Store {
-                    source: object_store::Error::AlreadyExists { .. },
-                    ..
-                })
-                | Err(SinkError::Store {
-                    source: object_store::Error::Precondition { .. },
-                    ..
-                }) => break,
+                // Refused (412, 409, or a retention policy's 403): nothing was overwritten.
+                Err(SinkError::Store { source, .. }) if !is_transient_store(&source) => break,
                 Err(e) => return Err(e),
             }
         }

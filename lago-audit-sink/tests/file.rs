@@ -336,3 +336,10 @@ async fn follow_delivers_new_records_within_the_span() {
         "{head:?}"
     );
 }
+
+/// Writers with different batch limits, one after another and side by side, on one directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_writers_never_store_a_second_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    overlapping_writers(&Destination::parse(&dir_url(dir.path())).unwrap(), 76).await;
+}

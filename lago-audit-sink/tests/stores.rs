@@ -301,3 +301,173 @@ async fn s3_a_sigkilled_process_resumes_exactly_once() {
         &format!("S3, {killed} SIGKILLs"),
     );
 }
+
+// The archive's life: overlapping writers, stores that lie, write-once storage.
+
+/// Creates an S3 bucket with Object Lock on and a default retention in COMPLIANCE mode: every
+/// upload must then carry `Content-MD5` (or a checksum header), and nothing can be overwritten.
+async fn create_locked_bucket(s3: &str, bucket: &str) {
+    use base64::Engine;
+    use md5::Digest;
+    let http = reqwest::Client::new();
+    let r = http
+        .put(format!("{s3}/{bucket}"))
+        .header("x-amz-bucket-object-lock-enabled", "true")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "create bucket: {}", r.status());
+    let config = "<ObjectLockConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+        <ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention>\
+        <Mode>COMPLIANCE</Mode><Days>1</Days></DefaultRetention></Rule></ObjectLockConfiguration>";
+    let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(config));
+    let r = http
+        .put(format!("{s3}/{bucket}?object-lock"))
+        .header("content-md5", md5)
+        .body(config)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    assert!(
+        status.is_success(),
+        "object lock: {status} {}",
+        r.text().await.unwrap_or_default()
+    );
+    // The rule is enforced: an upload without Content-MD5 is refused.
+    let r = http
+        .put(format!("{s3}/{bucket}/probe-without-md5"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        400,
+        "moto no longer enforces Object Lock uploads"
+    );
+}
+
+/// S3 with Object Lock in compliance mode and a default retention: a full run with kills, and
+/// nothing is refused (every upload carries Content-MD5; nothing is overwritten or deleted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_object_lock_compliance_bucket_takes_the_archive_through_kills() {
+    let Some(s3) = server("LAGO_SINK_TEST_S3") else {
+        return;
+    };
+    let bucket = unique("lago-locked");
+    create_locked_bucket(&s3, &bucket).await;
+    let fake = hostile(71)
+        .records_per_kind(3_000, 0, 0)
+        .latency(Duration::from_millis(2))
+        .start()
+        .await
+        .unwrap();
+    let dest = s3_destination(&s3, &bucket);
+    let killed = run_with_kills::<ActivityLogObject>(&fake, &dest, small, 500, 4, 400, 71).await;
+    assert_exactly_once(
+        &stored_keys::<ActivityLogObject>(&dest).await,
+        &truth::<ActivityLogObject>(&fake),
+        &format!("S3 Object Lock, {killed} kills"),
+    );
+}
+
+/// Write-once containers the way Azure immutability policies (409) and GCS retention locks
+/// (403) refuse an upload over an existing object: a full run with kills, nothing refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn immutable_stores_refuse_overwrites_and_the_archive_needs_none() {
+    let (Some(s3), Some(azurite)) = (
+        server("LAGO_SINK_TEST_S3"),
+        server("LAGO_SINK_TEST_AZURITE"),
+    ) else {
+        return;
+    };
+    let fake = hostile(72)
+        .records_per_kind(2_000, 0, 0)
+        .latency(Duration::from_millis(2))
+        .start()
+        .await
+        .unwrap();
+    let container = unique("lago-immutable");
+    create_container(&azurite, &container).await;
+    let bucket = unique("lago-retention");
+    create_bucket(&s3, &bucket).await;
+    let immutable = |status| StoreFaults {
+        immutable: Some(status),
+        ..StoreFaults::default()
+    };
+    let azure = FaultProxy::start(&azurite, immutable(409), 72).await;
+    let gcs_like = FaultProxy::start(&s3, immutable(403), 73).await;
+    for (name, proxy, via, direct) in [
+        (
+            "Azure immutability (409)",
+            &azure,
+            azure_destination(&azure.url, &container),
+            azure_destination(&azurite, &container),
+        ),
+        (
+            "GCS retention lock (403)",
+            &gcs_like,
+            s3_destination(&gcs_like.url, &bucket),
+            s3_destination(&s3, &bucket),
+        ),
+    ] {
+        let killed = run_with_kills::<ActivityLogObject>(&fake, &via, small, 500, 3, 300, 72).await;
+        assert_exactly_once(
+            &stored_keys::<ActivityLogObject>(&direct).await,
+            &truth::<ActivityLogObject>(&fake),
+            &format!("{name}, {killed} kills"),
+        );
+        // The store check's stale update is the only upload the policy refused: no overwrite
+        // was ever attempted on an object of the archive.
+        let refused = proxy.counts().immutable_refusals.load(Ordering::Relaxed);
+        eprintln!("{name}: {refused} uploads over existing objects refused");
+    }
+}
+
+/// A store that ignores `If-None-Match` and `If-Match` (they are stripped on the way) is refused
+/// when the sink opens, before anything is read or written; `trust_store` opens it anyway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_ignores_preconditions_is_refused_at_open() {
+    let Some(s3) = server("LAGO_SINK_TEST_S3") else {
+        return;
+    };
+    let bucket = unique("lago-lying");
+    create_bucket(&s3, &bucket).await;
+    let lying = StoreFaults {
+        strip_preconditions: true,
+        ..StoreFaults::default()
+    };
+    let proxy = FaultProxy::start(&s3, lying, 74).await;
+    let dest = s3_destination(&proxy.url, &bucket);
+    let err = lago_audit_sink::Sink::<ActivityLogObject>::open(&dest, small())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SinkError::Untrusted { .. }), "{err}");
+    assert!(err.to_string().contains("If-None-Match"), "{err}");
+    // Nothing of the archive was written: only the check's own object.
+    let listed: Vec<_> = futures::TryStreamExt::try_collect::<Vec<_>>(
+        s3_destination(&s3, &bucket).store().list(None),
+    )
+    .await
+    .unwrap();
+    assert!(
+        listed
+            .iter()
+            .all(|m| m.location.as_ref().ends_with("_lago-audit/probe")),
+        "{listed:?}"
+    );
+    lago_audit_sink::Sink::<ActivityLogObject>::open(&dest, small().trust_store(true))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_overlapping_writers_never_store_a_second_twice() {
+    let Some(s3) = server("LAGO_SINK_TEST_S3") else {
+        return;
+    };
+    let bucket = unique("lago-overlap");
+    create_bucket(&s3, &bucket).await;
+    overlapping_writers(&s3_destination(&s3, &bucket), 75).await;
+}

@@ -319,3 +319,52 @@ pub fn sigkill_runs(
     assert!(status.success(), "the last run failed: {status}");
     killed
 }
+
+/// Writers with different batch limits started one after another on one prefix while Lago
+/// keeps logging, the first one killed mid-way: the prefix never holds a record twice (every
+/// object a reader would read is counted, not only those the chain names), a refused writer is
+/// refused as concurrent, and a last run completes the trail.
+pub async fn overlapping_writers(dest: &Destination, seed: u64) {
+    use lago_audit_sink::BatchLimits;
+    let fake = FakeLago::builder()
+        .seed(seed)
+        .records_per_kind(5_000, 0, 0)
+        .latency(Duration::from_millis(3))
+        .insert_per_request(1)
+        .start()
+        .await
+        .unwrap();
+    let limits = [300u64, 700, 1000, 450];
+    let runs = limits.iter().enumerate().map(|(i, n)| {
+        let (fake, dest) = (&fake, dest);
+        async move {
+            tokio::time::sleep(Duration::from_millis(150 * i as u64)).await;
+            let options = SinkOptions::default().limits(BatchLimits::default().max_records(*n));
+            let run = run::<ActivityLogObject>(fake, dest, options, 200);
+            if i == 0 {
+                // Killed mid-way: its sink is dropped, so the next writer may take over.
+                tokio::time::timeout(Duration::from_millis(250), run)
+                    .await
+                    .ok()
+            } else {
+                Some(run.await)
+            }
+        }
+    });
+    let results = futures::future::join_all(runs).await;
+    for r in results.iter().flatten() {
+        if let Err(e) = r {
+            assert!(matches!(e, SinkError::Concurrent { .. }), "{e}");
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let options = SinkOptions::default().limits(BatchLimits::default().max_records(850));
+    run::<ActivityLogObject>(&fake, dest, options, 1000)
+        .await
+        .unwrap();
+    assert_exactly_once(
+        &stored_keys::<ActivityLogObject>(dest).await,
+        &truth::<ActivityLogObject>(&fake),
+        "overlapping writers",
+    );
+}

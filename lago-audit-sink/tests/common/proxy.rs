@@ -18,6 +18,11 @@ pub struct StoreFaults {
     pub reset: f64,
     pub lost_answer: f64,
     pub slow: f64,
+    /// Drop `If-None-Match` and `If-Match` from uploads: a store that ignores preconditions.
+    pub strip_preconditions: bool,
+    /// Answer this status to an upload over an existing object, as write-once storage does
+    /// (Azure immutability policies: 409; GCS retention locks: 403).
+    pub immutable: Option<u16>,
 }
 
 impl StoreFaults {
@@ -27,6 +32,7 @@ impl StoreFaults {
             reset: 0.06,
             lost_answer: 0.08,
             slow: 0.1,
+            ..Self::default()
         }
     }
 }
@@ -38,6 +44,7 @@ pub struct ProxyCounts {
     pub resets: AtomicU64,
     pub lost_answers: AtomicU64,
     pub slowed: AtomicU64,
+    pub immutable_refusals: AtomicU64,
 }
 
 struct Shared {
@@ -46,6 +53,7 @@ struct Shared {
     rng: Mutex<fastrand::Rng>,
     http: reqwest::Client,
     counts: ProxyCounts,
+    written: Mutex<std::collections::HashSet<String>>,
 }
 
 pub struct FaultProxy {
@@ -68,6 +76,7 @@ impl FaultProxy {
             rng: Mutex::new(fastrand::Rng::with_seed(seed)),
             http: reqwest::Client::builder().no_proxy().build().unwrap(),
             counts: ProxyCounts::default(),
+            written: Mutex::default(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -167,14 +176,30 @@ async fn handle(State(s): State<Arc<Shared>>, request: Request) -> Response {
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_owned();
+    let faults = *s.faults.lock().unwrap();
+    let key = path.split('?').next().unwrap_or_default().to_owned();
+    if let (Some(status), true) = (faults.immutable, parts.method == Method::PUT) {
+        // Objects stored through this proxy (the store's own listing would need its auth).
+        if s.written.lock().unwrap().contains(&key) {
+            bump(&s.counts.immutable_refusals);
+            return Response::builder()
+                .status(StatusCode::from_u16(status).unwrap())
+                .body(Body::from(
+                    "the object is immutable under a retention policy",
+                ))
+                .unwrap();
+        }
+    }
     let mut upstream = s
         .http
         .request(parts.method.clone(), format!("{}{path}", s.upstream));
     for (name, value) in &parts.headers {
+        let precondition = matches!(name.as_str(), "if-none-match" | "if-match");
         if !matches!(
             name.as_str(),
             "host" | "content-length" | "connection" | "transfer-encoding"
-        ) {
+        ) && !(precondition && faults.strip_preconditions && parts.method == Method::PUT)
+        {
             upstream = upstream.header(name, value);
         }
     }
@@ -187,6 +212,9 @@ async fn handle(State(s): State<Arc<Shared>>, request: Request) -> Response {
         cut_connection();
     }
     let status = answer.status();
+    if parts.method == Method::PUT && status.is_success() {
+        s.written.lock().unwrap().insert(key);
+    }
     let headers = answer.headers().clone();
     let bytes = answer.bytes().await.unwrap_or_default();
     let mut response = Response::builder().status(status);
