@@ -17,14 +17,19 @@ use std::time::{Duration, Instant};
 /// attempts as well as during them).
 fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
     let (tx, rx) = tokio::sync::watch::channel(false);
+    // Registered now, not when the task first runs: a SIGTERM right after the start (a service
+    // manager stopping it at once) is still a clean stop.
+    #[cfg(unix)]
+    let mut sigterm =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     tokio::spawn(async move {
         #[cfg(unix)]
         let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
+            match sigterm.as_mut() {
+                Some(s) => {
                     s.recv().await;
                 }
-                Err(_) => std::future::pending::<()>().await,
+                None => std::future::pending::<()>().await,
             }
         };
         #[cfg(not(unix))]

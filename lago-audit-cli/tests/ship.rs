@@ -289,3 +289,160 @@ fn ship_through_outages(fake: &Fake, from: chrono::DateTime<chrono::Utc>) {
         "the store holds exactly the records before {position}"
     );
 }
+
+/// `lago-audit activity-logs tail -o file://DIR` against `fake`, without `--from`, as a service
+/// manager restarts it: the same arguments every time.
+fn shipper(fake: &Fake, dir: &Path, stderr: &Path, extra: &[&str]) -> Running {
+    Running(
+        Command::new(assert_cmd::cargo::cargo_bin("lago-audit"))
+            .env_remove("LAGO_API_KEY")
+            .env_remove("LAGO_API_URL")
+            .env_remove("LAGO_REGION")
+            .args(["--api-url", &fake.fake.base_url()])
+            .args(["--api-key", fake.fake.api_key()])
+            .args([
+                "activity-logs",
+                "tail",
+                "--settle",
+                "1s",
+                "--poll-interval",
+                "1s",
+            ])
+            .args(["--batch-span", "2s", "--status-every", "0s"])
+            .args(extra)
+            .arg("-o")
+            .arg(format!("file://{}", dir.display()))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(stderr).unwrap())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn signal(child: &Running, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.0.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}
+
+/// Stopped by SIGTERM, then down while Lago goes on logging, then restarted with the same
+/// arguments (no `--from`), SIGKILLed, down again, restarted: the archive holds every record
+/// from the first start to the final position, once. Before the checkpoint chain, a restart
+/// started at "now" and lost the downtime.
+#[test]
+fn a_restarted_shipper_loses_nothing_of_its_downtime() {
+    let fake = Fake::start(FakeLago::builder().records(50));
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("archive");
+    let log = root.path().join("stderr.txt");
+    let logging = Arc::new(AtomicBool::new(true));
+    std::thread::scope(|scope| {
+        let _stop = Stop(logging.clone());
+        let mut child = shipper(&fake, &dir, &log, &[]);
+        wait_for(
+            "the shipper to start",
+            &log,
+            Duration::from_secs(30),
+            || std::fs::read_to_string(&log).is_ok_and(|t| t.contains("shipping")),
+        );
+        // Lago logs a record every 100 ms from now on, whatever the shipper does.
+        let first = chrono::Utc::now();
+        let (on, lago) = (logging.clone(), &fake.fake);
+        scope.spawn(move || {
+            while on.load(Ordering::SeqCst) {
+                lago.insert(Kind::Activity, chrono::Utc::now(), Duration::ZERO);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        for (i, stop) in ["-TERM", "-KILL", "-TERM"].into_iter().enumerate() {
+            let before = stored(&dir).0.len();
+            wait_for("new objects", &log, Duration::from_secs(30), || {
+                stored(&dir).0.len() > before + 10
+            });
+            signal(&child, stop);
+            let status = child.0.wait().unwrap();
+            if stop == "-TERM" {
+                assert_eq!(
+                    status.code(),
+                    Some(0),
+                    "{}",
+                    std::fs::read_to_string(&log).unwrap()
+                );
+            }
+            if i < 2 {
+                // Down for a while; Lago goes on logging.
+                std::thread::sleep(Duration::from_secs(4));
+                child = shipper(&fake, &dir, &log, &[]);
+            }
+        }
+        logging.store(false, Ordering::SeqCst);
+        let (ids, position) = stored(&dir);
+        let position = position.expect("a position");
+        let unique: HashSet<&String> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len(), "no record twice");
+        let want: HashSet<String> = fake
+            .fake
+            .ground_truth(
+                Kind::Activity,
+                Some(first),
+                Some(position - chrono::Duration::milliseconds(1)),
+            )
+            .into_iter()
+            .map(|id| id.to_string())
+            .collect();
+        let got: HashSet<String> = ids.into_iter().collect();
+        let missing = want.difference(&got).count();
+        assert_eq!(missing, 0, "{missing} records of the downtime are missing");
+        assert!(want.len() > 100, "only {} records", want.len());
+    });
+}
+
+/// A store that takes the shipper's small checkpoint records but refuses its objects (a full
+/// disk, a policy that denies uploads of data: here each day's folder is a file) while Lago
+/// answers: `--max-outage 10s` ends the shipper, non-zero, within about 10 s plus a backoff step.
+/// Before, every answer from Lago ended the "outage", and it ran forever.
+#[test]
+fn max_outage_ends_a_shipper_whose_store_refuses_its_objects() {
+    let fake = Fake::start(FakeLago::builder().records(50));
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("archive");
+    let log = root.path().join("stderr.txt");
+    let kind = dir.join("activity_logs");
+    std::fs::create_dir_all(&kind).unwrap();
+    let today = chrono::Utc::now().date_naive();
+    for day in [today.pred_opt().unwrap(), today, today.succ_opt().unwrap()] {
+        std::fs::write(kind.join(format!("dt={day}")), "not a folder").unwrap();
+    }
+    let logging = Arc::new(AtomicBool::new(true));
+    std::thread::scope(|scope| {
+        let _stop = Stop(logging.clone());
+        let (on, lago) = (logging.clone(), &fake.fake);
+        scope.spawn(move || {
+            while on.load(Ordering::SeqCst) {
+                lago.insert(Kind::Activity, chrono::Utc::now(), Duration::ZERO);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let started = Instant::now();
+        let mut child = shipper(&fake, &dir, &log, &["--max-outage", "10s"]);
+        let status = loop {
+            if let Some(status) = child.0.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(90),
+                "still running after 90 s: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(status.code(), Some(13), "{text}");
+        assert!(text.contains("--max-outage"), "{text}");
+        assert!(!text.contains("outage over"), "{text}");
+        eprintln!("ended after {:.0} s", started.elapsed().as_secs_f64());
+    });
+}

@@ -343,3 +343,84 @@ async fn overlapping_writers_never_store_a_second_twice() {
     let dir = tempfile::tempdir().unwrap();
     overlapping_writers(&Destination::parse(&dir_url(dir.path())).unwrap(), 76).await;
 }
+
+/// Under `strace`: every object and chain record in a directory is synced before it is linked
+/// into place, and its directory is synced after, before the writer goes on (so after a power
+/// cut no record names an object that is not on disk, and no object is empty).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_is_synced_before_anything_that_depends_on_it() {
+    let found = std::process::Command::new("strace").arg("-V").output();
+    if found.is_err() {
+        assert!(
+            !std::env::var("CI").is_ok_and(|v| v == "true"),
+            "strace is missing under CI=true: .ci/run installs it"
+        );
+        eprintln!("SKIPPED: strace is not installed");
+        return;
+    }
+    let fake = FakeLago::builder()
+        .seed(77)
+        .records_per_kind(2_000, 0, 0)
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("strace.txt");
+    let archive = dir.path().join("archive");
+    let status = tokio::task::block_in_place(|| {
+        std::process::Command::new("strace")
+            .args(["-f", "-qq", "-e", "trace=fsync,fdatasync,link,linkat", "-o"])
+            .arg(&trace)
+            .arg(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "sigkill_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("LAGO_SINK_CHILD_FAKE", fake.base_url())
+            .env("LAGO_SINK_CHILD_KEY", fake.api_key())
+            .env("LAGO_SINK_CHILD_DEST", dir_url(&archive))
+            .env("LAGO_SINK_CHILD_TO", fake.generator().now().to_rfc3339())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap()
+    });
+    assert!(status.success());
+    // Per thread, in order: the calls of interest.
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let mut by_thread: std::collections::HashMap<&str, Vec<&str>> = Default::default();
+    for line in text.lines() {
+        let Some((pid, call)) = line.split_once(' ') else {
+            continue;
+        };
+        by_thread.entry(pid).or_default().push(call.trim_start());
+    }
+    let mut links = 0;
+    for calls in by_thread.values() {
+        for (i, call) in calls.iter().enumerate() {
+            if !(call.starts_with("link") && call.ends_with("= 0") && call.contains(".tmp\"")) {
+                continue;
+            }
+            links += 1;
+            let before = i.checked_sub(1).map(|j| calls[j]);
+            assert!(
+                before.is_some_and(|c| c.starts_with("fsync") || c.starts_with("fdatasync")),
+                "not synced before it was linked: {call} (before: {before:?})"
+            );
+            let after = calls.get(i + 1);
+            assert!(
+                after.is_some_and(|c| c.starts_with("fsync")),
+                "its directory was not synced after: {call} (after: {after:?})"
+            );
+        }
+    }
+    // Objects and chain records alike (at least one of each).
+    assert!(links >= 4, "only {links} durable creates traced:\n{text}");
+    assert_exactly_once(
+        &stored_keys::<ActivityLogObject>(&Destination::parse(&dir_url(&archive)).unwrap()).await,
+        &truth::<ActivityLogObject>(&fake),
+        "under strace",
+    );
+}

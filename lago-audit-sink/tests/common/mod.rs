@@ -10,7 +10,7 @@ use lago_audit_fake::{FakeLago, FakeLagoBuilder};
 use lago_audit_sink::layout::parse_object_name;
 use lago_audit_sink::{Destination, Sink, SinkError, SinkOptions, SinkRecord, WriteSummary};
 use object_store::ObjectStoreExt;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::time::Duration;
 
@@ -182,25 +182,7 @@ pub async fn stored_keys<T: TestRecord>(dest: &Destination) -> Vec<String> {
     keys
 }
 
-/// Asserts `got` and `want` hold the same keys the same number of times.
-pub fn assert_exactly_once(got: &[String], want: &[String], context: &str) {
-    let mut counts: HashMap<&str, i64> = HashMap::new();
-    for k in want {
-        *counts.entry(k).or_default() += 1;
-    }
-    for k in got {
-        *counts.entry(k).or_default() -= 1;
-    }
-    let lost: i64 = counts.values().filter(|c| **c > 0).sum();
-    let repeated: i64 = -counts.values().filter(|c| **c < 0).sum::<i64>();
-    assert!(
-        lost == 0 && repeated == 0 && got.len() == want.len(),
-        "{context}: {lost} lost, {repeated} repeated ({} stored, {} expected)",
-        got.len(),
-        want.len()
-    );
-    eprintln!("{context}: {} records, 0 lost, 0 repeated", got.len());
-}
+pub use lago_audit_fake::check::assert_exactly_once;
 
 /// Runs until a run completes, killing the first runs at random points (the future is dropped
 /// after a random delay: mid-export, mid-upload, between an object and its checkpoint).
