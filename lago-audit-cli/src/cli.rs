@@ -475,7 +475,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 impl Window {
     /// The instant `--from` starts at, if given.
-    pub fn from_instant(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+    pub fn start_instant(&self) -> Option<chrono::DateTime<chrono::Utc>> {
         self.from.map(start_of)
     }
 

@@ -256,7 +256,7 @@ pub async fn export<K: LogKind>(
             BatchLimits::default(),
             &store,
         );
-        let from = K::window(filters).from_instant();
+        let from = K::window(filters).start_instant();
         let (sink, start) =
             open_archive::<K>(&destination(url)?, options, &args.archive, from, None).await?;
         let writer = SinkWriter::<K>::start(sink, false);

@@ -38,12 +38,13 @@ static ALLOC: Counting = Counting;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// Records/s, peak heap, objects, mean object size (gzip bytes).
+/// Records/s, peak heap, objects, mean object size (gzip bytes), uploads per object (the objects,
+/// the chain's records, retries, and the store check's three).
 async fn deliver(
     fake: &FakeLago,
     dest: &Destination,
     limits: BatchLimits,
-) -> (f64, usize, u64, f64) {
+) -> (f64, usize, u64, f64, f64) {
     let client = ClientBuilder::new(fake.api_key())
         .base_url(fake.base_url())
         .rate_limit(0)
@@ -68,6 +69,8 @@ async fn deliver(
         PEAK.load(Ordering::Relaxed).saturating_sub(base),
         summary.objects,
         progress.bytes() as f64 / summary.objects.max(1) as f64,
+        (progress.objects() + progress.checkpoints() + progress.put_retries() + 3) as f64
+            / summary.objects.max(1) as f64,
     )
 }
 
@@ -95,14 +98,19 @@ fn main() {
             BatchLimits::default(),
             BatchLimits::default().max_bytes(8 << 20),
             BatchLimits::default().max_bytes(2 << 20),
+            BatchLimits::default().max_records(1_000),
         ] {
             let dir = tempfile::tempdir().expect("a temporary directory");
             let local = Destination::parse(&format!("file://{}", dir.path().display()))
                 .expect("a directory");
-            let (file_rate, file_peak, objects, size) = deliver(&fake, &local, limits).await;
-            println!(
-                "batch ≤ {:>5.1} MiB raw: file://  {file_rate:>9.0} records/s, {objects} objects of {:.2} MiB gzip, peak heap {:.1} MiB",
+            let (file_rate, file_peak, objects, size, puts) = deliver(&fake, &local, limits).await;
+            let batch = format!(
+                "{:>5.1} MiB raw, {:>6} records",
                 limits.bytes() as f64 / MIB,
+                limits.records()
+            );
+            println!(
+                "batch ≤ {batch}: file://  {file_rate:>9.0} records/s, {objects} objects of {:.2} MiB gzip, {puts:.2} uploads/object, peak heap {:.1} MiB",
                 size / MIB,
                 file_peak as f64 / MIB
             );
@@ -128,10 +136,9 @@ fn main() {
                 ],
             )
             .expect("an S3 destination");
-            let (s3_rate, s3_peak, objects, size) = deliver(&fake, &remote, limits).await;
+            let (s3_rate, s3_peak, objects, size, puts) = deliver(&fake, &remote, limits).await;
             println!(
-                "batch ≤ {:>5.1} MiB raw: s3 moto {s3_rate:>9.0} records/s, {objects} objects of {:.2} MiB gzip, peak heap {:.1} MiB; ratio to file {:.2} (target ≥ 0.8)",
-                limits.bytes() as f64 / MIB,
+                "batch ≤ {batch}: s3 moto {s3_rate:>9.0} records/s, {objects} objects of {:.2} MiB gzip, {puts:.2} uploads/object, peak heap {:.1} MiB; ratio to file {:.2} (target ≥ 0.8)",
                 size / MIB,
                 s3_peak as f64 / MIB,
                 s3_rate / file_rate

@@ -17,7 +17,7 @@
 //!
 //! - **A writer claims the prefix** by creating record `n + 1` after reading record `n`. Two
 //!   writers that read the same `n` race for the same name: the store lets one create it, and
-//!   the other is refused ([`SinkError::Concurrent`](crate::SinkError::Concurrent)) before it
+//!   the other is refused ([`SinkError::Concurrent`]) before it
 //!   has written any data.
 //! - **A record commits an object before the object is written** (`event: "commit"`): it names
 //!   the object, the SHA-256 of its uncompressed content, its record count and its first and last

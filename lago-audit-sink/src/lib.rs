@@ -1,11 +1,12 @@
 //! Delivers Lago's audit trail into object storage **exactly once**: gzip NDJSON objects in a
-//! Hive layout that Athena, Security Lake, Splunk's and Elastic's S3 inputs read, with the
-//! export's checkpoint kept beside the data, raw or mapped to [OCSF](ocsf) 1.8.0 or [ECS](ecs).
+//! Hive layout that Athena, Spark, Splunk's and Elastic's S3 inputs read, with the archive's own
+//! checkpoint chain beside the data, raw or mapped to [OCSF](ocsf) 1.8.0 or [ECS](ecs).
 //!
 //! ```text
 //! {prefix}/
 //!   activity_logs/
-//!     _lago-audit/checkpoint.json
+//!     _lago-audit/chain/00000000000000000001.json   (the checkpoint chain, see [chain])
+//!     _lago-audit/probe                              (the store check's object)
 //!     dt=2025-03-01/20250301T000000Z_20250301T004159Z.ndjson.gz
 //!     dt=2025-03-01/20250301T004200Z_20250301T012359Z.ndjson.gz
 //!     dt=2025-03-02/…
@@ -27,15 +28,19 @@
 //!   only, each confirmed complete by an export checkpoint, sorted within a second by a stable key
 //!   (Lago returns ties in a new order on every query), cut by record count, bytes, midnight and
 //!   an optional time span. A run resumed from the same checkpoint writes the same objects.
-//! - **The checkpoint lives beside the data** (`{kind}/_lago-audit/checkpoint.json`), advances
-//!   only after the object it covers is stored, and is updated conditionally on the version read
-//!   (create-if-absent the first time), so a second exporter on the same prefix fails with
-//!   [`SinkError::Concurrent`]. A local directory has no conditional update: there each
-//!   checkpoint generation is a file created only if absent, and `checkpoint.json` is a copy.
-//! - **A kill between an object and its checkpoint** leaves a whole object after the
-//!   checkpoint's position; the next [`Sink::open`] adopts it and starts after it.
+//! - **A record of the [chain] commits each object before it is uploaded**, created only if
+//!   absent under the next number, with the object's SHA-256, record count and seconds. Only the
+//!   writer whose record the store took uploads the object, so two writers can never both store
+//!   records of one second; the loser is refused ([`SinkError::Concurrent`]) before it writes
+//!   data. A lease keeps a second writer out while the first runs.
+//! - **A kill between a commit and its object** leaves a commit whose object is missing; the next
+//!   writer sets it back (an `abandon` record) and writes those seconds again.
+//! - **Nothing is replaced or deleted**: write-once storage holds the archive as it is.
+//! - **The store is checked** when a sink opens: it must refuse a create over an existing object
+//!   and an update with a stale version ([`SinkError::Untrusted`] otherwise).
 //! - **No partial object**: each object is one PUT (atomic in every object store); in a local
-//!   directory it is written to a staging file and linked into place.
+//!   directory it is written to a hidden staging file (`.name.….tmp`, which readers skip), synced,
+//!   linked into place, and its folder synced.
 //!
 //! # Limits
 //!
@@ -44,6 +49,9 @@
 //! - One second holding more records than the batch limits is one object, held in memory.
 //! - The last batch of a run that ends is cut where its window ends, so a run of `export` every
 //!   hour writes at least one object an hour; `follow` is not affected.
+//! - Leases compare the writers' clocks: keep them within a minute of each other. A writer that
+//!   stalls (a suspended VM) for longer than its lease after committing an object may upload it
+//!   after another writer took over; such an object is one that no live record names.
 
 #![warn(missing_docs)]
 
