@@ -194,12 +194,14 @@ async fn handle(State(s): State<Arc<Shared>>, request: Request) -> Response {
         .http
         .request(parts.method.clone(), format!("{}{path}", s.upstream));
     for (name, value) in &parts.headers {
-        let precondition = matches!(name.as_str(), "if-none-match" | "if-match");
-        if !matches!(
+        let hop = matches!(
             name.as_str(),
             "host" | "content-length" | "connection" | "transfer-encoding"
-        ) && !(precondition && faults.strip_preconditions && parts.method == Method::PUT)
-        {
+        );
+        let stripped = faults.strip_preconditions
+            && parts.method == Method::PUT
+            && matches!(name.as_str(), "if-none-match" | "if-match");
+        if !hop && !stripped {
             upstream = upstream.header(name, value);
         }
     }
