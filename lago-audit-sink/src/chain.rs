@@ -186,7 +186,11 @@ pub fn parse_record_name(file: &str) -> Option<u64> {
         .flatten()
 }
 
-fn store_err(operation: &'static str, path: &Path, source: object_store::Error) -> SinkError {
+pub(crate) fn store_err(
+    operation: &'static str,
+    path: &Path,
+    source: object_store::Error,
+) -> SinkError {
     SinkError::Store {
         operation,
         path: path.to_string(),
@@ -194,7 +198,7 @@ fn store_err(operation: &'static str, path: &Path, source: object_store::Error) 
     }
 }
 
-fn record_path(dest: &Destination, kind: LogKind, seq: u64) -> Path {
+pub(crate) fn record_path(dest: &Destination, kind: LogKind, seq: u64) -> Path {
     dest.path(&format!("{}/{}", kind.dir(), record_name(seq)))
 }
 
@@ -258,30 +262,51 @@ pub(crate) async fn head_from(
     Ok(Some((record, sha256_hex(&bytes))))
 }
 
-/// The newest record's sequence number, `from` a known one on: doubling, then bisecting
-/// (records are never deleted by this crate, so they exist from 1 to the newest). Falls back to
-/// a listing when record `from` is gone (a chain whose oldest records a lifecycle rule removed).
+/// The newest record's sequence number, `from` a known one on.
 async fn newest_seq(
     dest: &Destination,
     kind: LogKind,
     from: u64,
 ) -> Result<Option<u64>, SinkError> {
-    if !exists(dest, kind, from).await? {
-        let dir = dest.path(&format!("{}/{STATE_DIR}/{CHAIN_DIR}", kind.dir()));
+    let dir = dest.path(&format!("{}/{STATE_DIR}/{CHAIN_DIR}", kind.dir()));
+    newest_in(dest, &dir, from, |seq| record_path(dest, kind, seq)).await
+}
+
+/// The newest of the numbered files `path_of(1)`, `path_of(2)`, … in `dir`, `from` a known one
+/// on: doubling, then bisecting (this crate never deletes them, so they exist from 1 to the
+/// newest). Falls back to a listing of `dir` when `from` is gone (oldest files removed by a
+/// lifecycle rule).
+pub(crate) async fn newest_in(
+    dest: &Destination,
+    dir: &Path,
+    from: u64,
+    path_of: impl Fn(u64) -> Path,
+) -> Result<Option<u64>, SinkError> {
+    let exists = |seq: u64| {
+        let path = path_of(seq);
+        async move {
+            match dest.store.head(&path).await {
+                Ok(_) => Ok(true),
+                Err(object_store::Error::NotFound { .. }) => Ok(false),
+                Err(e) => Err(store_err("head", &path, e)),
+            }
+        }
+    };
+    if !exists(from).await? {
         return dest
             .store
-            .list(Some(&dir))
+            .list(Some(dir))
             .try_fold(None, |max: Option<u64>, m| async move {
                 let seq = m.location.filename().and_then(parse_record_name);
                 Ok(max.max(seq))
             })
             .await
-            .map_err(|e| store_err("list", &dir, e));
+            .map_err(|e| store_err("list", dir, e));
     }
     let (mut lo, mut step) = (from, 1u64);
     let mut hi = loop {
         let probe = lo.saturating_add(step);
-        if !exists(dest, kind, probe).await? {
+        if !exists(probe).await? {
             break probe;
         }
         lo = probe;
@@ -289,7 +314,7 @@ async fn newest_seq(
     };
     while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;
-        if exists(dest, kind, mid).await? {
+        if exists(mid).await? {
             lo = mid;
         } else {
             hi = mid;

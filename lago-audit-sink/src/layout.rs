@@ -60,6 +60,8 @@ pub const STATE_DIR: &str = "_lago-audit";
 pub const CHECKPOINT_FILE: &str = "checkpoint.json";
 /// The folder of the checkpoint chain inside [`STATE_DIR`] (see [`crate::chain`]).
 pub const CHAIN_DIR: &str = "chain";
+/// The folder of the signed digests inside [`STATE_DIR`] (see [`crate::digest`]).
+pub const DIGEST_DIR: &str = "digests";
 
 pub(crate) fn second(t: i64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(t, 0)

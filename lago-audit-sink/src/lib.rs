@@ -58,12 +58,14 @@
 pub mod batch;
 pub mod chain;
 mod destination;
+pub mod digest;
 pub mod ecs;
 mod error;
 mod format;
 pub mod layout;
 mod local;
 pub mod ocsf;
+pub mod verify;
 mod writer;
 
 pub use batch::BatchLimits;

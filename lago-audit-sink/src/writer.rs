@@ -3,6 +3,7 @@
 use crate::batch::{complete_before, BatchLimits, Batcher, Sealed};
 use crate::chain::{self, ChainEvent, ChainRecord, Gap, ObjectEntry, WriterId, CHAIN_VERSION};
 use crate::destination::Destination;
+use crate::digest::{self, Digest, DigestPayload, PreviousDigest, RecordHash, SigningKey};
 use crate::format::{Format, SinkRecord};
 use crate::layout::{object_name, parse_object_name, second, CHECKPOINT_FILE, STATE_DIR};
 use crate::SinkError;
@@ -31,6 +32,8 @@ pub struct SinkOptions {
     lease: Duration,
     take_over: bool,
     trust_store: bool,
+    signing_key: Option<Arc<SigningKey>>,
+    digest_every: Duration,
 }
 
 impl Default for SinkOptions {
@@ -44,6 +47,8 @@ impl Default for SinkOptions {
             lease: DEFAULT_LEASE,
             take_over: false,
             trust_store: false,
+            signing_key: None,
+            digest_every: Duration::from_secs(3600),
         }
     }
 }
@@ -100,6 +105,22 @@ impl SinkOptions {
     /// prefix that one writer ever uses.
     pub fn trust_store(mut self, trust: bool) -> Self {
         self.trust_store = trust;
+        self
+    }
+}
+
+impl SinkOptions {
+    /// Signs every digest with this Ed25519 key (default none: the digests are hash-linked but
+    /// unsigned, which proves the archive whole against accident, not against someone who can
+    /// rewrite the bucket). See [`crate::digest`].
+    pub fn signing_key(mut self, key: Option<Arc<SigningKey>>) -> Self {
+        self.signing_key = key;
+        self
+    }
+    /// A digest is written at the end of every run and, during a run, once this long has
+    /// passed since the last one (default 1 hour, at least 1 s).
+    pub fn digest_every(mut self, every: Duration) -> Self {
+        self.digest_every = every.max(Duration::from_secs(1));
         self
     }
 }
@@ -262,6 +283,11 @@ pub struct Sink<T> {
     options: SinkOptions,
     head: Option<Head>,
     writer: WriterId,
+    /// The newest digest, and when this sink last wrote one.
+    digest: Option<Digest>,
+    digested_at: Instant,
+    /// Hashes of the records this sink appended (the next digest commits them).
+    appended: std::collections::BTreeMap<u64, String>,
     _record: PhantomData<fn(T)>,
 }
 
@@ -334,6 +360,9 @@ impl<T: SinkRecord> Sink<T> {
             options,
             head: None,
             writer,
+            digest: None,
+            digested_at: Instant::now(),
+            appended: Default::default(),
             _record: PhantomData,
         };
         if !sink.options.trust_store {
@@ -464,6 +493,9 @@ impl<T: SinkRecord> Sink<T> {
                         self.deliver(sealed, &mut seen, &mut summary).await?;
                         last_save = Instant::now();
                     }
+                    if self.digested_at.elapsed() >= self.options.digest_every {
+                        self.write_digest().await?;
+                    }
                     // Nothing open: every record before `complete` is stored; record it now
                     // and then, so a quiet follow resumes near its end and keeps its lease.
                     if !batcher.is_open()
@@ -489,6 +521,7 @@ impl<T: SinkRecord> Sink<T> {
         let mut close = Entry::new(ChainEvent::Close, self.position(), self.resume_from());
         close.release = true;
         self.append(close).await?;
+        self.write_digest().await?;
         progress.0.held.store(0, Ordering::Relaxed);
         summary.position = self.position();
         Ok(summary)
@@ -664,10 +697,102 @@ impl<T: SinkRecord> Sink<T> {
             );
         }
         SinkProgress::add(&p.checkpoints, 1);
-        self.head = Some(Head {
-            sha256: chain::sha256_hex(&body),
-            record,
-        });
+        let sha256 = chain::sha256_hex(&body);
+        self.appended.insert(record.seq, sha256.clone());
+        self.head = Some(Head { sha256, record });
+        Ok(())
+    }
+
+    /// The newest digest (after [`open`](Self::open), or the one this sink wrote last).
+    pub fn newest_digest(&self) -> Option<&Digest> {
+        self.digest.as_ref()
+    }
+
+    async fn read_digest(&self, seq: u64) -> Result<Digest, SinkError> {
+        let path = digest::digest_path(&self.dest, T::KIND, seq);
+        let bytes = self
+            .dest
+            .store
+            .get(&path)
+            .await
+            .map_err(store_err("get", &path))?
+            .bytes()
+            .await
+            .map_err(store_err("get", &path))?;
+        Digest::parse(&bytes).map_err(|reason| SinkError::Checkpoint {
+            path: path.to_string(),
+            reason: format!("digest cannot be read ({reason})"),
+        })
+    }
+
+    /// Writes a digest of the chain records since the previous digest (if any), created only if
+    /// absent. See [`crate::digest`].
+    async fn write_digest(&mut self) -> Result<(), SinkError> {
+        self.digested_at = Instant::now();
+        let Some(head) = self.head.as_ref().map(|h| h.record.clone()) else {
+            return Ok(());
+        };
+        let from = self.digest.as_ref().map_or(1, |d| d.payload.chain_to + 1);
+        if from > head.seq {
+            return Ok(());
+        }
+        let mut records = Vec::new();
+        for seq in from..=head.seq {
+            let sha256 = match self.appended.get(&seq) {
+                Some(sha) => sha.clone(),
+                // Written by an earlier run that ended before its digest.
+                None => chain::sha256_hex(&self.read_record(seq).await?.1),
+            };
+            records.push(RecordHash { seq, sha256 });
+        }
+        let seq = self.digest.as_ref().map_or(1, |d| d.payload.seq + 1);
+        let payload = DigestPayload {
+            v: digest::DIGEST_VERSION,
+            kind: T::KIND.dir().to_owned(),
+            seq,
+            created_at: Utc::now(),
+            chain_from: from,
+            chain_to: head.seq,
+            records,
+            position: head.position,
+            previous: self.digest.as_ref().map(|d| PreviousDigest {
+                seq: d.payload.seq,
+                sha256: d.sha256.clone(),
+                signature: d.signature.clone(),
+            }),
+            signature_algorithm: None,
+            public_key: None,
+            public_key_fingerprint: None,
+        };
+        let body = digest::encode(payload, self.options.signing_key.as_deref())?;
+        let path = digest::digest_path(&self.dest, T::KIND, seq);
+        if let Err(e) = self
+            .put_retrying(&path, PutPayload::from(body.clone()), self.create_opts())
+            .await
+        {
+            let taken = matches!(
+                &e,
+                SinkError::Store {
+                    source: object_store::Error::AlreadyExists { .. }
+                        | object_store::Error::Precondition { .. },
+                    ..
+                }
+            );
+            // A lost answer to our own write, or another writer's digest.
+            let ours = taken && self.read_digest(seq).await?.sha256 == chain::sha256_hex(&body);
+            if !ours {
+                return Err(if taken {
+                    SinkError::Concurrent {
+                        prefix: self.location(),
+                        holder: "another writer (it wrote the next digest)".to_owned(),
+                    }
+                } else {
+                    e
+                });
+            }
+        }
+        self.appended.retain(|s, _| *s > head.seq);
+        self.digest = Some(Digest::parse(&body).map_err(SinkError::Encode)?);
         Ok(())
     }
 
@@ -762,6 +887,17 @@ impl<T: SinkRecord> Sink<T> {
             }
         }
         self.adopt().await?;
+        let dir = self.dest.path(&format!(
+            "{}/{STATE_DIR}/{}",
+            T::KIND.dir(),
+            crate::layout::DIGEST_DIR
+        ));
+        let (dest, kind) = (&self.dest, T::KIND);
+        self.digest =
+            match chain::newest_in(dest, &dir, 1, |s| digest::digest_path(dest, kind, s)).await? {
+                Some(seq) => Some(self.read_digest(seq).await?),
+                None => None,
+            };
         let head = self.head.as_ref().map(|h| &h.record);
         let entry = Entry::new(
             ChainEvent::Open,

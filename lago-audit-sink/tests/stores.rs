@@ -12,57 +12,13 @@ use lago_audit_sink::{BatchLimits, Destination, SinkError, SinkOptions};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-fn server(var: &str) -> Option<String> {
-    // The test's own HTTP clients (creating buckets) need rustls' provider, as the sink's do.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    match std::env::var(var) {
-        Ok(url) if !url.is_empty() => Some(url),
-        // CI must run them: `.ci/run` starts the servers and sets the variables.
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("{var} is not set under CI=true: .ci/run should have started the server")
-        }
-        _ => {
-            eprintln!("SKIPPED: {var} is not set (`.ci/run` starts the server and sets it)");
-            None
-        }
-    }
-}
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{:08x}", fastrand::u32(..))
-}
-
 fn small() -> SinkOptions {
     SinkOptions::default()
         .limits(BatchLimits::default().max_records(400).max_bytes(150_000))
         .put_attempts(8)
 }
 
-// S3 (moto).
-
-async fn create_bucket(s3: &str, bucket: &str) {
-    let r = reqwest::Client::new()
-        .put(format!("{s3}/{bucket}"))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "create bucket: {}", r.status());
-}
-
-fn s3_destination(endpoint: &str, bucket: &str) -> Destination {
-    Destination::parse_with_options(
-        &format!("s3://{bucket}/archive/lago"),
-        [
-            ("aws_endpoint", endpoint),
-            ("aws_allow_http", "true"),
-            ("aws_access_key_id", "test"),
-            ("aws_secret_access_key", "test"),
-            ("aws_region", "us-east-1"),
-            ("aws_virtual_hosted_style_request", "false"),
-        ],
-    )
-    .unwrap()
-}
+// S3 (moto): `server`, `create_bucket`, `s3_destination` are in `common`.
 
 // Azure Blob (Azurite).
 

@@ -350,3 +350,51 @@ pub async fn overlapping_writers(dest: &Destination, seed: u64) {
         "overlapping writers",
     );
 }
+
+// Real stores started by `.ci/run`.
+
+/// The URL of a server `.ci/run` started (`LAGO_SINK_TEST_S3`, `LAGO_SINK_TEST_AZURITE`), or
+/// `None` (said on stderr) outside CI.
+pub fn server(var: &str) -> Option<String> {
+    // The test's own HTTP clients (creating buckets) need rustls' provider, as the sink's do.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        // CI must run them: `.ci/run` starts the servers and sets the variables.
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{var} is not set under CI=true: .ci/run should have started the server")
+        }
+        _ => {
+            eprintln!("SKIPPED: {var} is not set (`.ci/run` starts the server and sets it)");
+            None
+        }
+    }
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:08x}", fastrand::u32(..))
+}
+
+pub async fn create_bucket(s3: &str, bucket: &str) {
+    let r = reqwest::Client::new()
+        .put(format!("{s3}/{bucket}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "create bucket: {}", r.status());
+}
+
+pub fn s3_destination(endpoint: &str, bucket: &str) -> Destination {
+    Destination::parse_with_options(
+        &format!("s3://{bucket}/archive/lago"),
+        [
+            ("aws_endpoint", endpoint),
+            ("aws_allow_http", "true"),
+            ("aws_access_key_id", "test"),
+            ("aws_secret_access_key", "test"),
+            ("aws_region", "us-east-1"),
+            ("aws_virtual_hosted_style_request", "false"),
+        ],
+    )
+    .unwrap()
+}

@@ -1,0 +1,621 @@
+//! Verifying an archive: is anything missing, has anything been changed?
+//!
+//! [`verify`] reads one kind's folder of a [`Destination`] (in place, or any copy of it: a
+//! `file://` directory after `aws s3 sync` verifies the same) and checks, in one listing of the
+//! folder and one read of each file:
+//!
+//! - **the digests** ([`crate::digest`]): each signature (with the pinned key, or the key each
+//!   digest names), each link to the previous digest, the hash of every chain record they
+//!   commit, and that they follow each other without a hole;
+//! - **the chain** ([`crate::chain`]): records from 1 without a hole, each linked to the
+//!   previous one by its hash, each starting where the previous one ended (a hole in time that
+//!   no declared gap explains is a problem);
+//! - **the objects**: every object the chain commits exists, with the SHA-256 of its
+//!   uncompressed content, its record count, records inside its own seconds and its `dt=`
+//!   partition; every object in the folder that a reader would read (`dt=*/*.ndjson.gz`, not
+//!   hidden) is one the chain commits, else it is extra (it duplicates data);
+//! - **the head**: with [`VerifyOptions::expect_head`], the newest digest is the one pinned (a
+//!   rollback that drops the newest digests is caught).
+//!
+//! Objects are read side by side, a few at a time, and decoded as a stream of lines.
+
+use crate::chain::{self, ChainEvent, ChainRecord, Gap, ObjectEntry};
+use crate::digest::{self, Digest};
+use crate::layout::{parse_object_name, LogKind, CHAIN_DIR, DIGEST_DIR, STATE_DIR};
+use crate::{Destination, SinkError};
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::BufRead;
+
+/// What to check beyond the defaults.
+#[derive(Clone, Debug, Default)]
+pub struct VerifyOptions {
+    /// The public key (raw 32 bytes) every digest must be signed with.
+    pub public_key: Option<Vec<u8>>,
+    /// The SHA-256 the newest digest must have.
+    pub expect_head: Option<String>,
+    /// An unsigned archive is invalid (not only a warning).
+    pub require_signature: bool,
+    /// Objects read at once (default 8).
+    pub concurrency: usize,
+}
+
+/// One finding: what is wrong, and where.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    /// A short code: `digest-signature`, `digest-link`, `digest-missing`, `digest-record`,
+    /// `chain-missing`, `chain-link`, `chain-hole`, `object-missing`, `object-hash`,
+    /// `object-count`, `object-seconds`, `object-partition`, `object-extra`, `head-mismatch`,
+    /// `unsigned`, `unreadable`.
+    pub code: &'static str,
+    /// The file concerned, relative to the kind's folder.
+    pub path: String,
+    /// What was found, for people.
+    pub detail: String,
+}
+
+/// One file checked, for `--verbose`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Checked {
+    /// The file, relative to the kind's folder.
+    pub path: String,
+    /// Whether it passed.
+    pub valid: bool,
+}
+
+/// What [`verify`] found in one kind's folder.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Report {
+    /// The kind's folder (`{prefix}/{kind}`).
+    pub location: String,
+    /// Every problem found; empty for a valid archive.
+    pub problems: Vec<Problem>,
+    /// Things worth saying that do not make it invalid (unsigned digests, records not yet in a
+    /// digest).
+    pub warnings: Vec<String>,
+    /// Digests found valid, and in all.
+    pub digests_valid: u64,
+    /// Digests expected (the newest's number, or those found).
+    pub digests: u64,
+    /// Objects found valid, and committed in all.
+    pub objects_valid: u64,
+    /// Objects committed by the chain.
+    pub objects: u64,
+    /// Records in the valid objects.
+    pub records: u64,
+    /// Chain records.
+    pub chain_records: u64,
+    /// Where the archive starts: every record logged from there to [`Report::coverage_to`] is in
+    /// an object, or in a declared gap.
+    pub coverage_from: Option<DateTime<Utc>>,
+    /// The archive's position (the end of its coverage).
+    pub coverage_to: Option<DateTime<Utc>>,
+    /// The declared gaps.
+    pub gaps: Vec<Gap>,
+    /// Whether every digest is signed.
+    pub signed: bool,
+    /// The SHA-256 of the newest digest.
+    pub head: Option<String>,
+    /// Every file checked.
+    pub files: Vec<Checked>,
+}
+
+impl Report {
+    /// No problem found.
+    pub fn is_valid(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    fn problem(&mut self, code: &'static str, path: impl Into<String>, detail: impl Into<String>) {
+        self.problems.push(Problem {
+            code,
+            path: path.into(),
+            detail: detail.into(),
+        });
+    }
+}
+
+fn at(t: Option<DateTime<Utc>>) -> String {
+    t.map_or_else(
+        || "the beginning".to_owned(),
+        |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    )
+}
+
+async fn read(dest: &Destination, path: &Path) -> Result<Option<bytes::Bytes>, SinkError> {
+    match dest.store.get(path).await {
+        Ok(got) => got
+            .bytes()
+            .await
+            .map(Some)
+            .map_err(|e| chain::store_err("get", path, e)),
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(chain::store_err("get", path, e)),
+    }
+}
+
+/// Verifies `kind`'s folder of `dest`. Returns `Ok(None)` when the folder holds no archive (no
+/// chain, no object); an error only when the store cannot be read.
+pub async fn verify(
+    dest: &Destination,
+    kind: LogKind,
+    options: &VerifyOptions,
+) -> Result<Option<Report>, SinkError> {
+    let kind_dir = dest.path(kind.dir());
+    let kind_prefix = format!("{kind_dir}/");
+    let mut report = Report {
+        location: format!("{}/{}", dest.url().trim_end_matches('/'), kind.dir()),
+        ..Report::default()
+    };
+    // One listing: data objects, chain records, digests.
+    let (mut data, mut records, mut digests) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+    let chain_dir = format!("{STATE_DIR}/{CHAIN_DIR}/");
+    let digest_dir = format!("{STATE_DIR}/{DIGEST_DIR}/");
+    let mut listing = dest.store.list(Some(&kind_dir));
+    while let Some(meta) = listing
+        .try_next()
+        .await
+        .map_err(|e| chain::store_err("list", &kind_dir, e))?
+    {
+        let Some(rel) = meta.location.as_ref().strip_prefix(&kind_prefix) else {
+            continue;
+        };
+        if let Some(name) = rel.strip_prefix(&chain_dir) {
+            records.extend(chain::parse_record_name(name));
+        } else if let Some(name) = rel.strip_prefix(&digest_dir) {
+            digests.extend(chain::parse_record_name(name));
+        } else if !rel.split('/').any(|p| p.starts_with(['.', '_'])) && rel.ends_with(".ndjson.gz")
+        {
+            data.insert(rel.to_owned());
+        }
+    }
+    if records.is_empty() && data.is_empty() {
+        return Ok(None);
+    }
+
+    // The chain, in order.
+    let newest = records.last().copied().unwrap_or(0);
+    report.chain_records = records.len() as u64;
+    let mut hashes: BTreeMap<u64, String> = BTreeMap::new();
+    let mut committed: BTreeMap<String, ObjectEntry> = BTreeMap::new();
+    let mut abandoned: BTreeSet<String> = BTreeSet::new();
+    let mut prev: Option<(ChainRecord, String)> = None;
+    let mut start: Option<Option<DateTime<Utc>>> = None;
+    let mut fetched = futures::stream::iter(1..=newest)
+        .map(|seq| async move {
+            let path = chain::record_path(dest, kind, seq);
+            (seq, read(dest, &path).await)
+        })
+        .buffered(16);
+    while let Some((seq, bytes)) = fetched.next().await {
+        let rel = chain::record_name(seq);
+        let Some(bytes) = bytes? else {
+            report.problem(
+                "chain-missing",
+                &rel,
+                "a record of the checkpoint chain is missing: what it committed cannot be known",
+            );
+            report.files.push(Checked {
+                path: rel,
+                valid: false,
+            });
+            prev = None;
+            continue;
+        };
+        let sha = chain::sha256_hex(&bytes);
+        hashes.insert(seq, sha.clone());
+        let record = match serde_json::from_slice::<ChainRecord>(&bytes) {
+            Ok(r) if r.seq == seq && r.kind == kind.dir() => r,
+            Ok(r) => {
+                report.problem(
+                    "chain-link",
+                    &rel,
+                    format!("it says it is record {} of {}", r.seq, r.kind),
+                );
+                report.files.push(Checked {
+                    path: rel,
+                    valid: false,
+                });
+                continue;
+            }
+            Err(e) => {
+                report.problem("unreadable", &rel, format!("not a chain record ({e})"));
+                report.files.push(Checked {
+                    path: rel,
+                    valid: false,
+                });
+                continue;
+            }
+        };
+        let mut valid = true;
+        if let Some((p, p_sha)) = &prev {
+            if record.prev.as_deref() != Some(p_sha.as_str()) {
+                valid = false;
+                report.problem(
+                    "chain-link",
+                    &rel,
+                    format!(
+                        "its `prev` does not match record {}'s hash: one of them was changed",
+                        p.seq
+                    ),
+                );
+            }
+            if record.since != p.position {
+                valid = false;
+                report.problem(
+                    "chain-hole",
+                    &rel,
+                    format!(
+                        "it starts at {} but record {} ended at {}: no log files were delivered between them",
+                        at(record.since),
+                        p.seq,
+                        at(p.position)
+                    ),
+                );
+            }
+        }
+        if start.is_none() && (record.position.is_some() || record.since.is_some()) {
+            start = Some(record.since.or(record.position));
+        }
+        match record.event {
+            ChainEvent::Abandon => {
+                for name in &record.abandoned {
+                    if committed.remove(name).is_some() {
+                        abandoned.insert(name.clone());
+                    }
+                }
+            }
+            _ => {
+                for o in &record.objects {
+                    committed.insert(o.name.clone(), o.clone());
+                }
+            }
+        }
+        if let Some(gap) = &record.gap {
+            report.gaps.push(gap.clone());
+        }
+        report.files.push(Checked { path: rel, valid });
+        prev = Some((record, sha));
+    }
+    let head_position = prev.as_ref().and_then(|(r, _)| r.position);
+    report.coverage_from = start.flatten();
+    report.coverage_to = head_position;
+
+    // The digests.
+    let newest_digest = digests.last().copied().unwrap_or(0);
+    report.digests = newest_digest;
+    let mut previous: Option<Digest> = None;
+    let mut signed = newest_digest > 0;
+    let mut covered_to = 0u64;
+    for seq in 1..=newest_digest {
+        let path = digest::digest_path(dest, kind, seq);
+        let rel = format!("{STATE_DIR}/{DIGEST_DIR}/{seq:020}.json");
+        let Some(bytes) = read(dest, &path).await? else {
+            let next_from = match read(dest, &digest::digest_path(dest, kind, seq + 1)).await? {
+                Some(b) => Digest::parse(&b).ok().map(|d| d.payload.chain_from),
+                None => None,
+            };
+            let (from, to) = (
+                covered_to + 1,
+                next_from.map_or(newest, |n| n.saturating_sub(1)),
+            );
+            report.problem(
+                "digest-missing",
+                &rel,
+                format!(
+                    "the digest is missing: chain records {from}..{to} are not covered by a digest"
+                ),
+            );
+            report.files.push(Checked {
+                path: rel,
+                valid: false,
+            });
+            signed = false;
+            previous = None;
+            covered_to = to;
+            continue;
+        };
+        let d = match Digest::parse(&bytes) {
+            Ok(d) => d,
+            Err(e) => {
+                report.problem("unreadable", &rel, format!("not a digest ({e})"));
+                report.files.push(Checked {
+                    path: rel,
+                    valid: false,
+                });
+                previous = None;
+                continue;
+            }
+        };
+        let mut valid = true;
+        match (&d.signature, &options.public_key) {
+            (None, _) => signed = false,
+            (Some(_), Some(pinned)) => {
+                if !d.signed_by(pinned) {
+                    valid = false;
+                    report.problem(
+                        "digest-signature",
+                        &rel,
+                        format!(
+                            "INVALID signature: not signed by the pinned key (it names key {})",
+                            d.payload
+                                .public_key_fingerprint
+                                .as_deref()
+                                .unwrap_or("none")
+                        ),
+                    );
+                }
+            }
+            (Some(_), None) => {
+                let named = d.named_key().unwrap_or_default();
+                if !d.signed_by(&named) {
+                    valid = false;
+                    report.problem(
+                        "digest-signature",
+                        &rel,
+                        "INVALID signature for the key it names",
+                    );
+                }
+                let first_key = previous
+                    .as_ref()
+                    .and_then(|p| p.payload.public_key_fingerprint.clone());
+                if first_key.is_some() && first_key != d.payload.public_key_fingerprint {
+                    valid = false;
+                    report.problem(
+                        "digest-signature",
+                        &rel,
+                        "signed by another key than the digest before it",
+                    );
+                }
+            }
+        }
+        match (&previous, &d.payload.previous) {
+            (Some(p), Some(link)) => {
+                if link.sha256 != p.sha256 || link.signature != p.signature || link.seq + 1 != seq {
+                    valid = false;
+                    report.problem(
+                        "digest-link",
+                        &rel,
+                        format!("it does not name digest {} as it is stored", seq - 1),
+                    );
+                }
+            }
+            (None, None) if seq == 1 => {}
+            (None, _) if seq > 1 => {} // the previous one is missing or unreadable: said above
+            _ => {
+                valid = false;
+                report.problem(
+                    "digest-link",
+                    &rel,
+                    "its link to the previous digest is wrong",
+                );
+            }
+        }
+        if d.payload.chain_from != covered_to + 1 {
+            valid = false;
+            report.problem(
+                "digest-link",
+                &rel,
+                format!(
+                    "it starts at chain record {} where {} was expected",
+                    d.payload.chain_from,
+                    covered_to + 1
+                ),
+            );
+        }
+        for r in &d.payload.records {
+            match hashes.get(&r.seq) {
+                Some(h) if *h == r.sha256 => {}
+                Some(_) => {
+                    valid = false;
+                    report.problem(
+                        "digest-record",
+                        chain::record_name(r.seq),
+                        format!("INVALID: the record was changed after digest {seq} signed it"),
+                    );
+                }
+                None => {
+                    valid = false;
+                    report.problem(
+                        "digest-record",
+                        chain::record_name(r.seq),
+                        format!("not found, though digest {seq} commits it"),
+                    );
+                }
+            }
+        }
+        covered_to = d.payload.chain_to;
+        report.digests_valid += u64::from(valid);
+        report.files.push(Checked { path: rel, valid });
+        previous = Some(d);
+    }
+    report.head = previous.as_ref().map(|d| d.sha256.clone());
+    report.signed = signed;
+    if covered_to < newest {
+        report.warnings.push(format!(
+            "chain records {}..{newest} are not yet in a digest (a run that is still going, or was killed): they are hash-linked, not signed",
+            covered_to + 1
+        ));
+    }
+    if newest_digest == 0 {
+        report
+            .warnings
+            .push("no digest: the archive was written by a version without digests".to_owned());
+    } else if !signed {
+        let text = "unsigned: the digests prove the archive whole against accident, not against someone who can rewrite the bucket";
+        if options.require_signature {
+            report.problem("unsigned", "", text);
+        } else {
+            report.warnings.push(text.to_owned());
+        }
+    }
+    if let Some(expected) = &options.expect_head {
+        if report.head.as_deref() != Some(expected.as_str()) {
+            let found = report.head.clone().unwrap_or_else(|| "none".to_owned());
+            report.problem(
+                "head-mismatch",
+                "",
+                format!(
+                    "the newest digest is {found}, not the pinned {expected}: digests were dropped (a rollback) or the pin is stale"
+                ),
+            );
+        }
+    }
+
+    // The objects: committed ones read and checked, side by side; listed ones accounted for.
+    report.objects = committed.len() as u64;
+    let concurrency = options.concurrency.max(1);
+    let checks = futures::stream::iter(committed.values().cloned())
+        .map(|entry| async move {
+            let path = dest.path(&format!("{}/{}", kind.dir(), entry.name));
+            let body = read(dest, &path).await?;
+            Ok::<_, SinkError>((entry.clone(), body.map(|b| check_object(&entry, &b))))
+        })
+        .buffer_unordered(concurrency);
+    futures::pin_mut!(checks);
+    let mut results = Vec::new();
+    while let Some(r) = checks.next().await {
+        results.push(r?);
+    }
+    results.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+    for (entry, outcome) in results {
+        match outcome {
+            None => {
+                report.problem(
+                    "object-missing",
+                    &entry.name,
+                    "not found, though the chain commits it",
+                );
+                report.files.push(Checked {
+                    path: entry.name,
+                    valid: false,
+                });
+            }
+            Some(Ok(records)) => {
+                report.objects_valid += 1;
+                report.records += records;
+                report.files.push(Checked {
+                    path: entry.name,
+                    valid: true,
+                });
+            }
+            Some(Err(problems)) => {
+                for (code, detail) in problems {
+                    report.problem(code, &entry.name, detail);
+                }
+                report.files.push(Checked {
+                    path: entry.name,
+                    valid: false,
+                });
+            }
+        }
+    }
+    for name in &data {
+        if committed.contains_key(name) {
+            continue;
+        }
+        let detail = if abandoned.contains(name) {
+            "an object whose commit was set back (its writer stalled past its lease): its records were written again in another object"
+        } else if parse_object_name(name).is_some() {
+            "extra: no record of the chain commits it, so it duplicates data a reader would read twice"
+        } else {
+            "extra: a file readers would read, which this archive did not write"
+        };
+        report.problem("object-extra", name, detail);
+        report.files.push(Checked {
+            path: name.clone(),
+            valid: false,
+        });
+    }
+    Ok(Some(report))
+}
+
+/// Checks one object's bytes against its entry: the record count, or the problem.
+fn check_object(entry: &ObjectEntry, body: &[u8]) -> Result<u64, Vec<(&'static str, String)>> {
+    let mut decoder = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(body));
+    let mut sha = ring::digest::Context::new(&ring::digest::SHA256);
+    let (mut count, mut outside, mut partition) = (0u64, 0u64, 0u64);
+    let day = entry
+        .name
+        .split('/')
+        .next()
+        .and_then(|d| d.strip_prefix("dt="))
+        .unwrap_or_default()
+        .to_owned();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match decoder.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                return Err(vec![(
+                    "object-hash",
+                    format!("INVALID: not a whole gzip object ({e})"),
+                )])
+            }
+        }
+        sha.update(&line);
+        count += 1;
+        if let Some(t) = logged_at(&line) {
+            if t < entry.first || t >= entry.last + chrono::Duration::seconds(1) {
+                outside += 1;
+            }
+            if t.format("%Y-%m-%d").to_string() != day {
+                partition += 1;
+            }
+        }
+    }
+    let got = chain::hex(sha.finish().as_ref());
+    let mut problems = Vec::new();
+    if got != entry.sha256 {
+        problems.push((
+            "object-hash",
+            format!(
+                "INVALID hash: the chain says {}, the object holds {got}",
+                entry.sha256
+            ),
+        ));
+    }
+    if count != entry.records {
+        problems.push((
+            "object-count",
+            format!("{count} records, the chain says {}", entry.records),
+        ));
+    }
+    if partition > 0 {
+        problems.push((
+            "object-partition",
+            format!("{partition} records are not of its dt= partition"),
+        ));
+    }
+    if outside > 0 {
+        problems.push((
+            "object-seconds",
+            format!("{outside} records lie outside its seconds"),
+        ));
+    }
+    if problems.is_empty() {
+        Ok(count)
+    } else {
+        Err(problems)
+    }
+}
+
+/// A line's time: Lago's `logged_at`, OCSF's `time` (ms), ECS's `@timestamp`.
+fn logged_at(line: &[u8]) -> Option<DateTime<Utc>> {
+    let v: serde_json::Value = serde_json::from_slice(line).ok()?;
+    if let Some(s) = v
+        .get("logged_at")
+        .or_else(|| v.get("@timestamp"))
+        .and_then(|t| t.as_str())
+    {
+        return s.parse::<DateTime<Utc>>().ok();
+    }
+    v.get("time")
+        .and_then(|t| t.as_i64())
+        .and_then(DateTime::from_timestamp_millis)
+}

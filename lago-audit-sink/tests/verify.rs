@@ -1,0 +1,323 @@
+//! `verify` on archives written through kills and restarts, in a local directory and in S3
+//! (moto, when `.ci/run` started it): untouched archives verify as valid, signed and unsigned;
+//! each kind of tampering is named with the file it touched.
+
+mod common;
+
+use common::*;
+use lago_audit_client::types::ActivityLogObject;
+use lago_audit_fake::FakeLago;
+use lago_audit_sink::digest::{self, Digest, SigningKey};
+use lago_audit_sink::verify::{verify, Report, VerifyOptions};
+use lago_audit_sink::{BatchLimits, Destination, LogKind, SinkOptions};
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, PutPayload};
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+fn key() -> Arc<SigningKey> {
+    Arc::new(SigningKey::from_pkcs8(SigningKey::generate_pem().unwrap().as_bytes()).unwrap())
+}
+
+/// An archive of 1,500 activity logs written through two kills, then two more runs (each run
+/// that ends writes a digest).
+async fn archive(dest: &Destination, signing: Option<Arc<SigningKey>>, seed: u64) -> FakeLago {
+    let fake = FakeLago::builder()
+        .seed(seed)
+        .records_per_kind(1_500, 0, 0)
+        // The records span midnight: two dt= partitions.
+        .now("2025-04-02T00:04:00Z".parse().unwrap())
+        .latency(std::time::Duration::from_millis(1))
+        .start()
+        .await
+        .unwrap();
+    let options = || {
+        SinkOptions::default()
+            .limits(BatchLimits::default().max_records(200))
+            .signing_key(signing.clone())
+    };
+    run_with_kills::<ActivityLogObject>(&fake, dest, options, 200, 2, 300, seed).await;
+    for _ in 0..2 {
+        run::<ActivityLogObject>(&fake, dest, options(), 1000)
+            .await
+            .unwrap();
+    }
+    fake
+}
+
+async fn check(dest: &Destination, options: &VerifyOptions) -> Report {
+    verify(dest, LogKind::Activity, options)
+        .await
+        .unwrap()
+        .expect("an archive")
+}
+
+fn path(dest: &Destination, rel: &str) -> Path {
+    let p = dest.prefix().as_ref();
+    Path::from(if p.is_empty() {
+        format!("activity_logs/{rel}")
+    } else {
+        format!("{p}/activity_logs/{rel}")
+    })
+}
+
+async fn get(dest: &Destination, rel: &str) -> Vec<u8> {
+    let got = dest.store().get(&path(dest, rel)).await.unwrap();
+    got.bytes().await.unwrap().to_vec()
+}
+
+async fn put(dest: &Destination, rel: &str, body: Vec<u8>) {
+    dest.store()
+        .put(&path(dest, rel), PutPayload::from(body))
+        .await
+        .unwrap();
+}
+
+async fn delete(dest: &Destination, rel: &str) {
+    dest.store().delete(&path(dest, rel)).await.unwrap();
+}
+
+fn gunzip(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(b)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+fn gzip(b: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(b).unwrap();
+    e.finish().unwrap()
+}
+
+/// The data objects of the archive, in name order.
+async fn objects(dest: &Destination) -> Vec<String> {
+    stored_names(dest).await
+}
+
+async fn stored_names(dest: &Destination) -> Vec<String> {
+    common::objects::<ActivityLogObject>(dest)
+        .await
+        .into_keys()
+        .collect()
+}
+
+fn codes(report: &Report) -> Vec<(&'static str, String)> {
+    report
+        .problems
+        .iter()
+        .map(|p| (p.code, p.path.clone()))
+        .collect()
+}
+
+fn digest_name(seq: u64) -> String {
+    format!("_lago-audit/digests/{seq:020}.json")
+}
+
+/// Every case on one kind of store: `fresh()` gives an empty destination.
+async fn every_case<F, Fut>(fresh: F, seed: u64)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Destination>,
+{
+    // Unsigned, untouched: valid, with the warning; invalid when a signature is required.
+    let dest = fresh().await;
+    let fake = archive(&dest, None, seed).await;
+    let report = check(&dest, &VerifyOptions::default()).await;
+    assert!(report.is_valid(), "{:?}", report.problems);
+    assert!(!report.signed);
+    assert!(report.digests >= 2, "{} digests", report.digests);
+    assert_eq!(
+        report.records,
+        truth::<ActivityLogObject>(&fake).len() as u64
+    );
+    assert!(
+        report.warnings.iter().any(|w| w.contains("unsigned")),
+        "{:?}",
+        report.warnings
+    );
+    let strict = VerifyOptions {
+        require_signature: true,
+        ..VerifyOptions::default()
+    };
+    assert_eq!(codes(&check(&dest, &strict).await)[0].0, "unsigned");
+
+    // Signed, untouched: valid with the pinned key.
+    let signer = key();
+    let pinned = VerifyOptions {
+        public_key: Some(signer.public_key().to_vec()),
+        require_signature: true,
+        ..VerifyOptions::default()
+    };
+    let dest = fresh().await;
+    archive(&dest, Some(signer.clone()), seed + 1).await;
+    let report = check(&dest, &pinned).await;
+    assert!(report.is_valid(), "{:?}", report.problems);
+    assert!(report.signed && report.objects_valid == report.objects);
+    let names = objects(&dest).await;
+    assert!(names.len() >= 6, "{names:?}");
+
+    // One byte changed in one object's content (recompressed, so the gzip is whole).
+    let mut raw = gunzip(&get(&dest, &names[1]).await);
+    let at = raw.iter().position(|b| *b == b'"').unwrap() + 1;
+    raw[at] ^= 0x01;
+    put(&dest, &names[1], gzip(&raw)).await;
+    assert_eq!(
+        codes(&check(&dest, &pinned).await),
+        [("object-hash", names[1].clone())]
+    );
+
+    // An object deleted.
+    delete(&dest, &names[2]).await;
+    let report = check(&dest, &pinned).await;
+    assert!(
+        codes(&report).contains(&("object-missing", names[2].clone())),
+        "{:?}",
+        report.problems
+    );
+
+    // An object added: a copy of another's records under a name of its own.
+    let copy = names[3].replace(".ndjson.gz", "");
+    let (day, span) = copy.split_once('/').unwrap();
+    let (first, _) = span.split_once('_').unwrap();
+    let extra = format!("{day}/{first}_{first}.ndjson.gz");
+    assert!(!names.contains(&extra));
+    put(&dest, &extra, get(&dest, &names[3]).await).await;
+    let report = check(&dest, &pinned).await;
+    assert!(
+        codes(&report).contains(&("object-extra", extra.clone())),
+        "{:?}",
+        report.problems
+    );
+
+    // A digest deleted: the span of chain records it covered is named.
+    let dest = fresh().await;
+    archive(&dest, Some(signer.clone()), seed + 2).await;
+    delete(&dest, &digest_name(2)).await;
+    let report = check(&dest, &pinned).await;
+    let missing = report
+        .problems
+        .iter()
+        .find(|p| p.code == "digest-missing")
+        .unwrap();
+    assert_eq!(missing.path, digest_name(2));
+    assert!(
+        missing.detail.contains("chain records"),
+        "{}",
+        missing.detail
+    );
+
+    // A digest re-signed with another key: refused with the pinned key, and without a pin the
+    // key changes within the chain.
+    let dest = fresh().await;
+    archive(&dest, Some(signer.clone()), seed + 3).await;
+    let d = Digest::parse(&get(&dest, &digest_name(2)).await).unwrap();
+    let forged = digest::encode(d.payload.clone(), Some(&key())).unwrap();
+    delete(&dest, &digest_name(2)).await;
+    put(&dest, &digest_name(2), forged.to_vec()).await;
+    let report = check(&dest, &pinned).await;
+    assert!(
+        codes(&report).contains(&("digest-signature", digest_name(2))),
+        "{:?}",
+        report.problems
+    );
+    let report = check(&dest, &VerifyOptions::default()).await;
+    assert!(
+        codes(&report).contains(&("digest-signature", digest_name(2))),
+        "{:?}",
+        report.problems
+    );
+    assert!(
+        codes(&report).contains(&("digest-link", digest_name(3))),
+        "{:?}",
+        report.problems
+    );
+
+    // A record moved to another dt= partition.
+    let dest = fresh().await;
+    archive(&dest, Some(signer.clone()), seed + 4).await;
+    let names = objects(&dest).await;
+    let (a, b) = (names.first().unwrap(), names.last().unwrap());
+    assert_ne!(a[..13], b[..13], "the records span two days: {names:?}");
+    let mut from = gunzip(&get(&dest, a).await);
+    let last = from[..from.len() - 1]
+        .iter()
+        .rposition(|c| *c == b'\n')
+        .map_or(0, |i| i + 1);
+    let moved = from.split_off(last);
+    let mut to = gunzip(&get(&dest, b).await);
+    to.extend_from_slice(&moved);
+    put(&dest, a, gzip(&from)).await;
+    put(&dest, b, gzip(&to)).await;
+    let report = check(&dest, &pinned).await;
+    assert!(
+        codes(&report).contains(&("object-partition", b.clone())),
+        "{:?}",
+        report.problems
+    );
+    assert!(
+        codes(&report).contains(&("object-count", a.clone())),
+        "{:?}",
+        report.problems
+    );
+
+    // The newest digests dropped, with the head pinned.
+    let dest = fresh().await;
+    let fake = archive(&dest, Some(signer.clone()), seed + 5).await;
+    let head = check(&dest, &pinned).await.head.unwrap();
+    let newest = check(&dest, &pinned).await.digests;
+    let options = || SinkOptions::default().signing_key(Some(signer.clone()));
+    run::<ActivityLogObject>(&fake, &dest, options(), 1000)
+        .await
+        .unwrap();
+    let pinned_newest = VerifyOptions {
+        expect_head: Some(check(&dest, &pinned).await.head.unwrap()),
+        ..pinned.clone()
+    };
+    assert!(check(&dest, &pinned_newest).await.is_valid());
+    delete(&dest, &digest_name(newest + 1)).await;
+    let report = check(&dest, &pinned_newest).await;
+    assert_eq!(report.head.as_deref(), Some(head.as_str()));
+    assert!(
+        codes(&report).iter().any(|(c, _)| *c == "head-mismatch"),
+        "{:?}",
+        report.problems
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_names_each_tampering_in_a_directory() {
+    let root = tempfile::tempdir().unwrap();
+    let n = std::sync::atomic::AtomicU64::new(0);
+    every_case(
+        || {
+            let dir = root.path().join(
+                n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    .to_string(),
+            );
+            async move { Destination::parse(&format!("file://{}", dir.display())).unwrap() }
+        },
+        81,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_names_each_tampering_in_s3() {
+    let Some(s3) = server("LAGO_SINK_TEST_S3") else {
+        return;
+    };
+    every_case(
+        || {
+            let s3 = s3.clone();
+            async move {
+                let bucket = unique("lago-verify");
+                create_bucket(&s3, &bucket).await;
+                s3_destination(&s3, &bucket)
+            }
+        },
+        91,
+    )
+    .await;
+}
