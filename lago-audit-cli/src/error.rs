@@ -1,7 +1,7 @@
 //! What went wrong, said so that a person can act on it: one line, a hint, and an exit code per
 //! class of failure.
 
-use lago_audit_client::{Error as LagoError, KeySource};
+use lago_audit_client::{ConfigError, Error as LagoError, KeySource};
 use std::fmt;
 use std::io;
 
@@ -40,26 +40,60 @@ pub enum Exit {
     Interrupted = 130,
 }
 
-/// The list of exit codes, shown at the end of `--help`.
-pub const EXIT_CODES_HELP: &str = "\
-Exit codes:
-  0    success (also when the reader closes stdout, as `| head` does)
-  1    other failure (e.g. the output file cannot be written)
-  2    bad flag or flag value (nothing was sent)
-  3    configuration: no API key, bad URL or region
-  4    401: Lago refused the API key
-  5    403: audit logs need Lago premium, or the key may not read them
-  6    404: no such record
-  7    422: Lago refused the query
-  8    429: still rate limited after every retry
-  9    5xx: Lago kept failing
-  10   network: Lago could not be reached
-  11   Lago's answer did not have the expected shape
-  12   an interrupted export cannot be resumed as asked
-  13   the object store (-o URL) failed, or another exporter writes to the same prefix
-  130  interrupted by Ctrl-C (export -o keeps its checkpoint: --resume continues)
+/// The table of exit codes, as `--help` prints it: every [`Exit`] once, in order. The functions
+/// of this module are where a failure gets its code: [`explain`] for Lago's answers,
+/// [`config_error`] for the configuration, [`store_error`] and [`destination_error`] for an
+/// object store, [`CliError::io`] for files; a bad flag is clap's (exit 2, in `main`).
+pub const EXIT_CODES: &[(Exit, &str)] = &[
+    (Exit::Ok, "success (also when the reader closes stdout, as `| head` does)"),
+    (Exit::Failure, "other failure (e.g. the output file cannot be written)"),
+    (
+        Exit::Usage,
+        "bad flag or flag value, or an -o that cannot be written to (nothing was sent)",
+    ),
+    (
+        Exit::Config,
+        "configuration: no API key, bad URL or region, no object store credentials",
+    ),
+    (Exit::Auth, "401: Lago refused the API key"),
+    (
+        Exit::Forbidden,
+        "403: audit logs need Lago premium, or the key may not read them",
+    ),
+    (Exit::NotFound, "404: no such record"),
+    (Exit::Invalid, "422: Lago refused the query"),
+    (Exit::RateLimited, "429: still rate limited after every retry"),
+    (Exit::Server, "5xx: Lago kept failing"),
+    (Exit::Network, "network: Lago could not be reached"),
+    (Exit::Decode, "Lago's answer did not have the expected shape"),
+    (
+        Exit::Resume,
+        "--resume cannot continue as asked: other kind, format or filters, or a file no export \
+         of this command finished",
+    ),
+    (
+        Exit::Store,
+        "the object store (-o URL) failed or refused: unknown bucket, refused key, wrong region, \
+         or another exporter writes to the same prefix",
+    ),
+    (
+        Exit::Interrupted,
+        "interrupted by Ctrl-C (export -o keeps its checkpoint: --resume continues)",
+    ),
+];
 
-Environment: LAGO_API_KEY, LAGO_REGION (us, eu or a URL), LAGO_API_URL.";
+/// The list of exit codes shown at the end of `--help`, from [`EXIT_CODES`].
+pub fn exit_codes_help() -> String {
+    let mut text = String::from("Exit codes:\n");
+    for (code, meaning) in EXIT_CODES {
+        text.push_str(&format!("  {:<4} {meaning}\n", *code as u8));
+    }
+    text.push_str(
+        "\nEnvironment: LAGO_API_KEY, LAGO_REGION (us, eu or a URL), LAGO_API_URL; for -o URL \
+         each store's own (AWS_*, AZURE_STORAGE_*, GOOGLE_*).",
+    );
+    text
+}
 
 /// A failure to report: one line, an optional hint, an exit code.
 #[derive(Debug)]
@@ -116,6 +150,32 @@ impl fmt::Display for CliError {
         }
         Ok(())
     }
+}
+
+/// The library's configuration error, in the command line's words: the flags and variables
+/// that set the field, never the library's method names.
+pub fn config_error(e: &ConfigError) -> CliError {
+    let (message, hint) = match e {
+        ConfigError::MissingApiKey => (
+            "no Lago API key".to_owned(),
+            "set LAGO_API_KEY (or pass --api-key), or try --demo to use a built-in fake Lago",
+        ),
+        ConfigError::InsecureUrl { url } => (
+            format!("refusing to send the API key in clear text to {url:?}"),
+            "use https, or pass --allow-insecure-http for a self-hosted Lago on a private network",
+        ),
+        ConfigError::InvalidUrl { .. } => (
+            e.to_string(),
+            "--region / LAGO_REGION take us, eu or Lago's base URL; --api-url / LAGO_API_URL take \
+             the base URL (with or without /api/v1)",
+        ),
+        ConfigError::InvalidApiKey => (e.to_string(), "check --api-key / LAGO_API_KEY"),
+        _ => (
+            e.to_string(),
+            "check --api-url, --region and the LAGO_* variables",
+        ),
+    };
+    CliError::new(Exit::Config, message).hint(hint)
 }
 
 /// What an error message needs to know about the request that failed.
@@ -284,7 +344,15 @@ fn explain_class(e: &LagoError, cx: &Context) -> CliError {
             ),
         )
         .hint(hint(e, "run again with --verbose to see it")),
-        LagoError::InvalidRequest(m) => CliError::new(Exit::Usage, format!("invalid request: {m}")),
+        LagoError::InvalidRequest(m) => {
+            // The library names its operation first (`find_activity_log: …`): not a word of
+            // this command line.
+            let m = match m.split_once(": ") {
+                Some((op, rest)) if op.chars().all(|c| c.is_ascii_lowercase() || c == '_') => rest,
+                _ => m.as_str(),
+            };
+            CliError::new(Exit::Usage, format!("invalid request: {m}"))
+        }
         other => CliError::new(Exit::Failure, other.to_string()),
     }
 }

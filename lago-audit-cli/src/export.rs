@@ -5,7 +5,7 @@
 use crate::cli::{BatchArgs, ExportArgs, TailArgs};
 use crate::error::{explain, CliError, Exit};
 use crate::kinds::{sent, whole_second, LogKind};
-use crate::resume::{ExportFiles, Resume};
+use crate::resume::{ExportFiles, Expected, Resume};
 use crate::run::Env;
 use crate::writer::{FileWriter, SinkWriter, StreamWriter, Writer};
 use futures::{Stream, StreamExt};
@@ -101,7 +101,7 @@ impl Progress {
         self.ticker.abort();
         let _ = self.ticker.await;
         self.bar.finish_and_clear();
-        if summary && env.chatty() {
+        if summary && !env.global.quiet {
             let c = &self.counters;
             let secs = self.started.elapsed().as_secs_f64();
             let rate = c.records() as f64 / secs.max(1e-3);
@@ -287,7 +287,14 @@ fn open_file<K: LogKind>(
     filters: serde_json::Value,
 ) -> Result<Option<FileWriter<K>>, CliError> {
     if args.resume {
-        match ExportFiles::resume::<Checkpoint>(dest)? {
+        let flags = crate::cli::parameter_flags::<K>();
+        let expected = Expected {
+            kind: K::NAME,
+            format: env.global.format,
+            filters: &filters,
+            flags: &flags,
+        };
+        match ExportFiles::resume::<Checkpoint>(dest, &expected)? {
             Resume::Continue(opened) => {
                 let (files, saved) = *opened;
                 return FileWriter::resume(files, saved, env.global.format, filters).map(Some);

@@ -63,6 +63,7 @@ pub async fn run_kind<K: LogKind>(global: Global, command: KindCommand<K>) -> Re
         .format
         .unwrap_or_else(|| Format::default_for(global.output.is_some()));
     let tail = matches!(command, KindCommand::Tail { .. });
+    output::check_output(global.output.as_deref())?;
     if let Some(url) = output::store_url(global.output.as_deref()) {
         if !matches!(
             command,
@@ -85,7 +86,7 @@ pub async fn run_kind<K: LogKind>(global: Global, command: KindCommand<K>) -> Re
             ));
         }
     }
-    let conn = connect(&global, tail).await?;
+    let conn = connect(&global, tail, K::NAME, K::NOUN).await?;
     let env = Env {
         conn,
         global,
