@@ -125,6 +125,15 @@ impl CliError {
         self
     }
 
+    /// Adds `more` to the hint (after a `;` when there is one already).
+    pub fn add_hint(mut self, more: &str) -> Self {
+        self.hint = Some(match self.hint.take() {
+            Some(h) if !h.is_empty() => format!("{h}; {more}"),
+            _ => more.to_owned(),
+        });
+        self
+    }
+
     /// Marks the failure as one that trying again later may cure.
     pub fn transient(mut self, transient: bool) -> Self {
         self.transient = transient;
@@ -351,6 +360,21 @@ fn explain_class(e: &LagoError, cx: &Context) -> CliError {
                 Some((op, rest)) if op.chars().all(|c| c.is_ascii_lowercase() || c == '_') => rest,
                 _ => m.as_str(),
             };
+            if m.contains("checkpoint") {
+                // The checkpoint kept at an -o URL belongs to another export: the library
+                // compares a fingerprint of the filters, so which flag differs is not known.
+                return CliError::new(
+                    Exit::Resume,
+                    format!(
+                        "the checkpoint at the destination belongs to another export: {m} \
+                         (--from, --to or a filter flag differs from the export that wrote it)"
+                    ),
+                )
+                .hint(
+                    "run the export with the flags of the one that wrote the destination, or \
+                     give this one a prefix of its own",
+                );
+            }
             CliError::new(Exit::Usage, format!("invalid request: {m}"))
         }
         other => CliError::new(Exit::Failure, other.to_string()),

@@ -296,7 +296,7 @@ impl<K: LogKind> Writer<K> for FileWriter<K> {
         .hint("run the same command with --resume to continue"))
     }
 
-    async fn failed(mut self, mut error: CliError, written: bool) -> CliError {
+    async fn failed(mut self, error: CliError, written: bool) -> CliError {
         if self.nothing_safe() {
             // Nothing to resume (a refused key, a wrong URL): leave no files.
             self.files.discard();
@@ -308,14 +308,12 @@ impl<K: LogKind> Writer<K> for FileWriter<K> {
         if let Err(e) = self.save() {
             return e;
         }
-        error.hint = Some(format!(
-            "{}; {} {}s are safe in {} and the same command with --resume continues",
-            error.hint.unwrap_or_default(),
+        error.add_hint(&format!(
+            "{} {}s are safe in {} and the same command with --resume continues",
             self.safe.records,
             K::NOUN,
             part_path(&self.dest).display()
-        ));
-        error
+        ))
     }
 }
 
@@ -433,22 +431,14 @@ impl<K: LogKind> Writer<K> for SinkWriter<K> {
             Err(e) if written => e,
             Err(e) => {
                 // Both failed: report Lago's failure, and what the store said.
-                let mut error = error;
-                error.hint = Some(format!(
-                    "{}; and the store: {}",
-                    error.hint.unwrap_or_default(),
-                    e.message
-                ));
-                error
+                error.add_hint(&format!("and the store: {}", e.message))
             }
-            Ok(_) => {
-                let mut error = error;
-                error.hint = Some(format!(
-                    "{}; what was confirmed is stored in {location}, and the same command continues from there",
-                    error.hint.unwrap_or_default()
-                ));
-                error
-            }
+            // Another export's checkpoint: the same command would fail the same way.
+            Ok(_) if error.exit == Exit::Resume => error,
+            Ok(_) => error.add_hint(&format!(
+                "what was confirmed is stored in {location}, and the same command continues \
+                 from there"
+            )),
         }
     }
 }
