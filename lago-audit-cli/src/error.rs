@@ -140,9 +140,9 @@ impl CliError {
         self
     }
 
-    /// A failure of the object store (`-o URL`), with its message and whether it may pass.
+    /// A failure of the object store (`-o URL`): see [`store_error`].
     pub fn store(e: &lago_audit_sink::SinkError) -> Self {
-        Self::new(Exit::Store, e.to_string()).transient(e.is_transient())
+        store_error(e)
     }
 
     /// A file could not be read or written.
@@ -185,6 +185,116 @@ pub fn config_error(e: &ConfigError) -> CliError {
         ),
     };
     CliError::new(Exit::Config, message).hint(hint)
+}
+
+/// `-o URL` could not be used as given: a store whose settings are missing (exit 3, naming the
+/// variables), a directory that cannot be created (exit 13), or a URL the sink refuses (exit 2).
+pub fn destination_error(url: &str, e: &lago_audit_sink::SinkError) -> CliError {
+    if let Some(missing) = lago_audit_sink::preflight::missing::<&str, &str>(url, &[]) {
+        return CliError::new(Exit::Config, format!("-o {url}: {missing}"))
+            .hint("set them in the environment of this command; nothing was read from Lago");
+    }
+    let text = e.to_string();
+    if url.starts_with("file:") && text.contains("cannot create") {
+        return CliError::new(Exit::Store, text)
+            .hint("-o file:///dir needs a directory this user can create and write to");
+    }
+    CliError::new(Exit::Usage, text).hint(format!(
+        "-o takes a file, or {}",
+        crate::output::STORE_FORMS
+    ))
+}
+
+/// A failure of the object store, in one line: the store's own error code read out of its
+/// answer, and for the failures a first run meets (unknown bucket or container, refused key,
+/// wrong region, no credentials from the metadata server) what to set. Those are not transient:
+/// a shipper stops on them instead of waiting them out.
+pub fn store_error(e: &lago_audit_sink::SinkError) -> CliError {
+    let text = e.to_string();
+    let tag = |name: &str| {
+        let open = format!("<{name}>");
+        let start = text.find(&open)? + open.len();
+        let end = text[start..].find(&format!("</{name}>"))?;
+        Some(text[start..start + end].trim().to_owned())
+    };
+    let code = tag("Code").unwrap_or_default();
+    // Where the store was asked: `object store, get p/activity_logs/…`.
+    let what = text
+        .split(": ")
+        .next()
+        .unwrap_or("object store")
+        .to_owned();
+    let fixed = |exit: Exit, message: String, hint: &str| {
+        CliError::new(exit, format!("{message} ({what})"))
+            .hint(hint)
+            .transient(false)
+    };
+    let metadata = text.contains("169.254.169.254") || text.contains("metadata.google.internal");
+    match code.as_str() {
+        "NoSuchBucket" => fixed(
+            Exit::Store,
+            "the bucket does not exist (S3 answered NoSuchBucket)".into(),
+            "create it, or correct the bucket in -o s3://BUCKET/prefix (and AWS_ENDPOINT_URL, \
+             for a server other than AWS)",
+        ),
+        "ContainerNotFound" => fixed(
+            Exit::Store,
+            "the container does not exist in this storage account (Azure answered \
+             ContainerNotFound)"
+                .into(),
+            "create it, or correct -o az://CONTAINER/prefix and AZURE_STORAGE_ACCOUNT_NAME",
+        ),
+        "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken" | "ExpiredToken"
+        | "InvalidClientTokenId" | "TokenRefreshRequired" => fixed(
+            Exit::Store,
+            format!("S3 refused the credentials ({code})"),
+            "check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN",
+        ),
+        "AuthenticationFailed" | "AuthorizationFailure" | "InvalidAuthenticationInfo" => fixed(
+            Exit::Store,
+            format!("Azure refused the credentials ({code})"),
+            "check AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY (or the SAS token)",
+        ),
+        "PermanentRedirect" | "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException" => {
+            let region = tag("Region")
+                .map(|r| format!(": it is in {r}"))
+                .unwrap_or_default();
+            fixed(
+                Exit::Store,
+                format!("the bucket is in another region than the one asked ({code}){region}"),
+                "set AWS_REGION to the bucket's region",
+            )
+        }
+        "AccessDenied" | "AuthorizationPermissionMismatch" | "Forbidden" => fixed(
+            Exit::Store,
+            format!("the store refused access ({code})"),
+            "the credentials work, but may not list, read and write this prefix: grant those",
+        ),
+        _ if metadata => fixed(
+            Exit::Config,
+            "no credentials in the environment, so the instance metadata server was asked, and \
+             it gave none"
+                .into(),
+            "set the store's credentials in the environment (AWS_ACCESS_KEY_ID and \
+             AWS_SECRET_ACCESS_KEY; AZURE_STORAGE_ACCOUNT_KEY; GOOGLE_APPLICATION_CREDENTIALS)",
+        ),
+        _ if text.contains("The specified bucket does not exist") => fixed(
+            Exit::Store,
+            "the bucket does not exist (Google Cloud Storage)".into(),
+            "create it, or correct the bucket in -o gs://BUCKET/prefix",
+        ),
+        _ => CliError::new(Exit::Store, one_line(&text)).transient(e.is_transient()),
+    }
+}
+
+/// `text` on one line: the store's XML or JSON answer cut off, whitespace collapsed.
+fn one_line(text: &str) -> String {
+    let cut = ["<?xml", "<Error"]
+        .iter()
+        .filter_map(|m| text.find(m))
+        .min()
+        .unwrap_or(text.len());
+    text[..cut].split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// What an error message needs to know about the request that failed.

@@ -316,11 +316,7 @@ fn open_file<K: LogKind>(
 
 /// The destination `-o URL` names.
 fn destination(url: &str) -> Result<Destination, CliError> {
-    Destination::parse(url).map_err(|e| {
-        CliError::new(Exit::Usage, e.to_string()).hint(
-            "-o takes file:///dir, s3://bucket/prefix, az://container/prefix or gs://bucket/prefix",
-        )
-    })
+    Destination::parse(url).map_err(|e| crate::error::destination_error(url, &e))
 }
 
 /// The sink's options the flags ask for.
@@ -351,7 +347,11 @@ async fn run_export<K: LogKind, W: Writer<K>>(
     let events = K::list(&env.conn.client, &sent).export(opts);
     let progress = Progress::start(env, counters, writer.before(), store);
     let outcome = drive::<K, W, _>(env, events, writer).await;
+    let empty = outcome.is_ok() && progress.counters.records() + progress.before == 0;
     progress.finish(env, K::NOUN, dest, outcome.is_ok()).await;
+    if empty && !env.global.quiet {
+        crate::run::nothing_in_window::<K>(env, filters).await;
+    }
     outcome
 }
 

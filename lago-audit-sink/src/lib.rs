@@ -54,6 +54,7 @@ mod error;
 mod format;
 pub mod layout;
 pub mod ocsf;
+pub mod preflight;
 mod writer;
 
 pub use batch::BatchLimits;
