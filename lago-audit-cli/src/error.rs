@@ -230,6 +230,12 @@ pub fn store_error(e: &lago_audit_sink::SinkError) -> CliError {
             .transient(false)
     };
     let metadata = text.contains("169.254.169.254") || text.contains("metadata.google.internal");
+    // S3 answers a request to the wrong region with a redirect that has no Location.
+    let code = if code.is_empty() && text.contains("redirect without LOCATION") {
+        "PermanentRedirect".to_owned()
+    } else {
+        code
+    };
     match code.as_str() {
         "NoSuchBucket" => fixed(
             Exit::Store,
