@@ -468,7 +468,9 @@ pub(crate) fn parse_http_status(s: &str) -> Result<HttpStatusFilter, String> {
 pub fn parse_bytes(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let bad = || format!("expected a size such as 32MiB, 10MB, 500k or 1048576, got {s:?}");
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
     let value: f64 = number.parse().map_err(|_| bad())?;
     let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {

@@ -45,8 +45,14 @@ pub enum Exit {
 /// [`config_error`] for the configuration, [`store_error`] and [`destination_error`] for an
 /// object store, [`CliError::io`] for files; a bad flag is clap's (exit 2, in `main`).
 pub const EXIT_CODES: &[(Exit, &str)] = &[
-    (Exit::Ok, "success (also when the reader closes stdout, as `| head` does)"),
-    (Exit::Failure, "other failure (e.g. the output file cannot be written)"),
+    (
+        Exit::Ok,
+        "success (also when the reader closes stdout, as `| head` does)",
+    ),
+    (
+        Exit::Failure,
+        "other failure (e.g. the output file cannot be written)",
+    ),
     (
         Exit::Usage,
         "bad flag or flag value, or an -o that cannot be written to (nothing was sent)",
@@ -62,10 +68,16 @@ pub const EXIT_CODES: &[(Exit, &str)] = &[
     ),
     (Exit::NotFound, "404: no such record"),
     (Exit::Invalid, "422: Lago refused the query"),
-    (Exit::RateLimited, "429: still rate limited after every retry"),
+    (
+        Exit::RateLimited,
+        "429: still rate limited after every retry",
+    ),
     (Exit::Server, "5xx: Lago kept failing"),
     (Exit::Network, "network: Lago could not be reached"),
-    (Exit::Decode, "Lago's answer did not have the expected shape"),
+    (
+        Exit::Decode,
+        "Lago's answer did not have the expected shape",
+    ),
     (
         Exit::Resume,
         "--resume cannot continue as asked: other kind, format or filters, or a file no export \
@@ -219,11 +231,7 @@ pub fn store_error(e: &lago_audit_sink::SinkError) -> CliError {
     };
     let code = tag("Code").unwrap_or_default();
     // Where the store was asked: `object store, get p/activity_logs/…`.
-    let what = text
-        .split(": ")
-        .next()
-        .unwrap_or("object store")
-        .to_owned();
+    let what = text.split(": ").next().unwrap_or("object store").to_owned();
     let fixed = |exit: Exit, message: String, hint: &str| {
         CliError::new(exit, format!("{message} ({what})"))
             .hint(hint)
@@ -250,8 +258,12 @@ pub fn store_error(e: &lago_audit_sink::SinkError) -> CliError {
                 .into(),
             "create it, or correct -o az://CONTAINER/prefix and AZURE_STORAGE_ACCOUNT_NAME",
         ),
-        "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken" | "ExpiredToken"
-        | "InvalidClientTokenId" | "TokenRefreshRequired" => fixed(
+        "InvalidAccessKeyId"
+        | "SignatureDoesNotMatch"
+        | "InvalidToken"
+        | "ExpiredToken"
+        | "InvalidClientTokenId"
+        | "TokenRefreshRequired" => fixed(
             Exit::Store,
             format!("S3 refused the credentials ({code})"),
             "check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN",
@@ -261,7 +273,9 @@ pub fn store_error(e: &lago_audit_sink::SinkError) -> CliError {
             format!("Azure refused the credentials ({code})"),
             "check AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY (or the SAS token)",
         ),
-        "PermanentRedirect" | "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException" => {
+        "PermanentRedirect"
+        | "AuthorizationHeaderMalformed"
+        | "IllegalLocationConstraintException" => {
             let region = tag("Region")
                 .map(|r| format!(": it is in {r}"))
                 .unwrap_or_default();

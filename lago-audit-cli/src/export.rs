@@ -5,7 +5,7 @@
 use crate::cli::{BatchArgs, ExportArgs, TailArgs};
 use crate::error::{explain, CliError, Exit};
 use crate::kinds::{sent, whole_second, LogKind};
-use crate::resume::{ExportFiles, Expected, Resume};
+use crate::resume::{Expected, ExportFiles, Resume};
 use crate::run::Env;
 use crate::writer::{FileWriter, SinkWriter, StreamWriter, Writer};
 use futures::{Stream, StreamExt};

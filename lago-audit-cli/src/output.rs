@@ -405,11 +405,8 @@ pub fn check_output(output: Option<&Path>) -> Result<(), CliError> {
     }
     let text = path.to_string_lossy();
     if let Some(why) = mistyped_url(&text) {
-        return Err(CliError::new(
-            Exit::Usage,
-            format!("-o {text}: {why}"),
-        )
-        .hint(format!("-o takes a file, or {STORE_FORMS}")));
+        return Err(CliError::new(Exit::Usage, format!("-o {text}: {why}"))
+            .hint(format!("-o takes a file, or {STORE_FORMS}")));
     }
     let dir_like = text.ends_with('/') || text.ends_with(std::path::MAIN_SEPARATOR);
     if dir_like || path.is_dir() {
@@ -515,7 +512,12 @@ mod tests {
             let why = mistyped_url(text).unwrap_or_else(|| panic!("{text} is a mistyped URL"));
             assert!(why.contains(says), "{text}: {why}");
         }
-        for file in ["out.ndjson", "C:/logs/out.ndjson", "dir/a:b.csv", "2025-03-01T00:00.csv"] {
+        for file in [
+            "out.ndjson",
+            "C:/logs/out.ndjson",
+            "dir/a:b.csv",
+            "2025-03-01T00:00.csv",
+        ] {
             assert_eq!(mistyped_url(file), None, "{file} is a file name");
         }
     }

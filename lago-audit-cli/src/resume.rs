@@ -299,7 +299,10 @@ impl ExportFiles {
         if let Some(why) = expected.differs(&saved, dest) {
             return Err(other(why));
         }
-        let length = std::fs::metadata(dest).ok().filter(|m| m.is_file()).map(|m| m.len());
+        let length = std::fs::metadata(dest)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len());
         if saved.finished {
             return match length {
                 // The file is gone: export it again.
@@ -463,7 +466,11 @@ mod tests {
         let (mut f, saved) = *opened;
         assert_eq!((saved.records, saved.checkpoint), (2, Some(7)));
         f.data.write_all(b"three\n").unwrap();
-        f.finish(Saved { records: 3, ..saved }).unwrap();
+        f.finish(Saved {
+            records: 3,
+            ..saved
+        })
+        .unwrap();
         assert_eq!(std::fs::read_to_string(&dest).unwrap(), "one\ntwo\nthree\n");
         assert!(!part_path(&dest).exists());
         // The checkpoint became the receipt of the finished file.
@@ -512,7 +519,10 @@ mod tests {
         ));
         let receipt: Saved<u32> =
             serde_json::from_slice(&std::fs::read(checkpoint_path(&dest)).unwrap()).unwrap();
-        assert!(receipt.finished && receipt.bytes == 4, "the checkpoint became its receipt");
+        assert!(
+            receipt.finished && receipt.bytes == 4,
+            "the checkpoint became its receipt"
+        );
         assert_eq!(std::fs::read_to_string(&dest).unwrap(), "one\n");
     }
 
@@ -556,7 +566,10 @@ mod tests {
         let Err(e) = ExportFiles::resume::<u32>(&dest, &api) else {
             panic!("other filters");
         };
-        assert!(e.message.contains("--from was 2025-03-01, is 2025-03-02"), "{e}");
+        assert!(
+            e.message.contains("--from was 2025-03-01, is 2025-03-02"),
+            "{e}"
+        );
         // The same export: finished, while the file is as it left it.
         let same = Expected {
             filters: &receipt.filters,

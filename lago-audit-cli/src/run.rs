@@ -181,7 +181,9 @@ pub async fn nothing_in_window<K: LogKind>(env: &Env, filters: &K::Filters) {
             let last = newest.into_items().into_iter().next();
             let first = match total {
                 0 | 1 => last.clone(),
-                n => page(n).await.and_then(|p| p.into_items().into_iter().next()),
+                n => page(n)
+                    .await
+                    .and_then(|p| p.into_items().into_iter().next()),
             };
             match (first, last) {
                 (Some(a), Some(b)) => format!(
@@ -194,8 +196,5 @@ pub async fn nothing_in_window<K: LogKind>(env: &Env, filters: &K::Filters) {
         }
         None => String::new(),
     };
-    crate::note(&format!(
-        "0 {}s in the window {asked}{held}",
-        K::NOUN
-    ));
+    crate::note(&format!("0 {}s in the window {asked}{held}", K::NOUN));
 }

@@ -196,7 +196,10 @@ fn killed_and_resumed(kind: Kind, records: u64, format: &str, seed: u64, always_
     // The checkpoint stays as the receipt of the finished file (what lets --resume call it done).
     let receipt: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&checkpoint).unwrap()).unwrap();
-    assert_eq!(receipt["finished"], true, "the checkpoint becomes a receipt");
+    assert_eq!(
+        receipt["finished"], true,
+        "the checkpoint becomes a receipt"
+    );
     assert_eq!(
         receipt["bytes"].as_u64(),
         Some(std::fs::metadata(&dest).unwrap().len())

@@ -41,15 +41,13 @@ fn resume_calls_a_file_finished_only_when_this_command_finished_it() {
     let d = dir.path();
     // A file no export wrote.
     std::fs::write(d.join("other.ndjson"), "hello\n").unwrap();
-    let (code, _, err) = run(demo(d).args([
-        "activity-logs",
-        "export",
-        "-o",
-        "other.ndjson",
-        "--resume",
-    ]));
+    let (code, _, err) =
+        run(demo(d).args(["activity-logs", "export", "-o", "other.ndjson", "--resume"]));
     assert_eq!(code, Some(12), "{err}");
-    assert!(error_line(&err).contains("not written by an export"), "{err}");
+    assert!(
+        error_line(&err).contains("not written by an export"),
+        "{err}"
+    );
     assert_eq!(
         std::fs::read_to_string(d.join("other.ndjson")).unwrap(),
         "hello\n"
@@ -121,7 +119,10 @@ fn output_is_checked_before_anything_is_read() {
         (&["-o", "adir/"], "is a directory"),
         (&["-o", "s3:/bucket"], "did you mean s3://bucket?"),
         (&["-o", "S3://bucket"], "did you mean s3://bucket?"),
-        (&["-o", "https://example.com/x"], "http(s) URL is not a destination"),
+        (
+            &["-o", "https://example.com/x"],
+            "http(s) URL is not a destination",
+        ),
     ];
     for (args, says) in cases {
         for command in ["export", "tail", "list"] {
@@ -133,7 +134,10 @@ fn output_is_checked_before_anything_is_read() {
             assert_eq!(code, Some(2), "{command} {args:?}: {err}");
             assert!(error_line(&err).contains(says), "{args:?}: {err}");
             if args[1].contains(':') {
-                assert!(err.contains("s3://bucket/prefix"), "the supported forms: {err}");
+                assert!(
+                    err.contains("s3://bucket/prefix"),
+                    "the supported forms: {err}"
+                );
             }
             assert_eq!(out, "");
         }
@@ -148,9 +152,10 @@ fn output_is_checked_before_anything_is_read() {
     assert_eq!(std::fs::read_dir(d.join("adir")).unwrap().count(), 0);
 
     // A local directory that cannot be made is the destination's failure, not a flag's.
-    let (code, _, err) = run(server
-        .cmd()
-        .args(["activity-logs", "export", "-o", "file:///proc/lago-audit-x"]));
+    let (code, _, err) =
+        run(server
+            .cmd()
+            .args(["activity-logs", "export", "-o", "file:///proc/lago-audit-x"]));
     assert_eq!(code, Some(13), "{err}");
     assert!(err.contains("cannot create /proc/lago-audit-x"), "{err}");
     assert!(!err.contains("-o takes"), "the URL was well formed: {err}");
@@ -209,7 +214,10 @@ fn flags_and_messages_speak_the_command_lines_words() {
     assert!(err.contains("(40 activity logs, with faults)"), "{err}");
     let (code, _, err) = run(lago_audit().args(["activity-logs", "list", "--demo-records", "5"]));
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("--demo-records works with --demo only"), "{err}");
+    assert!(
+        err.contains("--demo-records works with --demo only"),
+        "{err}"
+    );
     // The banner names the kind read.
     for (kind, says) in [
         ("api-logs", "(20000 API logs)"),
@@ -279,7 +287,10 @@ fn a_run_without_a_terminal_logs_its_summary_and_quiet_silences_it() {
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("exported 300 activity logs"), "{err}");
     assert!(err.contains("into out.ndjson"), "{err}");
-    assert!(!err.contains('\r') && !err.contains("records ["), "no bar: {err:?}");
+    assert!(
+        !err.contains('\r') && !err.contains("records ["),
+        "no bar: {err:?}"
+    );
     let (code, _, err) = run(demo(d).args([
         "--demo-records",
         "300",
@@ -485,8 +496,15 @@ fn another_exports_checkpoint_at_a_url_exits_12_with_a_usable_hint() {
     let url = format!("file://{}/store", dir.path().display());
     let export = |extra: &[&str]| {
         let mut c = demo(dir.path());
-        c.args(["--demo-records", "200", "activity-logs", "export", "-o", &url])
-            .args(extra);
+        c.args([
+            "--demo-records",
+            "200",
+            "activity-logs",
+            "export",
+            "-o",
+            &url,
+        ])
+        .args(extra);
         run(&mut c)
     };
     assert_eq!(export(&[]).0, Some(0));
@@ -562,8 +580,7 @@ fn every_row_of_the_exit_code_table_happens_as_it_says() {
             }
             5 => {
                 let fake = Fake::start(FakeLago::builder().records(5).premium(false));
-                run(fake.cmd().args(["activity-logs", "list"]))
-                    .pipe(|(c, _, err)| (c, err))
+                run(fake.cmd().args(["activity-logs", "list"])).pipe(|(c, _, err)| (c, err))
             }
             6 => {
                 let (c, _, err) = run(demo(d).args([
@@ -614,14 +631,8 @@ fn every_row_of_the_exit_code_table_happens_as_it_says() {
             }
             12 => {
                 std::fs::write(d.join("notes.txt"), "mine\n").unwrap();
-                run(demo(d).args([
-                    "activity-logs",
-                    "export",
-                    "-o",
-                    "notes.txt",
-                    "--resume",
-                ]))
-                .pipe(|(c, _, e)| (c, e))
+                run(demo(d).args(["activity-logs", "export", "-o", "notes.txt", "--resume"]))
+                    .pipe(|(c, _, e)| (c, e))
             }
             13 => run(demo(d).args([
                 "activity-logs",
@@ -645,7 +656,14 @@ fn interrupted(d: &Path) -> (Option<i32>, String) {
     let dest = d.join("slow.ndjson");
     let child = Command::new(assert_cmd::cargo::cargo_bin("lago-audit"))
         .env_remove("LAGO_API_KEY")
-        .args(["--demo", "-q", "activity-logs", "export", "--rate-limit", "2"])
+        .args([
+            "--demo",
+            "-q",
+            "activity-logs",
+            "export",
+            "--rate-limit",
+            "2",
+        ])
         .args(["--max-per-page", "10", "-o"])
         .arg(&dest)
         .stdout(Stdio::null())

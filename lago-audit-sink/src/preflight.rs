@@ -243,15 +243,13 @@ mod tests {
         assert!(half.what.contains("without its secret"), "{half}");
         let az = missing_in("az", &[], &none).unwrap();
         assert!(az.variables.contains("AZURE_STORAGE_ACCOUNT_NAME"), "{az}");
-        let az = missing_in(
-            "az",
-            &[],
-            &env(&[("AZURE_STORAGE_ACCOUNT_NAME", "acct")]),
-        )
-        .unwrap();
+        let az = missing_in("az", &[], &env(&[("AZURE_STORAGE_ACCOUNT_NAME", "acct")])).unwrap();
         assert!(az.variables.contains("AZURE_STORAGE_ACCOUNT_KEY"), "{az}");
         let gs = missing_in("gs", &[], &none).unwrap();
-        assert!(gs.variables.contains("GOOGLE_APPLICATION_CREDENTIALS"), "{gs}");
+        assert!(
+            gs.variables.contains("GOOGLE_APPLICATION_CREDENTIALS"),
+            "{gs}"
+        );
         assert!(gs.to_string().lines().count() == 1);
     }
 
@@ -281,6 +279,9 @@ mod tests {
         assert_eq!(missing_in("s3", &[], &imds), None);
         // Not a cloud store, or an option the parser will refuse: nothing to say here.
         assert_eq!(missing_in("file", &[], &env(&[])), None);
-        assert_eq!(missing_in("s3", &opts(&[("no_such_key", "1")]), &env(&[])), None);
+        assert_eq!(
+            missing_in("s3", &opts(&[("no_such_key", "1")]), &env(&[])),
+            None
+        );
     }
 }
