@@ -55,7 +55,7 @@ pub const EXIT_CODES: &[(Exit, &str)] = &[
     ),
     (
         Exit::Usage,
-        "bad flag or flag value, or an -o that cannot be written to (nothing was sent)",
+        "bad flag or flag value, a mistyped -o URL, or an -o naming a directory (nothing was sent)",
     ),
     (
         Exit::Config,
@@ -532,6 +532,94 @@ mod tests {
             &Default::default(),
             body.as_bytes(),
         )))
+    }
+
+    #[test]
+    fn the_table_lists_every_exit_code_once_in_order() {
+        let all = [
+            Exit::Ok,
+            Exit::Failure,
+            Exit::Usage,
+            Exit::Config,
+            Exit::Auth,
+            Exit::Forbidden,
+            Exit::NotFound,
+            Exit::Invalid,
+            Exit::RateLimited,
+            Exit::Server,
+            Exit::Network,
+            Exit::Decode,
+            Exit::Resume,
+            Exit::Store,
+            Exit::Interrupted,
+        ];
+        for e in all {
+            // A new exit code fails to compile here until it is in `all`, hence in the table.
+            match e {
+                Exit::Ok
+                | Exit::Failure
+                | Exit::Usage
+                | Exit::Config
+                | Exit::Auth
+                | Exit::Forbidden
+                | Exit::NotFound
+                | Exit::Invalid
+                | Exit::RateLimited
+                | Exit::Server
+                | Exit::Network
+                | Exit::Decode
+                | Exit::Resume
+                | Exit::Store
+                | Exit::Interrupted => {}
+            }
+        }
+        let listed: Vec<Exit> = EXIT_CODES.iter().map(|(e, _)| *e).collect();
+        assert_eq!(listed, all);
+        let help = exit_codes_help();
+        for (code, meaning) in EXIT_CODES {
+            assert!(help.contains(&format!("  {:<4} {meaning}\n", *code as u8)));
+        }
+    }
+
+    #[test]
+    fn store_answers_become_one_line_with_what_to_set() {
+        let answer = |code: &str| lago_audit_sink::SinkError::BadUrl {
+            url: "s3://b/p".into(),
+            reason: format!(
+                "Server returned non-2xx status code: 403 Forbidden: <?xml version=\"1.0\"?>\n\
+                 <Error><Code>{code}</Code><Message>x</Message></Error>"
+            ),
+        };
+        for (code, exit, says) in [
+            ("NoSuchBucket", Exit::Store, "bucket does not exist"),
+            ("ContainerNotFound", Exit::Store, "container does not exist"),
+            (
+                "SignatureDoesNotMatch",
+                Exit::Store,
+                "AWS_SECRET_ACCESS_KEY",
+            ),
+            (
+                "AuthenticationFailed",
+                Exit::Store,
+                "AZURE_STORAGE_ACCOUNT_KEY",
+            ),
+            ("PermanentRedirect", Exit::Store, "AWS_REGION"),
+            ("AccessDenied", Exit::Store, "may not list"),
+        ] {
+            let e = store_error(&answer(code));
+            assert_eq!(e.exit, exit, "{code}");
+            assert!(!e.transient, "{code} does not pass by waiting");
+            assert!(!e.message.contains('\n'), "{code}: {}", e.message);
+            let all = format!("{} {}", e.message, e.hint.unwrap_or_default());
+            assert!(all.contains(says), "{code}: {all}");
+        }
+        let imds = lago_audit_sink::SinkError::BadUrl {
+            url: "s3://b/p".into(),
+            reason: "Error performing PUT http://169.254.169.254/latest/api/token: 403".into(),
+        };
+        let e = store_error(&imds);
+        assert_eq!(e.exit, Exit::Config);
+        assert!(e.message.contains("metadata server was asked"), "{e}");
     }
 
     #[test]
