@@ -95,7 +95,8 @@ impl Progress {
         }
     }
 
-    /// Removes the bar; with `summary`, says what was done (only to a person at a terminal).
+    /// Removes the bar; with `summary`, says what was done in one line (unless `--quiet`: to a
+    /// person, and to a log when stderr is not a terminal).
     async fn finish(self, env: &Env, noun: &str, dest: Option<&str>, summary: bool) {
         // Stop the ticker first: it runs on another thread and would draw the bar again.
         self.ticker.abort();
@@ -114,17 +115,16 @@ impl Progress {
                 0 => String::new(),
                 n => format!(" ({n} stored twice by Lago, written once)"),
             };
-            crate::note(&format!(
-                "exported {} {noun}s{resumed}{duplicates} in {secs:.1} s, {rate:.0}/s",
-                c.records()
-            ));
             let objects = self
                 .store
                 .as_ref()
                 .map_or(String::new(), |s| format!(" ({} objects)", s.objects()));
             let to = dest.map_or(String::new(), |d| format!(" into {d}{objects}"));
+            // One line, so a cron job's log holds one line per run.
             crate::note(&format!(
-                "  {} requests, {} retries, {} rate-limit waits{to}",
+                "exported {} {noun}s{resumed}{duplicates}{to} in {secs:.1} s, {rate:.0}/s \
+                 ({} requests, {} retries, {} rate-limit waits)",
+                c.records(),
                 c.requests(),
                 c.retries(),
                 c.rate_limit_waits()
