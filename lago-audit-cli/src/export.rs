@@ -120,15 +120,23 @@ impl Progress {
                 .as_ref()
                 .map_or(String::new(), |s| format!(" ({} objects)", s.objects()));
             let to = dest.map_or(String::new(), |d| format!(" into {d}{objects}"));
-            // One line, so a cron job's log holds one line per run.
-            crate::note(&format!(
-                "exported {} {noun}s{resumed}{duplicates}{to} in {secs:.1} s, {rate:.0}/s \
-                 ({} requests, {} retries, {} rate-limit waits)",
-                c.records(),
+            let counts = format!(
+                "{} requests, {} retries, {} rate-limit waits",
                 c.requests(),
                 c.retries(),
                 c.rate_limit_waits()
-            ));
+            );
+            let done = format!("exported {} {noun}s{resumed}{duplicates}", c.records());
+            if std::io::stderr().is_terminal() {
+                // Two lines that fit 80 columns.
+                crate::note(&format!("{done} in {secs:.1} s, {rate:.0}/s"));
+                crate::note(&format!("  {counts}{to}"));
+            } else {
+                // One line, so a cron job's log holds one line per run.
+                crate::note(&format!(
+                    "{done}{to} in {secs:.1} s, {rate:.0}/s ({counts})"
+                ));
+            }
         }
     }
 }
