@@ -3,7 +3,7 @@
 //! Every flag value is parsed and checked here, by clap's value parsers, so a bad value fails
 //! with a message naming the flag and the reason before any request is sent.
 
-use crate::error::EXIT_CODES_HELP;
+use crate::error::exit_codes_help;
 use crate::kinds::{Activity, Api, LogKind, Security};
 use crate::output::Format;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -23,7 +23,7 @@ use std::time::Duration;
 /// `export` reads a whole window exactly once (and `--resume`s after an interruption); `tail`
 /// follows new records until Ctrl-C. Try any command with `--demo`: it needs no Lago account.
 #[derive(Parser, Debug)]
-#[command(name = "lago-audit", version, after_help = EXIT_CODES_HELP)]
+#[command(name = "lago-audit", version, after_help = exit_codes_help())]
 pub struct Invocation {
     /// Options every command takes.
     #[command(flatten)]
@@ -79,8 +79,34 @@ pub fn command() -> clap::Command {
 
 /// Parses the process's arguments (as `Parser::try_parse` does, with the full `--version`).
 pub fn parse() -> Result<Invocation, clap::Error> {
-    let mut matches = command().try_get_matches()?;
-    Invocation::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut command()))
+    parse_from(std::env::args_os())
+}
+
+/// Parses `args` (the program's name first), then checks what clap cannot: the demo's own flags
+/// need `--demo`, wherever each of them is given (a global flag may follow the subcommand, where
+/// clap's `requires` would not see a `--demo` given before it).
+pub fn parse_from<I, T>(args: I) -> Result<Invocation, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let mut matches = command().try_get_matches_from(args)?;
+    let invocation =
+        Invocation::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut command()))?;
+    let g = &invocation.global;
+    if !g.demo {
+        let given = [
+            (g.demo_faults, "--demo-faults"),
+            (g.demo_records.is_some(), "--demo-records"),
+        ];
+        if let Some((_, flag)) = given.into_iter().find(|(on, _)| *on) {
+            return Err(command().error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                format!("{flag} works with --demo only: add --demo"),
+            ));
+        }
+    }
+    Ok(invocation)
 }
 
 /// `info.version` of the Lago OpenAPI spec the client was generated from (`LAGO_AUDIT_OPENAPI_SPEC`
@@ -146,19 +172,21 @@ pub struct Global {
     #[arg(long, global = true, conflicts_with_all = ["api_key", "api_url", "region"])]
     pub demo: bool,
     /// With --demo: inject faults (5xx, resets, truncated bodies, 429s, inserts, shuffled ties).
-    #[arg(long, global = true, requires = "demo")]
+    #[arg(long, global = true)]
     pub demo_faults: bool,
-    /// With --demo: how many activity and API logs the fake holds (security logs: a quarter).
-    #[arg(long, global = true, value_name = "N", default_value_t = 20_000, requires = "demo",
+    /// With --demo: how many activity and API logs the fake holds (security logs: a quarter)
+    /// [default: 20000].
+    #[arg(long, global = true, value_name = "N",
           value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
-    pub demo_records: u64,
+    pub demo_records: Option<u64>,
 
     /// Output format [default: table on a terminal, else ndjson].
     #[arg(long, short = 'f', global = true, value_enum)]
     pub format: Option<Format>,
-    /// Write to FILE (atomically: a temporary file beside it, then a rename) instead of stdout;
-    /// for export and tail also an object store: file:///dir, s3://bucket/prefix,
-    /// az://container/prefix, gs://bucket/prefix.
+    /// Write to FILE instead of stdout. list and get write a temporary file beside it and rename
+    /// it at the end; export writes FILE.part (with a checkpoint for --resume) and renames it at
+    /// the end; tail appends to FILE as records arrive. export and tail also take an object
+    /// store: file:///dir, s3://bucket/prefix, az://container/prefix, gs://bucket/prefix.
     #[arg(long, short = 'o', global = true, value_name = "FILE|URL")]
     pub output: Option<PathBuf>,
     /// No progress bar, no notes on stderr (errors are still printed).
@@ -167,6 +195,13 @@ pub struct Global {
     /// Show the client's requests, retries and waits on stderr (-vv: more).
     #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+impl Global {
+    /// `--demo-records`, or its default.
+    pub fn demo_records(&self) -> u64 {
+        self.demo_records.unwrap_or(20_000)
+    }
 }
 
 /// The kinds of audit log (named as the subcommands people type), each a [`LogKind`].
@@ -199,7 +234,7 @@ pub enum KindCommand<K: LogKind> {
     /// One record by its id.
     Get {
         /// The record's id.
-        #[arg(value_name = K::ID, value_parser = non_empty)]
+        #[arg(value_name = K::ID, value_parser = record_id)]
         id: String,
     },
     /// Every record of the window, exactly once (with -o FILE: resumable).
@@ -307,8 +342,9 @@ pub struct BatchArgs {
     /// With -o URL: most records an object [default: 100000].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_records: Option<u64>,
-    /// With -o URL: most bytes of NDJSON an object, before gzip [default: 32 MiB].
-    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    /// With -o URL: most bytes of NDJSON an object, before gzip, e.g. 32MiB, 10MB, 500k
+    /// [default: 32MiB].
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     pub batch_bytes: Option<u64>,
     /// With -o URL: most time of logged_at an object spans [default: none for export, 1m for tail].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -375,11 +411,14 @@ pub struct TailArgs {
     pub status_every: Duration,
 }
 
-pub(crate) fn non_empty(s: &str) -> Result<String, String> {
-    if s.is_empty() {
-        Err("must not be empty".into())
-    } else {
-        Ok(s.to_owned())
+/// A record's id: not empty, and not `.` or `..` (which would name another route).
+pub(crate) fn record_id(s: &str) -> Result<String, String> {
+    match s.trim() {
+        "" => Err("must not be empty".into()),
+        "." | ".." => Err(format!(
+            "{s:?} is not an id: ids come from the `list` or `export` output"
+        )),
+        _ => Ok(s.to_owned()),
     }
 }
 
@@ -444,6 +483,34 @@ pub(crate) fn parse_http_status(s: &str) -> Result<HttpStatusFilter, String> {
         .to_ascii_lowercase()
         .parse::<HttpStatusFilter>()
         .map_err(|_| "expected failed, succeeded, or a status code from 100 to 599".into())
+}
+
+/// A size in bytes: a plain number, or with a unit, any case, with or without a space: `k`/`kB`
+/// (1000), `KiB` (1024), `M`/`MB`, `MiB`, `G`/`GB`, `GiB`; a bare `K`, `M`, `G` is binary, as
+/// `--help`'s `32M` reads to most people. At least one byte.
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let bad = || format!("expected a size such as 32MiB, 10MB, 500k or 1048576, got {s:?}");
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1000,
+        "k" | "kib" => 1 << 10,
+        "mb" => 1_000_000,
+        "m" | "mib" => 1 << 20,
+        "gb" => 1_000_000_000,
+        "g" | "gib" => 1 << 30,
+        _ => return Err(bad()),
+    };
+    let bytes = value * scale as f64;
+    if !bytes.is_finite() || bytes < 1.0 || bytes > u64::MAX as f64 {
+        return Err(bad());
+    }
+    Ok(bytes.round() as u64)
 }
 
 /// A duration as `--help` shows it and [`parse_duration`] reads it: `30s`, `1.5s`.
@@ -531,6 +598,21 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn sizes_take_the_units_help_prints() {
+        assert_eq!(parse_bytes("32M").unwrap(), 32 << 20);
+        assert_eq!(parse_bytes("32MiB").unwrap(), 32 << 20);
+        assert_eq!(parse_bytes("32 MiB").unwrap(), 32 << 20);
+        assert_eq!(parse_bytes("10MB").unwrap(), 10_000_000);
+        assert_eq!(parse_bytes("10mib").unwrap(), 10 << 20);
+        assert_eq!(parse_bytes("500k").unwrap(), 500 << 10);
+        assert_eq!(parse_bytes("1.5GiB").unwrap(), 3 << 29);
+        assert_eq!(parse_bytes("4096").unwrap(), 4096);
+        for bad in ["", "0", "-1M", "10 parsecs", "MiB", "1e3"] {
+            assert!(parse_bytes(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! and `LAGO_API_URL`, overridden by the flags, or the built-in demo.
 
 use crate::cli::Global;
-use crate::error::{CliError, Exit};
-use lago_audit_client::{Client, ClientBuilder, ConfigError, KeySource, Region, RetryPolicy};
+use crate::error::{config_error, CliError};
+use lago_audit_client::{Client, ClientBuilder, KeySource, Region, RetryPolicy};
 use lago_audit_fake::{FakeLago, Faults};
 use std::time::Duration;
 
@@ -39,7 +39,7 @@ pub async fn start_demo(g: &Global, tail: bool) -> Result<FakeLago, CliError> {
     let now = crate::kinds::whole_second(now);
     let mut builder = FakeLago::builder()
         .seed(42)
-        .records(g.demo_records)
+        .records(g.demo_records())
         .now(now);
     if tail {
         builder = builder.insert_per_request(3);
@@ -68,18 +68,34 @@ pub async fn start_demo(g: &Global, tail: bool) -> Result<FakeLago, CliError> {
         .map_err(|e| CliError::io("cannot start the demo server on 127.0.0.1", &e))
 }
 
+/// How many records of kind `kind` (`activity-logs`, …) the demo holds: the fake holds
+/// `--demo-records` activity and API logs, and a quarter as many security logs.
+pub fn demo_holds(g: &Global, kind: &str) -> u64 {
+    let n = g.demo_records();
+    if kind == "security-logs" {
+        n / 4
+    } else {
+        n
+    }
+}
+
 /// Builds the client from the library's lookup (`LAGO_API_KEY`, `LAGO_REGION`, `LAGO_API_URL`)
 /// plus the flags, or starts the demo. `tail` says whether the command is `tail` (the demo then
-/// keeps adding records).
-pub async fn connect(g: &Global, tail: bool) -> Result<Connection, CliError> {
+/// keeps adding records); `kind` and `noun` name the kind of log read (for the demo's banner).
+pub async fn connect(
+    g: &Global,
+    tail: bool,
+    kind: &str,
+    noun: &str,
+) -> Result<Connection, CliError> {
     let mut builder = ClientBuilder::from_env();
     let demo = if g.demo {
         let fake = start_demo(g, tail).await?;
         if !g.quiet {
             crate::note(&format!(
-                "demo: a fake Lago at {} ({} activity logs{})",
+                "demo: a fake Lago at {} ({} {noun}s{})",
                 fake.addr(),
-                g.demo_records,
+                demo_holds(g, kind),
                 if g.demo_faults { ", with faults" } else { "" }
             ));
         }
@@ -126,29 +142,4 @@ pub async fn connect(g: &Global, tail: bool) -> Result<Connection, CliError> {
         }),
         demo,
     })
-}
-
-/// The library's configuration error, with the flags that set the field.
-fn config_error(e: &ConfigError) -> CliError {
-    let (message, hint) = match e {
-        ConfigError::MissingApiKey => (
-            "no Lago API key".to_owned(),
-            "set LAGO_API_KEY (or pass --api-key), or try --demo to use a built-in fake Lago",
-        ),
-        ConfigError::InsecureUrl { .. } => (
-            e.to_string(),
-            "pass --allow-insecure-http for a self-hosted Lago on a private network",
-        ),
-        ConfigError::InvalidUrl { .. } => (
-            e.to_string(),
-            "--api-url / LAGO_API_URL take Lago's base URL (with or without /api/v1); --region \
-             takes us or eu",
-        ),
-        ConfigError::InvalidApiKey => (e.to_string(), "check --api-key / LAGO_API_KEY"),
-        _ => (
-            e.to_string(),
-            "check --api-url, --region and the LAGO_* variables",
-        ),
-    };
-    CliError::new(Exit::Config, message).hint(hint)
 }

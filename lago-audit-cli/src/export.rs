@@ -6,7 +6,7 @@ use crate::cli::{ArchiveArgs, BatchArgs, ExportArgs, TailArgs};
 use crate::env::Env;
 use crate::error::{explain, CliError, Exit};
 use crate::kinds::{sent, whole_second, LogKind};
-use crate::resume::{ExportFiles, Resume};
+use crate::resume::{Expected, ExportFiles, Resume};
 use crate::writer::{FileWriter, SinkWriter, StreamWriter, Writer};
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
@@ -96,13 +96,14 @@ impl Progress {
         }
     }
 
-    /// Removes the bar; with `summary`, says what was done (only to a person at a terminal).
+    /// Removes the bar; with `summary`, says what was done in one line (unless `--quiet`: to a
+    /// person, and to a log when stderr is not a terminal).
     async fn finish(self, env: &Env, noun: &str, dest: Option<&str>, summary: bool) {
         // Stop the ticker first: it runs on another thread and would draw the bar again.
         self.ticker.abort();
         let _ = self.ticker.await;
         self.bar.finish_and_clear();
-        if summary && env.chatty() {
+        if summary && !env.global.quiet {
             let c = &self.counters;
             let secs = self.started.elapsed().as_secs_f64();
             let rate = c.records() as f64 / secs.max(1e-3);
@@ -115,21 +116,28 @@ impl Progress {
                 0 => String::new(),
                 n => format!(" ({n} stored twice by Lago, written once)"),
             };
-            crate::note(&format!(
-                "exported {} {noun}s{resumed}{duplicates} in {secs:.1} s, {rate:.0}/s",
-                c.records()
-            ));
             let objects = self
                 .store
                 .as_ref()
                 .map_or(String::new(), |s| format!(" ({} objects)", s.objects()));
             let to = dest.map_or(String::new(), |d| format!(" into {d}{objects}"));
-            crate::note(&format!(
-                "  {} requests, {} retries, {} rate-limit waits{to}",
+            let counts = format!(
+                "{} requests, {} retries, {} rate-limit waits",
                 c.requests(),
                 c.retries(),
                 c.rate_limit_waits()
-            ));
+            );
+            let done = format!("exported {} {noun}s{resumed}{duplicates}", c.records());
+            if std::io::stderr().is_terminal() {
+                // Two lines that fit 80 columns.
+                crate::note(&format!("{done} in {secs:.1} s, {rate:.0}/s"));
+                crate::note(&format!("  {counts}{to}"));
+            } else {
+                // One line, so a cron job's log holds one line per run.
+                crate::note(&format!(
+                    "{done}{to} in {secs:.1} s, {rate:.0}/s ({counts})"
+                ));
+            }
         }
     }
 }
@@ -307,7 +315,14 @@ fn open_file<K: LogKind>(
     filters: serde_json::Value,
 ) -> Result<Option<FileWriter<K>>, CliError> {
     if args.resume {
-        match ExportFiles::resume::<Checkpoint>(dest)? {
+        let flags = crate::cli::parameter_flags::<K>();
+        let expected = Expected {
+            kind: K::NAME,
+            format: env.global.format,
+            filters: &filters,
+            flags: &flags,
+        };
+        match ExportFiles::resume::<Checkpoint>(dest, &expected)? {
             Resume::Continue(opened) => {
                 let (files, saved) = *opened;
                 return FileWriter::resume(files, saved, env.global.format, filters).map(Some);
@@ -329,11 +344,7 @@ fn open_file<K: LogKind>(
 
 /// The destination `-o URL` names.
 pub(crate) fn destination(url: &str) -> Result<Destination, CliError> {
-    Destination::parse(url).map_err(|e| {
-        CliError::new(Exit::Usage, e.to_string()).hint(
-            "-o takes file:///dir, s3://bucket/prefix, az://container/prefix or gs://bucket/prefix",
-        )
-    })
+    Destination::parse(url).map_err(|e| crate::error::destination_error(url, &e))
 }
 
 /// The sink's options the flags ask for.
@@ -462,7 +473,11 @@ async fn run_export<K: LogKind, W: Writer<K>>(
     let events = K::list(&env.conn.client, &sent).export(opts);
     let progress = Progress::start(env, counters, writer.before(), store);
     let outcome = drive::<K, W, _>(env, events, writer).await;
+    let empty = outcome.is_ok() && progress.counters.records() + progress.before == 0;
     progress.finish(env, K::NOUN, dest, outcome.is_ok()).await;
+    if empty && !env.global.quiet {
+        crate::run::nothing_in_window::<K>(env, filters).await;
+    }
     outcome
 }
 

@@ -160,7 +160,11 @@ async fn a_fourth_kind_is_one_impl_and_every_command_works_on_it() {
     got.sort_unstable();
     want.sort_unstable();
     assert_eq!(got, want);
-    assert!(!crate::resume::checkpoint_path(&all).exists());
+    let receipt = std::fs::read_to_string(crate::resume::checkpoint_path(&all)).unwrap();
+    assert!(
+        receipt.contains("\"finished\": true"),
+        "a receipt: {receipt}"
+    );
 
     // Its filter flag reaches the wire, and `--resume` on the finished file exits 0.
     let one = &expected[0];

@@ -235,8 +235,10 @@ impl LogKind for Activity {
 /// Filters of `/api_logs`.
 #[derive(Args, Debug, Clone, Default, serde::Serialize)]
 pub struct ApiFilters {
-    /// Only this HTTP method: post, put or delete, any case (repeat for several).
-    #[arg(long = "http-method", value_name = "METHOD", value_parser = parse_http_method)]
+    /// Only this HTTP method, any case (repeat for several).
+    #[arg(long = "http-method", value_name = "METHOD", value_parser = parse_http_method,
+          help = format!("Only this HTTP method: {}, any case (repeat for several)",
+                         HttpMethod::KNOWN.join(", ")))]
     pub http_methods: Vec<HttpMethod>,
     /// Only this outcome: failed, succeeded, or a status code such as 422 (repeat for several).
     #[arg(long = "http-status", visible_alias = "status", value_name = "STATUS",

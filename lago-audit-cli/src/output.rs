@@ -390,6 +390,77 @@ pub fn store_url(output: Option<&Path>) -> Option<&str> {
     known.contains(&scheme).then_some(s)
 }
 
+/// The destinations `-o` takes besides a file, as error messages list them.
+pub const STORE_FORMS: &str =
+    "file:///absolute/dir, s3://bucket/prefix, az://container/prefix or gs://bucket/prefix";
+
+/// Checks what `-o` names before anything is read: a supported object store URL, or a file that
+/// is not a directory. A mistyped URL (`s3:/bucket`, `S3://bucket`, `https://…`) would otherwise
+/// become a local file of that odd name, and a directory would fail only once every record was
+/// read.
+pub fn check_output(output: Option<&Path>) -> Result<(), CliError> {
+    let Some(path) = output else { return Ok(()) };
+    if store_url(output).is_some() {
+        return Ok(());
+    }
+    let text = path.to_string_lossy();
+    if let Some(why) = mistyped_url(&text) {
+        return Err(CliError::new(Exit::Usage, format!("-o {text}: {why}"))
+            .hint(format!("-o takes a file, or {STORE_FORMS}")));
+    }
+    let dir_like = text.ends_with('/') || text.ends_with(std::path::MAIN_SEPARATOR);
+    if dir_like || path.is_dir() {
+        return Err(CliError::new(
+            Exit::Usage,
+            format!("-o {text}: is a directory; -o names the file to write"),
+        )
+        .hint(format!(
+            "name a file in it (-o {}/FILE), or give export and tail a directory as a URL: \
+             file:///absolute/dir",
+            text.trim_end_matches(['/', std::path::MAIN_SEPARATOR])
+        )));
+    }
+    Ok(())
+}
+
+/// Why `text` looks like a URL this tool does not take, if it does: a scheme it knows in the
+/// wrong case or with one slash, or a scheme of its own (`https://`).
+fn mistyped_url(text: &str) -> Option<String> {
+    let (scheme, rest) = text.split_once(':')?;
+    let looks_like_scheme = scheme.len() >= 2
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !looks_like_scheme {
+        return None;
+    }
+    let lower = scheme.to_ascii_lowercase();
+    let supported = ["file", "s3", "s3a", "az", "azure", "abfs", "abfss", "gs"];
+    if supported.contains(&lower.as_str()) {
+        let body = rest.trim_start_matches('/');
+        let fixed = if lower == "file" {
+            format!("file:///{body}")
+        } else {
+            format!("{lower}://{body}")
+        };
+        return Some(if scheme != lower {
+            format!("URL schemes are lower case: did you mean {fixed}?")
+        } else {
+            format!("not a well-formed URL: did you mean {fixed}?")
+        });
+    }
+    if rest.starts_with("//") {
+        return Some(match lower.as_str() {
+            "http" | "https" => "an http(s) URL is not a destination; for an S3-compatible \
+                                 server, -o s3://bucket/prefix with AWS_ENDPOINT_URL set to it"
+                .to_owned(),
+            other => format!("`{other}://` is not a destination this tool writes to"),
+        });
+    }
+    None
+}
+
 /// The folder a file is in (`.` for a bare name).
 pub fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
@@ -427,6 +498,29 @@ pub fn write_error(e: &io::Error, dest: Option<&Path>) -> CliError {
 mod tests {
     use super::*;
     use crate::kinds::{Activity, Api};
+
+    #[test]
+    fn mistyped_urls_are_told_apart_from_files() {
+        for (text, says) in [
+            ("s3:/bucket", "did you mean s3://bucket?"),
+            ("S3://bucket/p", "lower case: did you mean s3://bucket/p?"),
+            ("gs:bucket", "did you mean gs://bucket?"),
+            ("file:/tmp/x", "did you mean file:///tmp/x?"),
+            ("https://example.com/x", "AWS_ENDPOINT_URL"),
+            ("ftp://host/x", "`ftp://` is not a destination"),
+        ] {
+            let why = mistyped_url(text).unwrap_or_else(|| panic!("{text} is a mistyped URL"));
+            assert!(why.contains(says), "{text}: {why}");
+        }
+        for file in [
+            "out.ndjson",
+            "C:/logs/out.ndjson",
+            "dir/a:b.csv",
+            "2025-03-01T00:00.csv",
+        ] {
+            assert_eq!(mistyped_url(file), None, "{file} is a file name");
+        }
+    }
 
     #[test]
     fn tables_fit_their_width() {

@@ -176,43 +176,18 @@ impl<K: LogKind> FileWriter<K> {
         Ok(w)
     }
 
-    /// Continues the interrupted export `saved` in `files`, which must be of this kind, format
-    /// (`None`: the saved one) and filters. The export continues from its
-    /// [`resume_from`](Self::resume_from).
+    /// Continues the interrupted export `saved` in `files` (checked to be of this kind, format
+    /// and filters by [`ExportFiles::resume`]), in `format` (`None`: the saved one). The export
+    /// continues from its [`resume_from`](Self::resume_from).
     pub fn resume(
         files: ExportFiles,
         saved: Saved<Checkpoint>,
         format: Option<Format>,
         filters: serde_json::Value,
     ) -> Result<Self, CliError> {
+        // `ExportFiles::resume` checked the kind, format and filters against the saved ones.
         let dest = files.dest().to_owned();
-        let refuse = |m: String| {
-            CliError::new(Exit::Resume, m).hint(
-                "resume with the same command as the interrupted export, or start again with --restart",
-            )
-        };
-        if saved.kind != K::NAME {
-            return Err(refuse(format!(
-                "the interrupted export into {} is of {}, not {}",
-                dest.display(),
-                saved.kind,
-                K::NAME
-            )));
-        }
         let format = format.unwrap_or(saved.format);
-        if format != saved.format {
-            return Err(refuse(format!(
-                "--format {} differs from the interrupted export's {}",
-                format.name(),
-                saved.format.name()
-            )));
-        }
-        if saved.filters != filters {
-            return Err(refuse(format!(
-                "the filters differ from the interrupted export's: {}",
-                saved.filters
-            )));
-        }
         let width = crate::output::table_width(true);
         let emitter = Emitter::resumed(format, width, saved.records, saved.started);
         // Until the first new safe point, the one this run started from (saving it again after
@@ -240,7 +215,13 @@ impl<K: LogKind> FileWriter<K> {
     }
 
     fn save(&mut self) -> Result<(), CliError> {
-        let saved = Saved {
+        let saved = self.saved();
+        self.files.save(&saved)
+    }
+
+    /// What the checkpoint file says now.
+    fn saved(&self) -> Saved<Checkpoint> {
+        Saved {
             tool: crate::resume::TOOL.into(),
             version: crate::resume::VERSION,
             kind: K::NAME.into(),
@@ -250,8 +231,8 @@ impl<K: LogKind> FileWriter<K> {
             records: self.safe.records,
             started: self.safe.started,
             checkpoint: self.safe.checkpoint.clone(),
-        };
-        self.files.save(&saved)
+            finished: false,
+        }
     }
 
     /// Nothing to resume: no record and no checkpoint yet.
@@ -286,7 +267,14 @@ impl<K: LogKind> Writer<K> for FileWriter<K> {
 
     async fn finish(mut self) -> Result<(), CliError> {
         match self.emitter.end(&mut self.files.data) {
-            Ok(()) => self.files.finish(),
+            Ok(()) => {
+                let receipt = Saved {
+                    records: self.emitter.records(),
+                    started: self.emitter.started(),
+                    ..self.saved()
+                };
+                self.files.finish(receipt)
+            }
             Err(e) => {
                 let error = write_error(&e, Some(&self.dest));
                 Err(self.failed(error, true).await)
@@ -308,7 +296,7 @@ impl<K: LogKind> Writer<K> for FileWriter<K> {
         .hint("run the same command with --resume to continue"))
     }
 
-    async fn failed(mut self, mut error: CliError, written: bool) -> CliError {
+    async fn failed(mut self, error: CliError, written: bool) -> CliError {
         if self.nothing_safe() {
             // Nothing to resume (a refused key, a wrong URL): leave no files.
             self.files.discard();
@@ -320,14 +308,12 @@ impl<K: LogKind> Writer<K> for FileWriter<K> {
         if let Err(e) = self.save() {
             return e;
         }
-        error.hint = Some(format!(
-            "{}; {} {}s are safe in {} and the same command with --resume continues",
-            error.hint.unwrap_or_default(),
+        error.add_hint(&format!(
+            "{} {}s are safe in {} and the same command with --resume continues",
             self.safe.records,
             K::NOUN,
             part_path(&self.dest).display()
-        ));
-        error
+        ))
     }
 }
 
@@ -431,22 +417,14 @@ impl<K: LogKind> Writer<K> for SinkWriter<K> {
             Err(e) if written => e,
             Err(e) => {
                 // Both failed: report Lago's failure, and what the store said.
-                let mut error = error;
-                error.hint = Some(format!(
-                    "{}; and the store: {}",
-                    error.hint.unwrap_or_default(),
-                    e.message
-                ));
-                error
+                error.add_hint(&format!("and the store: {}", e.message))
             }
-            Ok(_) => {
-                let mut error = error;
-                error.hint = Some(format!(
-                    "{}; what was confirmed is stored in {location}, and the same command continues from there",
-                    error.hint.unwrap_or_default()
-                ));
-                error
-            }
+            // Another export's checkpoint: the same command would fail the same way.
+            Ok(_) if error.exit == Exit::Resume => error,
+            Ok(_) => error.add_hint(&format!(
+                "what was confirmed is stored in {location}, and the same command continues \
+                 from there"
+            )),
         }
     }
 }

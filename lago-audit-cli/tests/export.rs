@@ -193,9 +193,16 @@ fn killed_and_resumed(kind: Kind, records: u64, format: &str, seed: u64, always_
         }
     }
     assert!(kills + interrupts > 0, "the export was never interrupted");
-    assert!(
-        !checkpoint.exists(),
-        "the checkpoint goes when the export ends"
+    // The checkpoint stays as the receipt of the finished file (what lets --resume call it done).
+    let receipt: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&checkpoint).unwrap()).unwrap();
+    assert_eq!(
+        receipt["finished"], true,
+        "the checkpoint becomes a receipt"
+    );
+    assert_eq!(
+        receipt["bytes"].as_u64(),
+        Some(std::fs::metadata(&dest).unwrap().len())
     );
     let got = records_in(&dest, kind, format == "csv");
     let want = ground_truth(&fake.fake, kind);

@@ -138,6 +138,7 @@ impl Destination {
             .into_iter()
             .map(|(k, v)| (k.as_ref().to_ascii_lowercase(), v.into()))
             .collect();
+        crate::preflight::check(url, &parsed, &options)?;
         let key_error = |k: &str, e: object_store::Error| bad(url, format!("option `{k}`: {e}"));
         let prefix_of = |u: &url::Url| -> Result<Path, SinkError> {
             let raw = u.path().trim_matches('/');

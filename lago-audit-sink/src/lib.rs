@@ -65,6 +65,7 @@ mod format;
 pub mod layout;
 mod local;
 pub mod ocsf;
+pub mod preflight;
 pub mod verify;
 mod writer;
 
