@@ -59,6 +59,21 @@ pub enum Command {
         #[arg(value_enum, value_name = "SHELL")]
         shell: clap_complete::Shell,
     },
+    /// Check an archive written with -o URL: is anything missing, has anything been changed?
+    ///
+    /// Checks every kind's folder under URL (the same URLs as -o, and any copy of the archive:
+    /// `file:///dir` after `aws s3 sync`): the signed digests and their chain, every record of
+    /// the checkpoint chain, every object's SHA-256, record count, seconds and dt= partition,
+    /// and that no object a reader would read is missing from the chain. One line per problem,
+    /// then a summary per kind. Exit 0: valid; 14: incomplete or altered; 2: bad flags.
+    Verify(VerifyArgs),
+    /// Write a new Ed25519 signing key (PKCS#8 PEM, mode 600) to FILE and its public key to
+    /// FILE.pub, for `--signing-key` (or LAGO_AUDIT_SIGNING_KEY) and `verify --public-key`.
+    Keygen {
+        /// Where to write the private key (refused if it exists).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
     /// Print the man page (roff), or with --dir write one page per command into a directory.
     ///
     /// `lago-audit man | man -l -` reads it; `lago-audit man --dir /usr/local/share/man/man1`
@@ -368,6 +383,45 @@ impl BatchArgs {
     }
 }
 
+/// `verify` settings.
+#[derive(Args, Debug, Clone)]
+pub struct VerifyArgs {
+    /// The archive: file:///dir, s3://bucket/prefix, az://container/prefix or gs://bucket/prefix.
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// Every digest must be signed by this key (a PEM public key from `keygen`, or the private
+    /// key file itself).
+    #[arg(long, value_name = "FILE")]
+    pub public_key: Option<PathBuf>,
+    /// The SHA-256 the newest digest must have (printed by the shipper): catches a rollback
+    /// that drops the newest digests. Only with a single kind (--kind).
+    #[arg(long, value_name = "HASH", requires = "kind")]
+    pub expect_head: Option<String>,
+    /// An unsigned archive is invalid, not only a warning.
+    #[arg(long)]
+    pub require_signature: bool,
+    /// Only this kind's folder [default: every kind found].
+    #[arg(long, value_enum)]
+    pub kind: Option<VerifyKind>,
+    /// Print every file checked, not only the problems.
+    #[arg(long)]
+    pub list: bool,
+    /// The report as one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A kind of log, as `verify --kind` names it.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VerifyKind {
+    /// activity_logs/.
+    ActivityLogs,
+    /// api_logs/.
+    ApiLogs,
+    /// security_logs/.
+    SecurityLogs,
+}
+
 /// How an archive (-o URL) is continued: what may be skipped, who may write.
 #[derive(Args, Debug, Clone, Default)]
 pub struct ArchiveArgs {
@@ -379,10 +433,26 @@ pub struct ArchiveArgs {
     /// lease (5 min) to run out. Only when that writer is gone for good (its machine died).
     #[arg(long)]
     pub take_over: bool,
+    /// With -o URL: sign the archive's digests with this Ed25519 key (PKCS#8, from `keygen`)
+    /// [default: LAGO_AUDIT_SIGNING_KEY, else unsigned].
+    #[arg(long, value_name = "FILE")]
+    pub signing_key: Option<PathBuf>,
+    /// The key `signing_key` names, once read (see [`ArchiveArgs::load`]).
+    #[arg(skip)]
+    pub key: Option<std::sync::Arc<lago_audit_sink::digest::SigningKey>>,
     /// With -o URL: do not check that the store refuses overwrites (If-None-Match / If-Match).
     /// On a store that ignores them, a second writer or a retried upload can overwrite data.
     #[arg(long)]
     pub trust_store: bool,
+}
+
+impl ArchiveArgs {
+    /// Reads the signing key (`--signing-key`, else `LAGO_AUDIT_SIGNING_KEY`), before anything is
+    /// sent.
+    pub fn load(&mut self) -> Result<(), crate::error::CliError> {
+        self.key = crate::verify::signing_key(self.signing_key.as_deref())?;
+        Ok(())
+    }
 }
 
 /// `tail` settings.

@@ -29,7 +29,9 @@ pub fn man_pages(dir: &Path) -> std::io::Result<()> {
 /// Runs `completions` or `man`; the exit code and, on failure, the message.
 pub fn run(command: cli::Command) -> (Exit, Option<String>) {
     let text = match command {
-        cli::Command::Read(_) => unreachable!("reading commands are run by run::run"),
+        cli::Command::Read(_) | cli::Command::Verify(_) | cli::Command::Keygen { .. } => {
+            unreachable!("reading, verify and keygen are run by main")
+        }
         cli::Command::Completions { shell } => Ok(completions(shell)),
         cli::Command::Man { dir: None } => man_page(),
         cli::Command::Man { dir: Some(dir) } => {

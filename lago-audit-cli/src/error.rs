@@ -36,6 +36,8 @@ pub enum Exit {
     Resume = 12,
     /// The destination (an object store, a directory given as a URL) failed.
     Store = 13,
+    /// `verify`: the archive is incomplete or altered.
+    Unverified = 14,
     /// Interrupted by Ctrl-C (an export keeps its checkpoint).
     Interrupted = 130,
 }
@@ -87,6 +89,10 @@ pub const EXIT_CODES: &[(Exit, &str)] = &[
         Exit::Store,
         "the object store (-o URL) failed or refused: unknown bucket, refused key, wrong region, \
          or another exporter writes to the same prefix",
+    ),
+    (
+        Exit::Unverified,
+        "verify: the archive is incomplete or altered (each problem on its own line)",
     ),
     (
         Exit::Interrupted,
@@ -557,6 +563,7 @@ mod tests {
             Exit::Decode,
             Exit::Resume,
             Exit::Store,
+            Exit::Unverified,
             Exit::Interrupted,
         ];
         for e in all {
@@ -576,6 +583,7 @@ mod tests {
                 | Exit::Decode
                 | Exit::Resume
                 | Exit::Store
+                | Exit::Unverified
                 | Exit::Interrupted => {}
             }
         }

@@ -116,10 +116,12 @@ impl Progress {
                 0 => String::new(),
                 n => format!(" ({n} stored twice by Lago, written once)"),
             };
-            let objects = self
-                .store
-                .as_ref()
-                .map_or(String::new(), |s| format!(" ({} objects)", s.objects()));
+            let objects = self.store.as_ref().map_or(String::new(), |s| {
+                let head = s
+                    .head_digest()
+                    .map_or(String::new(), |h| format!(", newest digest {h}"));
+                format!(" ({} objects{head})", s.objects())
+            });
             let to = dest.map_or(String::new(), |d| format!(" into {d}{objects}"));
             let counts = format!(
                 "{} requests, {} retries, {} rate-limit waits",
@@ -361,6 +363,7 @@ pub(crate) fn sink_options(
         .progress(progress.clone())
         .take_over(archive.take_over)
         .trust_store(archive.trust_store)
+        .signing_key(archive.key.clone())
 }
 
 /// Where an export into an archive starts.

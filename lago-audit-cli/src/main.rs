@@ -19,6 +19,7 @@ mod resume;
 mod rows;
 mod run;
 mod ship;
+mod verify;
 mod writer;
 
 use error::Exit;
@@ -64,6 +65,22 @@ fn main() -> ExitCode {
             global: invocation.global,
             resource: *resource,
         },
+        cli::Command::Keygen { file } => {
+            return finish(verify::keygen(&file));
+        }
+        cli::Command::Verify(args) => {
+            let quiet = invocation.global.quiet;
+            return match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => finish(rt.block_on(verify::run(&args, quiet))),
+                Err(e) => {
+                    note(&format!("error: cannot start the runtime: {e}"));
+                    ExitCode::from(Exit::Failure as u8)
+                }
+            };
+        }
         // Completions and the man page: no runtime, no network.
         other => {
             let (exit, message) = describe::run(other);
@@ -87,6 +104,11 @@ fn main() -> ExitCode {
     let result = runtime.block_on(run::run(cli));
     // Do not wait for a demo server's connections or a stalled request to wind down.
     runtime.shutdown_background();
+    finish(result)
+}
+
+/// The exit code of a command's outcome, saying the error (with its hint) on stderr.
+fn finish(result: Result<(), error::CliError>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.exit == Exit::Ok => ExitCode::SUCCESS,

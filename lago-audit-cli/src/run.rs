@@ -62,10 +62,15 @@ pub async fn run_kind<K: LogKind>(global: Global, command: KindCommand<K>) -> Re
     match command {
         KindCommand::List { filters, page } => list::<K>(&env, &filters, &page).await,
         KindCommand::Get { id } => get::<K>(&env, id).await,
-        KindCommand::Export { filters, export } => {
+        KindCommand::Export {
+            filters,
+            mut export,
+        } => {
+            export.archive.load()?;
             crate::export::export::<K>(&env, &filters, &export).await
         }
-        KindCommand::Tail { filters, tail } => {
+        KindCommand::Tail { filters, mut tail } => {
+            tail.archive.load()?;
             crate::export::tail::<K>(&env, &filters, &tail).await
         }
     }

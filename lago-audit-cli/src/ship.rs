@@ -236,9 +236,12 @@ fn status_line(store: &SinkProgress, counters: &ExportProgress, state: &Shipping
         Some(t) => format!(", in an outage for {:.0} s", t.elapsed().as_secs_f64()),
         None => String::new(),
     };
+    let head = store
+        .head_digest()
+        .map_or(String::new(), |h| format!("; newest digest {h}"));
     format!(
         "status after {:.0} s: {} records in {} objects, {position}; {} requests, {} retries \
-         ({} store retries); {last}{outage}",
+         ({} store retries); {last}{outage}{head}",
         state.started.elapsed().as_secs_f64(),
         store.records(),
         store.objects(),

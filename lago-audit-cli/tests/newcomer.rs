@@ -645,6 +645,11 @@ fn every_row_of_the_exit_code_table_happens_as_it_says() {
                 "file:///proc/lago-audit-row-13",
             ]))
             .pipe(|(c, _, e)| (c, e)),
+            14 => {
+                run(lago_audit()
+                    .args(["verify", &format!("file://{}/no-archive-here", d.display())]))
+                .pipe(|(c, _, e)| (c, e))
+            }
             130 => interrupted(d),
             other => panic!("no scenario for exit code {other} ({meaning}): add one"),
         };

@@ -144,6 +144,7 @@ struct Counters {
     last_delivery: AtomicU64,
     position: AtomicU64,
     held: AtomicU64,
+    head_digest: std::sync::Mutex<Option<String>>,
 }
 
 impl SinkProgress {
@@ -177,6 +178,15 @@ impl SinkProgress {
     /// disk, a policy that denies uploads of data) makes none.
     pub fn deliveries(&self) -> u64 {
         self.0.deliveries.load(Ordering::Relaxed)
+    }
+    /// The SHA-256 of the newest digest this sink wrote: write it down elsewhere, and `lago-audit
+    /// verify --expect-head` catches a rollback of the archive to an older digest.
+    pub fn head_digest(&self) -> Option<String> {
+        self.0
+            .head_digest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
     /// When the last delivery succeeded.
     pub fn last_delivery(&self) -> Option<DateTime<Utc>> {
@@ -792,7 +802,15 @@ impl<T: SinkRecord> Sink<T> {
             }
         }
         self.appended.retain(|s, _| *s > head.seq);
-        self.digest = Some(Digest::parse(&body).map_err(SinkError::Encode)?);
+        let written = Digest::parse(&body).map_err(SinkError::Encode)?;
+        *self
+            .options
+            .progress
+            .0
+            .head_digest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(written.sha256.clone());
+        self.digest = Some(written);
         Ok(())
     }
 

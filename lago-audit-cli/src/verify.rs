@@ -1,0 +1,203 @@
+//! `lago-audit verify URL` and `lago-audit keygen FILE`: an archive that proves itself complete
+//! and unaltered, on `lago_audit_sink::verify`.
+
+use crate::cli::{VerifyArgs, VerifyKind};
+use crate::error::{CliError, Exit};
+use lago_audit_sink::digest::{public_key_from, SigningKey};
+use lago_audit_sink::verify::{verify, Report, VerifyOptions};
+use lago_audit_sink::{Destination, LogKind};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The signing key `--signing-key` or `LAGO_AUDIT_SIGNING_KEY` names, if any.
+pub fn signing_key(flag: Option<&Path>) -> Result<Option<Arc<SigningKey>>, CliError> {
+    let from_env = std::env::var_os("LAGO_AUDIT_SIGNING_KEY").filter(|v| !v.is_empty());
+    let (path, origin) = match (flag, &from_env) {
+        (Some(p), _) => (p.to_owned(), "--signing-key"),
+        (None, Some(p)) => (p.into(), "LAGO_AUDIT_SIGNING_KEY"),
+        (None, None) => return Ok(None),
+    };
+    let bytes = std::fs::read(&path).map_err(|e| {
+        CliError::new(
+            Exit::Config,
+            format!(
+                "cannot read the signing key {} ({origin}): {e}",
+                path.display()
+            ),
+        )
+    })?;
+    let key = SigningKey::from_pkcs8(&bytes).map_err(|e| {
+        CliError::new(
+            Exit::Config,
+            format!("the signing key {} ({origin}): {e}", path.display()),
+        )
+        .hint("`lago-audit keygen FILE` writes one")
+    })?;
+    Ok(Some(Arc::new(key)))
+}
+
+/// `keygen FILE`: a new key at FILE (mode 600, never over an existing file), its public half at
+/// FILE.pub.
+pub fn keygen(file: &Path) -> Result<(), CliError> {
+    let pem = SigningKey::generate_pem().map_err(|e| CliError::new(Exit::Failure, e))?;
+    let key =
+        SigningKey::from_pkcs8(pem.as_bytes()).map_err(|e| CliError::new(Exit::Failure, e))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut out = options
+        .open(file)
+        .map_err(|e| CliError::io(format!("cannot create {}", file.display()), &e))?;
+    out.write_all(pem.as_bytes())
+        .and_then(|()| out.sync_all())
+        .map_err(|e| CliError::io(format!("cannot write {}", file.display()), &e))?;
+    let mut public = file.as_os_str().to_owned();
+    public.push(".pub");
+    let public = std::path::PathBuf::from(public);
+    std::fs::write(&public, key.public_key_pem())
+        .map_err(|e| CliError::io(format!("cannot write {}", public.display()), &e))?;
+    crate::note(&format!(
+        "wrote the signing key {} (keep it secret) and its public key {}; fingerprint {}",
+        file.display(),
+        public.display(),
+        key.fingerprint()
+    ));
+    Ok(())
+}
+
+fn kinds(k: Option<VerifyKind>) -> Vec<LogKind> {
+    match k {
+        Some(VerifyKind::ActivityLogs) => vec![LogKind::Activity],
+        Some(VerifyKind::ApiLogs) => vec![LogKind::Api],
+        Some(VerifyKind::SecurityLogs) => vec![LogKind::Security],
+        None => vec![LogKind::Activity, LogKind::Api, LogKind::Security],
+    }
+}
+
+fn day(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map_or_else(
+        || "-".to_owned(),
+        |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    )
+}
+
+/// `verify URL`: one line per problem, a summary per kind; exit 0 valid, 14 invalid.
+pub async fn run(args: &VerifyArgs, quiet: bool) -> Result<(), CliError> {
+    let dest = crate::export::destination(&args.url)?;
+    let public_key = match &args.public_key {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|e| {
+                CliError::new(
+                    Exit::Usage,
+                    format!("cannot read --public-key {}: {e}", path.display()),
+                )
+            })?;
+            Some(public_key_from(&bytes).map_err(|e| {
+                CliError::new(Exit::Usage, format!("--public-key {}: {e}", path.display()))
+            })?)
+        }
+        None => None,
+    };
+    let options = VerifyOptions {
+        public_key,
+        expect_head: args.expect_head.clone(),
+        require_signature: args.require_signature,
+        concurrency: 8,
+    };
+    let mut reports = Vec::new();
+    for kind in kinds(args.kind) {
+        if let Some(report) = verify(&dest, kind, &options)
+            .await
+            .map_err(|e| CliError::store(&e))?
+        {
+            reports.push(report);
+        }
+    }
+    if reports.is_empty() {
+        return Err(CliError::new(
+            Exit::Unverified,
+            format!(
+                "no archive at {}: no checkpoint chain and no object of any kind",
+                args.url
+            ),
+        )
+        .hint("verify takes the URL given to -o (file:///dir, s3://bucket/prefix, …)"));
+    }
+    let valid = reports.iter().all(Report::is_valid);
+    if args.json {
+        let doc = serde_json::json!({ "valid": valid, "kinds": reports });
+        println!("{doc:#}");
+    } else {
+        print_text(&dest, &reports, args.list, quiet);
+    }
+    if valid {
+        Ok(())
+    } else {
+        let problems: usize = reports.iter().map(|r| r.problems.len()).sum();
+        Err(CliError::new(
+            Exit::Unverified,
+            format!("{problems} problems: the archive is incomplete or altered"),
+        ))
+    }
+}
+
+fn print_text(dest: &Destination, reports: &[Report], list: bool, quiet: bool) {
+    let mut out = std::io::stdout().lock();
+    for r in reports {
+        if list {
+            for f in &r.files {
+                let _ = writeln!(
+                    out,
+                    "{} {}/{}",
+                    if f.valid { "valid  " } else { "INVALID" },
+                    r.location,
+                    f.path
+                );
+            }
+        }
+        for p in &r.problems {
+            let at = if p.path.is_empty() {
+                r.location.clone()
+            } else {
+                format!("{}/{}", r.location, p.path)
+            };
+            let _ = writeln!(out, "{}: {at}: {}", p.code, p.detail);
+        }
+        if !quiet {
+            for w in &r.warnings {
+                let _ = writeln!(out, "warning: {}: {w}", r.location);
+            }
+        }
+        let gaps = match r.gaps.len() {
+            0 => "no declared gap".to_owned(),
+            n => format!(
+                "{n} declared gaps ({})",
+                r.gaps
+                    .iter()
+                    .map(|g| format!("{}..{}: {}", day(g.from), day(Some(g.to)), g.reason))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "{}: {}/{} digests valid, {}/{} objects valid, {} records, coverage {}..{}, {gaps}; {}",
+            r.location,
+            r.digests_valid,
+            r.digests,
+            r.objects_valid,
+            r.objects,
+            r.records,
+            day(r.coverage_from),
+            day(r.coverage_to),
+            match (&r.head, r.signed) {
+                (Some(h), true) => format!("signed, newest digest {h}"),
+                (Some(h), false) => format!("unsigned, newest digest {h}"),
+                (None, _) => "no digest".to_owned(),
+            }
+        );
+    }
+    let _ = dest;
+}
