@@ -415,11 +415,14 @@ pub struct VerifyArgs {
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VerifyKind {
     /// activity_logs/.
-    ActivityLogs,
+    #[value(name = "activity-logs")]
+    Activity,
     /// api_logs/.
-    ApiLogs,
+    #[value(name = "api-logs")]
+    Api,
     /// security_logs/.
-    SecurityLogs,
+    #[value(name = "security-logs")]
+    Security,
 }
 
 /// How an archive (-o URL) is continued: what may be skipped, who may write.

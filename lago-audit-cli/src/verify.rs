@@ -69,9 +69,9 @@ pub fn keygen(file: &Path) -> Result<(), CliError> {
 
 fn kinds(k: Option<VerifyKind>) -> Vec<LogKind> {
     match k {
-        Some(VerifyKind::ActivityLogs) => vec![LogKind::Activity],
-        Some(VerifyKind::ApiLogs) => vec![LogKind::Api],
-        Some(VerifyKind::SecurityLogs) => vec![LogKind::Security],
+        Some(VerifyKind::Activity) => vec![LogKind::Activity],
+        Some(VerifyKind::Api) => vec![LogKind::Api],
+        Some(VerifyKind::Security) => vec![LogKind::Security],
         None => vec![LogKind::Activity, LogKind::Api, LogKind::Security],
     }
 }
