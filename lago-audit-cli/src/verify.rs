@@ -59,11 +59,12 @@ pub fn keygen(file: &Path) -> Result<(), CliError> {
     std::fs::write(&public, key.public_key_pem())
         .map_err(|e| CliError::io(format!("cannot write {}", public.display()), &e))?;
     crate::note(&format!(
-        "wrote the signing key {} (keep it secret) and its public key {}; fingerprint {}",
+        "wrote the signing key {} (keep it secret) and its public key {}",
         file.display(),
         public.display(),
-        key.fingerprint()
     ));
+    // The fingerprint on stdout: digests name it, and it is worth writing down elsewhere.
+    println!("fingerprint {}", key.fingerprint());
     Ok(())
 }
 

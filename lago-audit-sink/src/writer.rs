@@ -1016,7 +1016,20 @@ impl<T: SinkRecord> Sink<T> {
         for n in 0..2 {
             match self.put_retrying(&path, body(n), self.create_opts()).await {
                 Ok(()) => created += 1,
-                // Refused (412, 409, or a retention policy's 403): nothing was overwritten.
+                Err(SinkError::Store {
+                    source:
+                        object_store::Error::AlreadyExists { .. }
+                        | object_store::Error::Precondition { .. },
+                    ..
+                }) => break,
+                // A retention policy's 403 over the existing probe is a refusal too; a 403 with
+                // no probe there is the credentials' (said as the store said it).
+                Err(e @ SinkError::Store { .. }) if e.refused_credentials() => {
+                    if self.dest.store.head(&path).await.is_ok() {
+                        break;
+                    }
+                    return Err(e);
+                }
                 Err(SinkError::Store { source, .. }) if !is_transient_store(&source) => break,
                 Err(e) => return Err(e),
             }
