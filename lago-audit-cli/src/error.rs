@@ -42,6 +42,10 @@ pub enum Exit {
     Interrupted = 130,
 }
 
+/// The destinations `-o` takes besides a file, as error messages list them.
+pub const STORE_FORMS: &str =
+    "file:///absolute/dir, s3://bucket/prefix, az://container/prefix or gs://bucket/prefix";
+
 /// The table of exit codes, as `--help` prints it: every [`Exit`] once, in order. The functions
 /// of this module are where a failure gets its code: [`explain`] for Lago's answers,
 /// [`config_error`] for the configuration, [`store_error`] and [`destination_error`] for an
@@ -223,10 +227,7 @@ pub fn destination_error(url: &str, e: &lago_audit_sink::SinkError) -> CliError 
         return CliError::new(Exit::Store, text)
             .hint("-o file:///dir needs a directory this user can create and write to");
     }
-    CliError::new(Exit::Usage, text).hint(format!(
-        "-o takes a file, or {}",
-        crate::output::STORE_FORMS
-    ))
+    CliError::new(Exit::Usage, text).hint(format!("-o takes a file, or {}", STORE_FORMS))
 }
 
 /// A failure of the object store, in one line: the store's own error code read out of its
@@ -534,7 +535,11 @@ mod tests {
             host: "lago.example".into(),
             attempts: 4,
             noun: "activity log",
-            flags: crate::cli::parameter_flags::<crate::kinds::Activity>(),
+            flags: vec![
+                ("to_date".into(), "--to".into()),
+                ("from_date".into(), "--from".into()),
+                ("per_page".into(), "--per-page".into()),
+            ],
         }
     }
 

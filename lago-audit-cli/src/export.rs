@@ -2,20 +2,20 @@
 //! the library yields in one loop ([`drive`]) and hands it to a [`Writer`] (stdout, `-o FILE`,
 //! the resumable file), and shows progress.
 
-use crate::cli::{ArchiveArgs, BatchArgs, ExportArgs, TailArgs};
+use crate::archive::{destination, open_archive, sink_options};
+use crate::cli::{ExportArgs, TailArgs};
+use crate::drive::drive;
 use crate::env::Env;
-use crate::error::{explain, CliError, Exit};
+use crate::error::{CliError, Exit};
 use crate::kinds::{sent, whole_second, LogKind};
 use crate::resume::{Expected, ExportFiles, Resume};
 use crate::writer::{FileWriter, SinkWriter, StreamWriter, Writer};
 use chrono::{DateTime, Utc};
-use futures::{Stream, StreamExt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lago_audit_client::export::DEFAULT_SETTLE;
-use lago_audit_client::{
-    Checkpoint, DateFilter, Export, ExportEvent, ExportOptions, ExportProgress,
-};
-use lago_audit_sink::{BatchLimits, Destination, Sink, SinkOptions, SinkProgress};
+use lago_audit_client::pagination::Page;
+use lago_audit_client::{Checkpoint, DateFilter, Export, ExportOptions, ExportProgress, Paginate};
+use lago_audit_sink::{BatchLimits, SinkProgress};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -197,51 +197,6 @@ fn options(args: &ExportArgs, counters: &ExportProgress) -> ExportOptions {
     o.keep_duplicates(args.keep_duplicates)
 }
 
-/// Reads `events` into `writer` until they end, fail, or Ctrl-C: the one export loop.
-pub async fn drive<K, W, S>(env: &Env, events: S, writer: W) -> Result<(), CliError>
-where
-    K: LogKind,
-    W: Writer<K>,
-    S: Stream<Item = Result<ExportEvent<K::Record>, lago_audit_client::Error>> + Unpin,
-{
-    drive_until::<K, W, S>(env, events, writer, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
-}
-
-/// [`drive`], stopped by `stop` (Ctrl-C for [`drive`]; also SIGTERM for a shipper).
-pub(crate) async fn drive_until<K, W, S>(
-    env: &Env,
-    mut events: S,
-    mut writer: W,
-    stop: impl std::future::Future<Output = ()>,
-) -> Result<(), CliError>
-where
-    K: LogKind,
-    W: Writer<K>,
-    S: Stream<Item = Result<ExportEvent<K::Record>, lago_audit_client::Error>> + Unpin,
-{
-    tokio::pin!(stop);
-    loop {
-        let written = tokio::select! {
-            event = events.next() => match event {
-                None => return writer.finish().await,
-                Some(Ok(ExportEvent::Record(r))) => writer.record(r).await,
-                Some(Ok(ExportEvent::Checkpoint(c))) => writer.checkpoint(c).await,
-                Some(Err(e)) => {
-                    let error = explain(&e, &env.context::<K>());
-                    return Err(writer.failed(error, false).await);
-                }
-            },
-            () = &mut stop => return writer.interrupted().await,
-        };
-        if let Err(e) = written {
-            return Err(writer.failed(e, true).await);
-        }
-    }
-}
-
 /// `export`: every record of the window, exactly once.
 pub async fn export<K: LogKind>(
     env: &Env,
@@ -344,118 +299,6 @@ fn open_file<K: LogKind>(
     FileWriter::create(dest, args.restart, env.format, filters).map(Some)
 }
 
-/// The destination `-o URL` names.
-pub(crate) fn destination(url: &str) -> Result<Destination, CliError> {
-    Destination::parse(url).map_err(|e| crate::error::destination_error(url, &e))
-}
-
-/// The sink's options the flags ask for.
-pub(crate) fn sink_options(
-    env: &Env,
-    batch: &BatchArgs,
-    archive: &ArchiveArgs,
-    base: BatchLimits,
-    progress: &SinkProgress,
-) -> SinkOptions {
-    SinkOptions::default()
-        .format(env.format.sink().unwrap_or_default())
-        .limits(batch.limits(base))
-        .progress(progress.clone())
-        .take_over(archive.take_over)
-        .trust_store(archive.trust_store)
-        .signing_key(archive.key.clone())
-}
-
-/// Where an export into an archive starts.
-pub(crate) struct ArchiveStart {
-    /// The export checkpoint the archive holds.
-    pub resume: Option<Checkpoint>,
-    /// Else the instant to start at (the request's `from_date`), when it differs from the flag's.
-    pub from: Option<DateTime<Utc>>,
-}
-
-/// Opens the archive at `dest` and decides where the export starts, so that a restart never
-/// loses a record:
-///
-/// - the archive's export checkpoint, or else its position, whatever `--from` says, unless
-///   `--from` is later: that would leave a gap, refused unless `--accept-gap` (then recorded);
-/// - a new archive starts at `from`, or at `start_now` (a `tail` without `--from`), recorded as
-///   the archive's start, so a restart before the first object still continues from there;
-/// - a position older than Lago's retention is said loudly and recorded as a gap.
-pub(crate) async fn open_archive<K: LogKind>(
-    dest: &Destination,
-    options: SinkOptions,
-    archive: &ArchiveArgs,
-    from: Option<DateTime<Utc>>,
-    start_now: Option<DateTime<Utc>>,
-) -> Result<(Sink<K::Record>, ArchiveStart), CliError> {
-    use lago_audit_sink::SinkRecord;
-    let mut sink = Sink::<K::Record>::open(dest, options)
-        .await
-        .map_err(|e| CliError::store(&e))?;
-    let store = |e: lago_audit_sink::SinkError| CliError::store(&e);
-    let Some(position) = sink.position() else {
-        if let Some(at) = from.or(start_now) {
-            sink.start(at).await.map_err(store)?;
-        }
-        return Ok((
-            sink,
-            ArchiveStart {
-                resume: None,
-                from: start_now.filter(|_| from.is_none()),
-            },
-        ));
-    };
-    if let Some(from) = from.filter(|f| *f > position) {
-        if !archive.accept_gap {
-            return Err(CliError::new(
-                Exit::Usage,
-                format!(
-                    "--from {} is later than the archive's position {position}: the records \
-                     between them would be missing from {}",
-                    from.to_rfc3339(),
-                    sink.location()
-                ),
-            )
-            .hint(
-                "drop --from to continue from the position, or add --accept-gap to skip that \
-                 span and record the gap in the archive",
-            ));
-        }
-        let detail = "--from later than the position, with --accept-gap";
-        sink.record_gap(from, true, "accepted", detail)
-            .await
-            .map_err(store)?;
-        return Ok((
-            sink,
-            ArchiveStart {
-                resume: None,
-                from: Some(from),
-            },
-        ));
-    }
-    let kind = <K::Record as SinkRecord>::KIND;
-    let retention = chrono::Duration::from_std(kind.retention()).unwrap_or_default();
-    let kept_from = Utc::now() - retention;
-    if position < kept_from {
-        crate::note(&format!(
-            "warning: {} stopped at {position}, older than Lago keeps {kind} ({} days): records \
-             logged between then and {} may be gone; the span is recorded in the archive as a gap",
-            sink.location(),
-            retention.num_days(),
-            kept_from.format("%Y-%m-%dT%H:%M:%SZ")
-        ));
-        // Declared, not skipped: what Lago still returns of that span is stored all the same.
-        let detail = "the position was older than Lago's retention: records may be gone";
-        sink.record_gap(kept_from, false, "retention", detail)
-            .await
-            .map_err(store)?;
-    }
-    let resume = sink.resume_from();
-    let from = resume.is_none().then_some(position);
-    Ok((sink, ArchiveStart { resume, from }))
-}
-
 /// Runs an export into `writer`, with its progress bar; `from` overrides the filters' start.
 #[allow(clippy::too_many_arguments)]
 async fn run_export<K: LogKind, W: Writer<K>>(
@@ -479,7 +322,7 @@ async fn run_export<K: LogKind, W: Writer<K>>(
     let empty = outcome.is_ok() && progress.counters.records() + progress.before == 0;
     progress.finish(env, K::NOUN, dest, outcome.is_ok()).await;
     if empty && !env.global.quiet {
-        crate::run::nothing_in_window::<K>(env, filters).await;
+        nothing_in_window::<K>(env, filters).await;
     }
     outcome
 }
@@ -537,4 +380,49 @@ pub async fn tail<K: LogKind>(
         ));
     }
     drive::<K, _, _>(env, events, writer).await
+}
+
+/// After an export that wrote no record: says so on stderr, with the span of the records Lago
+/// holds for the same filters without `--from`/`--to` (two one-record requests: the newest, and
+/// the oldest), so an export whose window misses the data is not silent.
+async fn nothing_in_window<K: LogKind>(env: &Env, filters: &K::Filters) {
+    use lago_audit_client::export::Logged;
+    let window = K::window(filters);
+    let shown = |d: Option<lago_audit_client::DateFilter>, none: &str| {
+        d.map_or_else(|| none.to_owned(), |d| d.to_string())
+    };
+    let asked = format!(
+        "from {} to {}",
+        shown(window.from, "the start"),
+        shown(window.to, "now")
+    );
+    let mut all = filters.clone();
+    *K::window_mut(&mut all) = crate::parse::Window::default();
+    let all = sent::<K>(&all, chrono::Utc::now());
+    let page = |n: i64| {
+        let request = K::per_page(K::list(&env.conn.client, &all), 1);
+        async move { request.fetch_page(n).await.ok() }
+    };
+    let held = match page(1).await {
+        Some(newest) => {
+            let total = newest.meta().total_count;
+            let last = newest.into_items().into_iter().next();
+            let first = match total {
+                0 | 1 => last.clone(),
+                n => page(n)
+                    .await
+                    .and_then(|p| p.into_items().into_iter().next()),
+            };
+            match (first, last) {
+                (Some(a), Some(b)) => format!(
+                    "; Lago holds {total} of them, logged from {} to {}",
+                    a.logged_at().format("%Y-%m-%dT%H:%M:%SZ"),
+                    b.logged_at().format("%Y-%m-%dT%H:%M:%SZ")
+                ),
+                _ => "; Lago holds none with these filters at any time".to_owned(),
+            }
+        }
+        None => String::new(),
+    };
+    crate::note(&format!("0 {}s in the window {asked}{held}", K::NOUN));
 }

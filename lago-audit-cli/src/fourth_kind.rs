@@ -2,8 +2,9 @@
 //! events, the activity logs of invoices with an `--invoice-id` filter and columns of their own.
 //! `list` and `export` run on it, generically, against a fake Lago.
 
-use crate::cli::{parse_uuid, Global, KindCommand, Window};
+use crate::cli::{Global, KindCommand};
 use crate::kinds::LogKind;
+use crate::parse::{parse_uuid, Window};
 use crate::rows::{col, short_time, time, Column};
 use futures::TryStreamExt;
 use lago_audit_client::builder::FindAllActivityLogs;

@@ -3,8 +3,8 @@
 //! command is written once, generically; adding a filter is one field in its kind's filters and
 //! one line in its `list`; adding a kind is one impl (and its line in `cli::Resource`).
 
-use crate::cli::{non_blank, parse_activity_source, parse_email, parse_http_method};
-use crate::cli::{parse_http_status, parse_log_type, parse_uuid, parse_uuid_text, Window};
+use crate::parse::{non_blank, parse_activity_source, parse_email, parse_http_method};
+use crate::parse::{parse_http_status, parse_log_type, parse_uuid, parse_uuid_text, Window};
 use crate::rows::{col, map_text, opt, opt_json, opt_map_text, short_time, time, Column};
 use chrono::{DateTime, Utc};
 use clap::Args;

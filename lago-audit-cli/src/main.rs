@@ -5,9 +5,11 @@
 //! the terminal, JSON, NDJSON or CSV. `--demo` starts a built-in fake Lago, so every command
 //! works with no account. Run `lago-audit --help` for the flags and exit codes.
 
+mod archive;
 mod cli;
 mod config;
 mod describe;
+mod drive;
 mod env;
 mod error;
 mod export;
@@ -15,6 +17,7 @@ mod export;
 mod fourth_kind;
 mod kinds;
 mod output;
+mod parse;
 mod resume;
 mod rows;
 mod run;

@@ -390,10 +390,6 @@ pub fn store_url(output: Option<&Path>) -> Option<&str> {
     known.contains(&scheme).then_some(s)
 }
 
-/// The destinations `-o` takes besides a file, as error messages list them.
-pub const STORE_FORMS: &str =
-    "file:///absolute/dir, s3://bucket/prefix, az://container/prefix or gs://bucket/prefix";
-
 /// Checks what `-o` names before anything is read: a supported object store URL, or a file that
 /// is not a directory. A mistyped URL (`s3:/bucket`, `S3://bucket`, `https://…`) would otherwise
 /// become a local file of that odd name, and a directory would fail only once every record was
@@ -406,7 +402,7 @@ pub fn check_output(output: Option<&Path>) -> Result<(), CliError> {
     let text = path.to_string_lossy();
     if let Some(why) = mistyped_url(&text) {
         return Err(CliError::new(Exit::Usage, format!("-o {text}: {why}"))
-            .hint(format!("-o takes a file, or {STORE_FORMS}")));
+            .hint(format!("-o takes a file, or {}", crate::error::STORE_FORMS)));
     }
     let dir_like = text.ends_with('/') || text.ends_with(std::path::MAIN_SEPARATOR);
     if dir_like || path.is_dir() {

@@ -1,5 +1,5 @@
 //! What CSV and table rows are made of: the columns of a table, and how values become text.
-//! Each kind's own columns are in its [`LogKind`](crate::kinds::LogKind) impl.
+//! Each kind's own columns are in its `LogKind` impl.
 
 use std::collections::{BTreeMap, HashMap};
 

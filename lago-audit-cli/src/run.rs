@@ -66,11 +66,11 @@ pub async fn run_kind<K: LogKind>(global: Global, command: KindCommand<K>) -> Re
             filters,
             mut export,
         } => {
-            export.archive.load()?;
+            export.archive.key = crate::verify::signing_key(export.archive.signing_key.as_deref())?;
             crate::export::export::<K>(&env, &filters, &export).await
         }
         KindCommand::Tail { filters, mut tail } => {
-            tail.archive.load()?;
+            tail.archive.key = crate::verify::signing_key(tail.archive.signing_key.as_deref())?;
             crate::export::tail::<K>(&env, &filters, &tail).await
         }
     }
@@ -124,49 +124,4 @@ async fn get<K: LogKind>(env: &Env, id: String) -> Result<(), CliError> {
     output::single::<K>(&mut out, env.format, env.width(), &record)
         .map_err(|e| write_error(&e, dest))?;
     out.commit()
-}
-
-/// After an export that wrote no record: says so on stderr, with the span of the records Lago
-/// holds for the same filters without `--from`/`--to` (two one-record requests: the newest, and
-/// the oldest), so an export whose window misses the data is not silent.
-pub async fn nothing_in_window<K: LogKind>(env: &Env, filters: &K::Filters) {
-    use lago_audit_client::export::Logged;
-    let window = K::window(filters);
-    let shown = |d: Option<lago_audit_client::DateFilter>, none: &str| {
-        d.map_or_else(|| none.to_owned(), |d| d.to_string())
-    };
-    let asked = format!(
-        "from {} to {}",
-        shown(window.from, "the start"),
-        shown(window.to, "now")
-    );
-    let mut all = filters.clone();
-    *K::window_mut(&mut all) = crate::cli::Window::default();
-    let all = sent::<K>(&all, chrono::Utc::now());
-    let page = |n: i64| {
-        let request = K::per_page(K::list(&env.conn.client, &all), 1);
-        async move { request.fetch_page(n).await.ok() }
-    };
-    let held = match page(1).await {
-        Some(newest) => {
-            let total = newest.meta().total_count;
-            let last = newest.into_items().into_iter().next();
-            let first = match total {
-                0 | 1 => last.clone(),
-                n => page(n)
-                    .await
-                    .and_then(|p| p.into_items().into_iter().next()),
-            };
-            match (first, last) {
-                (Some(a), Some(b)) => format!(
-                    "; Lago holds {total} of them, logged from {} to {}",
-                    a.logged_at().format("%Y-%m-%dT%H:%M:%SZ"),
-                    b.logged_at().format("%Y-%m-%dT%H:%M:%SZ")
-                ),
-                _ => "; Lago holds none with these filters at any time".to_owned(),
-            }
-        }
-        None => String::new(),
-    };
-    crate::note(&format!("0 {}s in the window {asked}{held}", K::NOUN));
 }

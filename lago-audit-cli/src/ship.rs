@@ -1,10 +1,11 @@
-//! `tail -o URL`: a shipper that runs for months, on the one export loop of [`crate::export`].
+//! `tail -o URL`: a shipper that runs for months, on the one export loop (`drive`).
 //! Outages of Lago or the store pause it; SIGTERM or Ctrl-C saves the checkpoint and exits 0.
 
+use crate::archive::{destination, open_archive, sink_options};
 use crate::cli::TailArgs;
+use crate::drive::drive_until;
 use crate::env::Env;
 use crate::error::CliError;
-use crate::export::{destination, drive_until, open_archive, sink_options};
 use crate::kinds::LogKind;
 use crate::writer::SinkWriter;
 use chrono::{DateTime, Utc};
@@ -195,7 +196,7 @@ pub async fn ship<K: LogKind>(
             if began.elapsed() >= limit {
                 let hint = format!(
                     "gave up after --max-outage {}; the same command continues from the checkpoint",
-                    crate::cli::seconds(limit)
+                    crate::parse::seconds(limit)
                 );
                 break Err(error.hint(hint));
             }

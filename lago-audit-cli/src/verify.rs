@@ -86,7 +86,7 @@ fn day(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
 
 /// `verify URL`: one line per problem, a summary per kind; exit 0 valid, 14 invalid.
 pub async fn run(args: &VerifyArgs, quiet: bool) -> Result<(), CliError> {
-    let dest = crate::export::destination(&args.url)?;
+    let dest = crate::archive::destination(&args.url)?;
     let public_key = match &args.public_key {
         Some(path) => {
             let bytes = std::fs::read(path).map_err(|e| {

@@ -1,5 +1,5 @@
 //! Where `export` and `tail` put what the library's export yields: one [`Writer`] trait, so
-//! [the loop](crate::export::drive) that reads the export is written once. A writer is told of
+//! the loop (`drive`) that reads the export is written once. A writer is told of
 //! each record and each safe point (a [`Checkpoint`]), and of how the export ended.
 //!
 //! - [`StreamWriter`]: stdout, or the file `tail -o FILE` appends to;
