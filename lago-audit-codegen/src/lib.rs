@@ -29,6 +29,7 @@ pub mod downgrade;
 pub mod filter;
 pub mod generate;
 pub mod model;
+pub mod open_enums;
 pub mod overlay;
 pub mod postprocess;
 pub mod report;

@@ -11,14 +11,16 @@ use std::collections::BTreeMap;
 /// The shape of one value (parameter or response field) as the generated code sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shape {
-    /// A type description, e.g. `string(date-time)`, `array<string(uuid)>`, `ActivitySource (open enum)`.
+    /// A type description, e.g. `string(date-time)`, `array<string(uuid)>`,
+    /// `ActivitySource (open, hand-written)`.
     pub ty: String,
     /// Whether `null` is allowed.
     pub nullable: bool,
-    /// Enum values of a closed enum (`None` when not an enum, or an open one).
+    /// The enum values the spec lists (of the items, for an array), `None` when not an enum.
     pub values: Option<Vec<String>>,
-    /// Whether the client replaces the type with a hand-written open type.
-    pub open: bool,
+    /// The hand-written type the client uses instead (for an array, for its items), e.g.
+    /// `ActivitySource`: it keeps values it does not know, so its values may change freely.
+    pub open: Option<String>,
 }
 
 /// One parameter of an operation.
@@ -101,8 +103,8 @@ pub fn shape(doc: &Value, schema: &Value) -> Shape {
             return Shape {
                 ty: format!("{name} (open, hand-written)"),
                 nullable: false,
-                values: None,
-                open: true,
+                values: enum_values(s),
+                open: Some(name.clone()),
             };
         }
     }
@@ -131,10 +133,11 @@ pub fn shape(doc: &Value, schema: &Value) -> Shape {
             };
         }
     }
-    let mut item_values = None;
+    let (mut item_values, mut open) = (None, None);
     if ty == "array" {
         let item = s.get("items").map(|i| shape(doc, i));
         item_values = item.as_ref().and_then(|i| i.values.clone());
+        open = item.as_ref().and_then(|i| i.open.clone());
         ty = format!("array<{}>", item.map(|i| i.ty).unwrap_or_default());
     } else if ty == "object" {
         if let Some(ap) = s.get("additionalProperties").filter(|a| a.is_object()) {
@@ -148,22 +151,21 @@ pub fn shape(doc: &Value, schema: &Value) -> Shape {
             ty = format!("object {name}");
         }
     }
-    let values = s
-        .get("enum")
-        .and_then(Value::as_array)
-        .map(|vs| {
-            vs.iter()
-                .filter(|v| !v.is_null())
-                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
-                .collect()
-        })
-        .or(item_values);
     Shape {
         ty,
         nullable,
-        values,
-        open: false,
+        values: enum_values(s).or(item_values),
+        open,
     }
+}
+
+fn enum_values(schema: &Value) -> Option<Vec<String>> {
+    schema.get("enum").and_then(Value::as_array).map(|vs| {
+        vs.iter()
+            .filter(|v| !v.is_null())
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+            .collect()
+    })
 }
 
 fn collect_fields(
@@ -175,7 +177,9 @@ fn collect_fields(
     depth: usize,
 ) {
     let sh = shape(doc, schema);
-    let open = sh.open;
+    // A replaced type is the hand-written code's: its insides are not the client's (an array of
+    // one still has items).
+    let replaced = sh.open.is_some() && !sh.ty.starts_with("array<");
     out.insert(
         path.to_owned(),
         Field {
@@ -183,7 +187,7 @@ fn collect_fields(
             shape: sh,
         },
     );
-    if open || depth > 8 {
+    if replaced || depth > 8 {
         return;
     }
     let (s, _) = resolve(doc, schema);
@@ -245,7 +249,7 @@ pub fn model(doc: &Value) -> Model {
                             ty: String::new(),
                             nullable: false,
                             values: None,
-                            open: false,
+                            open: None,
                         }),
                         level: level.to_owned(),
                     },

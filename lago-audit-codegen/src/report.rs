@@ -12,12 +12,18 @@
 //!      it decoded no longer decode: an operation, parameter or response field removed; a
 //!      parameter that becomes required; any type change (a renamed schema renames the Rust
 //!      type); a response field that becomes optional or nullable (`T` becomes `Option<T>`) or
-//!      required; an enum value removed; an enum value added to a closed response enum; a success
-//!      response code added or removed;
+//!      required; an enum value removed from a closed enum; an enum value added to a closed
+//!      response enum; a success response code added or removed;
 //!    - **non-breaking**: an operation, optional parameter or response field added; a parameter
 //!      that becomes optional or moves between path item and operation; an enum value added to a
-//!      parameter; an error response code added or removed; enum value changes of the values the
-//!      client keeps in open enums (found by applying the overlay as far as it goes);
+//!      parameter; an error response code added or removed; an enum value added to or removed
+//!      from an open enum, one the client takes from hand-written code (found by applying the
+//!      overlay as far as it goes): the client keeps values it does not know, and the variant of
+//!      a value Lago drops stays for old data. Such a change names its hand-written type and,
+//!      from [`crate::open_enums`], the places in the workspace's hand-written code that name the
+//!      values (the type, the CLI's parser and help, the OCSF and ECS mappings): they need a new
+//!      value before its users can name it. The overlay never says these values, so they are
+//!      never masked by it;
 //! 2. **overlay actions**: the status of each action against the new spec ([`crate::status`]);
 //! 3. **generated client**: a unified diff of the code generated from each spec plus the overlay,
 //!    or one line saying why there is none (the new spec plus the overlay does not build, …).
@@ -27,10 +33,11 @@
 
 use crate::filter::audit_paths_only;
 use crate::model::{model, Model, Operation, Shape};
+use crate::open_enums::{open_enum, Place};
 use crate::status::{ActionStatus, Status};
 use crate::SpecError;
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 
@@ -64,6 +71,20 @@ pub struct Change {
     pub operation: String,
     /// What changed, in words.
     pub what: String,
+    /// For an enum value added to or removed from an open enum, the hand-written type that holds
+    /// the values (`ActivitySource`); [`crate::open_enums`] says where the code names them.
+    pub open_enum: Option<String>,
+}
+
+impl Change {
+    /// The places in hand-written code that name the values of this change's open enum (none
+    /// when it concerns no open enum, or one the table does not know).
+    pub fn hand_written(&self) -> &'static [Place] {
+        self.open_enum
+            .as_deref()
+            .and_then(open_enum)
+            .map_or(&[], |e| e.places)
+    }
 }
 
 impl fmt::Display for Change {
@@ -95,11 +116,43 @@ fn enum_changes(
     let (Some(a), Some(b)) = (&old.values, &new.values) else {
         return;
     };
+    // The client keeps values it does not know in a hand-written type, which keeps the variants
+    // of values Lago no longer lists: nothing breaks, but the hand-written code may need the value.
+    if let Some(ty) = new.open.as_ref().or(old.open.as_ref()) {
+        for (v, change) in a
+            .iter()
+            .filter(|v| !b.contains(v))
+            .map(|v| {
+                (
+                    v,
+                    format!("removed (open enum {ty}: its variant stays, for old data)"),
+                )
+            })
+            .chain(b.iter().filter(|v| !a.contains(v)).map(|v| {
+                (
+                    v,
+                    format!(
+                        "added (open enum {ty}: the client takes it as {ty}::Other until the \
+                         hand-written code names it)"
+                    ),
+                )
+            }))
+        {
+            out.push(Change {
+                severity: Severity::NonBreaking,
+                operation: op.to_owned(),
+                what: format!("{what}: enum value {v:?} {change}"),
+                open_enum: Some(ty.clone()),
+            });
+        }
+        return;
+    }
     for v in a.iter().filter(|v| !b.contains(v)) {
         out.push(Change {
             severity: Severity::Breaking,
             operation: op.to_owned(),
             what: format!("{what}: enum value {v:?} removed"),
+            open_enum: None,
         });
     }
     for v in b.iter().filter(|v| !a.contains(v)) {
@@ -115,6 +168,7 @@ fn enum_changes(
             severity,
             operation: op.to_owned(),
             what: format!("{what}: enum value {v:?} added ({why})"),
+            open_enum: None,
         });
     }
 }
@@ -132,9 +186,8 @@ fn shape_changes(
             severity: Severity::Breaking,
             operation: op.to_owned(),
             what: format!("{what}: type {} became {}", old.ty, new.ty),
+            open_enum: None,
         });
-    } else if old.open && new.open {
-        // Values of open enums are the hand-written type's business.
     } else {
         enum_changes(old, new, response, op, what, out);
     }
@@ -149,6 +202,7 @@ fn shape_changes(
             severity,
             operation: op.to_owned(),
             what: format!("{what} {change}"),
+            open_enum: None,
         });
     }
 }
@@ -170,6 +224,7 @@ pub fn compare(old: &Model, new: &Model) -> Vec<Change> {
                 severity: Severity::Breaking,
                 operation: id.clone(),
                 what: format!("operation removed ({})", o.route),
+                open_enum: None,
             });
             continue;
         };
@@ -178,6 +233,7 @@ pub fn compare(old: &Model, new: &Model) -> Vec<Change> {
                 severity: Severity::Breaking,
                 operation: id.clone(),
                 what: format!("moved from {} to {}", o.route, n.route),
+                open_enum: None,
             });
         }
         response_changes(id, o, n, &mut out);
@@ -188,6 +244,7 @@ pub fn compare(old: &Model, new: &Model) -> Vec<Change> {
                     severity: Severity::Breaking,
                     operation: id.clone(),
                     what: format!("{what} removed"),
+                    open_enum: None,
                 }),
                 Some(q) => {
                     if p.required != q.required {
@@ -202,6 +259,7 @@ pub fn compare(old: &Model, new: &Model) -> Vec<Change> {
                                 "{what} became {}",
                                 if q.required { "required" } else { "optional" }
                             ),
+                            open_enum: None,
                         });
                     }
                     if p.location != q.location {
@@ -209,6 +267,7 @@ pub fn compare(old: &Model, new: &Model) -> Vec<Change> {
                             severity: Severity::Breaking,
                             operation: id.clone(),
                             what: format!("{what} moved from {} to {}", p.location, q.location),
+                            open_enum: None,
                         });
                     }
                     if p.level != q.level {
@@ -219,6 +278,7 @@ pub fn compare(old: &Model, new: &Model) -> Vec<Change> {
                                 "{what} moved from the {} to the {} level (the client is the same)",
                                 p.level, q.level
                             ),
+                            open_enum: None,
                         });
                     }
                     shape_changes(&p.shape, &q.shape, false, id, &what, &mut out);
@@ -238,6 +298,7 @@ pub fn compare(old: &Model, new: &Model) -> Vec<Change> {
                     if q.required { "required" } else { "optional" },
                     describe(&q.shape)
                 ),
+                open_enum: None,
             });
         }
         for (path, f) in &o.fields {
@@ -251,6 +312,7 @@ pub fn compare(old: &Model, new: &Model) -> Vec<Change> {
                     severity: Severity::Breaking,
                     operation: id.clone(),
                     what: format!("{what} removed ({})", describe(&f.shape)),
+                    open_enum: None,
                 }),
                 Some(g) => {
                     if f.required != g.required {
@@ -262,6 +324,7 @@ pub fn compare(old: &Model, new: &Model) -> Vec<Change> {
                             } else {
                                 format!("{what} became optional (T becomes Option<T>)")
                             },
+                            open_enum: None,
                         });
                     }
                     shape_changes(&f.shape, &g.shape, true, id, &what, &mut out);
@@ -282,6 +345,7 @@ pub fn compare(old: &Model, new: &Model) -> Vec<Change> {
                     if g.required { "required, " } else { "" },
                     describe(&g.shape)
                 ),
+                open_enum: None,
             });
         }
     }
@@ -290,6 +354,7 @@ pub fn compare(old: &Model, new: &Model) -> Vec<Change> {
             severity: Severity::NonBreaking,
             operation: id.clone(),
             what: format!("operation added ({})", n.route),
+            open_enum: None,
         });
     }
     out
@@ -304,6 +369,7 @@ fn response_changes(id: &str, o: &Operation, n: &Operation, out: &mut Vec<Change
                 severity: Severity::Breaking,
                 operation: id.to_owned(),
                 what: format!("response {code} removed (the success type changes)"),
+                open_enum: None,
             }
         } else {
             Change {
@@ -312,6 +378,7 @@ fn response_changes(id: &str, o: &Operation, n: &Operation, out: &mut Vec<Change
                 what: format!(
                     "response {code} no longer documented (the error still arrives as an error)"
                 ),
+                open_enum: None,
             }
         });
     }
@@ -321,6 +388,7 @@ fn response_changes(id: &str, o: &Operation, n: &Operation, out: &mut Vec<Change
                 severity: Severity::Breaking,
                 operation: id.to_owned(),
                 what: format!("response {code} added (the success type changes)"),
+                open_enum: None,
             }
         } else {
             Change {
@@ -329,39 +397,51 @@ fn response_changes(id: &str, o: &Operation, n: &Operation, out: &mut Vec<Change
                 what: format!(
                     "response {code} added (an error the client already returns as an error)"
                 ),
+                open_enum: None,
             }
         });
     }
 }
 
-/// Where the generated client keeps values in an open enum: `(operationId, "param NAME")` or
-/// `(operationId, "field PATH")`.
-pub type OpenSet = BTreeSet<(String, String)>;
+/// Where the generated client keeps values in an open enum, `(operationId, "param NAME")` or
+/// `(operationId, "field PATH")`, and the hand-written type that keeps them (`ActivitySource`).
+pub type OpenSet = BTreeMap<(String, String), String>;
+
+/// The hand-written type a shape of the overlaid model uses, itself or somewhere inside it.
+fn hand_written_type(sh: &Shape) -> Option<String> {
+    const OPEN: &str = " (open, hand-written)";
+    sh.open.clone().or_else(|| {
+        let before = &sh.ty[..sh.ty.find(OPEN)?];
+        let start = before
+            .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .map_or(0, |i| i + 1);
+        Some(before[start..].to_owned())
+    })
+}
 
 fn open_entries(m: &Model, out: &mut OpenSet) {
-    const OPEN: &str = "(open, hand-written)";
     for (id, op) in m {
         for (name, p) in &op.params {
-            if p.shape.ty.contains(OPEN) {
-                out.insert((id.clone(), format!("param {name}")));
+            if let Some(ty) = hand_written_type(&p.shape) {
+                out.insert((id.clone(), format!("param {name}")), ty);
             }
         }
         for (path, f) in &op.fields {
-            if f.shape.ty.contains(OPEN) {
-                out.insert((id.clone(), format!("field {path}")));
+            if let Some(ty) = hand_written_type(&f.shape) {
+                out.insert((id.clone(), format!("field {path}")), ty);
             }
         }
     }
 }
 
-fn mark_open(sh: &mut Shape) {
+/// Upstream's type becomes the hand-written one; its values stay, to compare.
+fn mark_open(sh: &mut Shape, ty: &str) {
     sh.ty = if sh.ty.starts_with("array<") {
         "array<open enum>".to_owned()
     } else {
         "open enum".to_owned()
     };
-    sh.values = None;
-    sh.open = true;
+    sh.open = Some(ty.to_owned());
 }
 
 /// The model of Lago's spec as published (no overlay), limited to the audit-log operations, with
@@ -372,13 +452,13 @@ pub fn raw_model(doc: &Value, open: &OpenSet) -> Model {
     let mut m = model(&d);
     for (id, op) in m.iter_mut() {
         for (name, p) in op.params.iter_mut() {
-            if open.contains(&(id.clone(), format!("param {name}"))) {
-                mark_open(&mut p.shape);
+            if let Some(ty) = open.get(&(id.clone(), format!("param {name}"))) {
+                mark_open(&mut p.shape, ty);
             }
         }
         for (path, f) in op.fields.iter_mut() {
-            if open.contains(&(id.clone(), format!("field {path}"))) {
-                mark_open(&mut f.shape);
+            if let Some(ty) = open.get(&(id.clone(), format!("field {path}"))) {
+                mark_open(&mut f.shape, ty);
             }
         }
     }
@@ -500,7 +580,7 @@ impl Report {
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                json!({
+                let mut v = json!({
                     "masked_by_overlay": self.masked.contains(&i),
                     "severity": match c.severity {
                         Severity::Breaking => "breaking",
@@ -508,7 +588,16 @@ impl Report {
                     },
                     "operation": c.operation,
                     "what": c.what,
-                })
+                });
+                if let Some(ty) = &c.open_enum {
+                    v["open_enum"] = json!(ty);
+                    v["hand_written"] = c
+                        .hand_written()
+                        .iter()
+                        .map(|p| json!({"file": p.file, "item": p.item, "needs": p.needs}))
+                        .collect();
+                }
+                v
             })
             .collect();
         let actions: Vec<Value> = self
@@ -566,11 +655,23 @@ impl fmt::Display for Report {
         )?;
         let mut changes: Vec<(usize, &Change)> = self.changes.iter().enumerate().collect();
         changes.sort_by_key(|(_, c)| c.severity);
+        let mut listed = BTreeSet::new();
         for (i, c) in changes {
             if self.masked.contains(&i) {
                 writeln!(f, "  {c} (the overlay already says this: the client does not change while it applies)")?;
             } else {
                 writeln!(f, "  {c}")?;
+            }
+            // Where the hand-written code names the values: in full under the first change of
+            // each open enum.
+            if let Some(ty) = &c.open_enum {
+                if listed.insert(ty) {
+                    for p in c.hand_written() {
+                        writeln!(f, "      - {} ({}): {}", p.file, p.item, p.needs)?;
+                    }
+                } else if !c.hand_written().is_empty() {
+                    writeln!(f, "      - the hand-written code listed above for {ty}")?;
+                }
             }
         }
         let (broken, obsolete, applies) = (
@@ -679,7 +780,10 @@ pub fn report(old: &Path, new: &Path, overlay_file: &Path) -> Result<Report, Spe
     let masked = changes
         .iter()
         .enumerate()
-        .filter(|(_, c)| !felt.contains(&(c.operation.clone(), subject(&c.what))))
+        // The overlay never says an open enum's values: the hand-written type holds them.
+        .filter(|(_, c)| {
+            c.open_enum.is_none() && !felt.contains(&(c.operation.clone(), subject(&c.what)))
+        })
         .map(|(i, _)| i)
         .collect();
     let actions = crate::status::statuses(&old_doc, &new_doc, &overlay_doc, overlay_file)?;
@@ -889,11 +993,28 @@ mod tests {
     }
 
     #[test]
-    fn open_enums_keep_unknown_values_so_their_values_do_not_matter() {
-        assert!(changes(|d| {
-            d["components"]["schemas"]["ActivitySource"]["enum"] = json!(["api", "front", "ai"]);
-        })
-        .is_empty());
+    fn value_changes_of_open_enums_are_not_breaking_and_name_the_hand_written_type() {
+        let source = |values: Value| {
+            let old = base();
+            let mut new = base();
+            new["components"]["schemas"]["ActivitySource"]["enum"] = values;
+            compare(&model(&old), &model(&new))
+        };
+        let changes = source(json!(["api", "ai"]));
+        assert_eq!(
+            changes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            vec![
+                "[non-breaking] findAllLogs: response field logs[].source: enum value \"front\" removed (open enum ActivitySource: its variant stays, for old data)".to_owned(),
+                "[non-breaking] findAllLogs: response field logs[].source: enum value \"ai\" added (open enum ActivitySource: the client takes it as ActivitySource::Other until the hand-written code names it)".to_owned(),
+            ]
+        );
+        assert!(changes
+            .iter()
+            .all(|c| c.open_enum.as_deref() == Some("ActivitySource")));
+        assert_eq!(
+            changes[1].hand_written()[0].file,
+            "lago-audit-client/src/open_enum.rs"
+        );
     }
 
     #[test]
