@@ -119,31 +119,26 @@ fn enum_changes(
     // The client keeps values it does not know in a hand-written type, which keeps the variants
     // of values Lago no longer lists: nothing breaks, but the hand-written code may need the value.
     if let Some(ty) = new.open.as_ref().or(old.open.as_ref()) {
-        for (v, change) in a
-            .iter()
-            .filter(|v| !b.contains(v))
-            .map(|v| {
-                (
-                    v,
-                    format!("removed (open enum {ty}: its variant stays, for old data)"),
-                )
-            })
-            .chain(b.iter().filter(|v| !a.contains(v)).map(|v| {
-                (
-                    v,
-                    format!(
-                        "added (open enum {ty}: the client takes it as {ty}::Other until the \
-                         hand-written code names it)"
-                    ),
-                )
-            }))
-        {
-            out.push(Change {
-                severity: Severity::NonBreaking,
-                operation: op.to_owned(),
-                what: format!("{what}: enum value {v:?} {change}"),
-                open_enum: Some(ty.clone()),
-            });
+        let change = |v: &String, how: String| Change {
+            severity: Severity::NonBreaking,
+            operation: op.to_owned(),
+            what: format!("{what}: enum value {v:?} {how}"),
+            open_enum: Some(ty.clone()),
+        };
+        for v in a.iter().filter(|v| !b.contains(v)) {
+            out.push(change(
+                v,
+                format!("removed (open enum {ty}: its variant stays, for old data)"),
+            ));
+        }
+        for v in b.iter().filter(|v| !a.contains(v)) {
+            out.push(change(
+                v,
+                format!(
+                    "added (open enum {ty}: the client takes it as {ty}::Other until the \
+                     hand-written code names it)"
+                ),
+            ));
         }
         return;
     }
