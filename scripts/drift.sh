@@ -57,6 +57,10 @@ if grep -qxF "sha256: $sha" openapi/lago-upstream.txt 2>/dev/null; then
   exit 0
 fi
 
+# Values Lago added to the enums the client keeps open: nothing breaks, but the hand-written code
+# (the open enum, the CLI's parser and help, the OCSF/ECS mappings) does not know them yet.
+open_values=$(grep -c '^  \[non-breaking\] .*: enum value ".*" added (open enum ' "$out/report.txt" || true)
+
 labels=("lago-spec")
 grep -q '^== 1\. .*: [0-9]* ([1-9][0-9]* breaking)$' "$out/report.txt" && labels+=("lago-spec: breaking")
 [ "$code" = 4 ] && labels+=("lago-spec: overlay")
@@ -67,6 +71,10 @@ printf '%s\n' "${labels[@]}" >"$out/labels.txt"
   echo
   echo "- Lago's spec: $url (commit \`$commit\`, SHA-256 \`$sha\`)"
   echo "- Labels: ${labels[*]}"
+  if [ "$open_values" -gt 0 ]; then
+    echo "- Hand-written code: $open_values entries of part 1 add a value to an open enum; part 1 says"
+    echo "  where the code names the values (the type, the CLI's parser and help, the OCSF/ECS mappings)."
+  fi
   echo "- To adopt it: read the report, fix the overlay where part 2 says so, copy the spec over"
   echo "  \`openapi/lago-audit-logs.yaml\` locally and run \`scripts/drop-in.sh\` (see openapi/README.md)."
   echo "  This branch records the revision only: Lago's spec is AGPL-3.0 and is not committed here."

@@ -228,7 +228,7 @@ pub enum Resource {
     /// API logs: the API calls that changed data.
     #[command(subcommand)]
     ApiLogs(KindCommand<Api>),
-    /// Security logs: sign-ins, API keys, roles, webhooks (needs Lago's security-logs add-on).
+    /// Security logs: sign-ins, API keys, roles, webhooks (needs Lago's security_logs add-on).
     #[command(subcommand)]
     SecurityLogs(KindCommand<Security>),
 }

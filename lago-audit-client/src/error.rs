@@ -71,7 +71,7 @@ impl TransportError {
     /// `Content-Length`, a chunked body cut before its last chunk, or a connection reset
     /// mid-body (a proxy or load balancer closing early). The server was reached.
     pub fn body_cut_short(&self) -> bool {
-        crate::transport::is_cut_body(&self.source)
+        crate::retry::is_cut_body(&self.source)
     }
 }
 
@@ -230,7 +230,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             // A refused certificate or TLS handshake fails the same way again.
-            Error::Transport(t) => crate::transport::is_transient(&t.source),
+            Error::Transport(t) => crate::retry::is_transient(&t.source),
             Error::Api(e) => crate::retry::RetryPolicy::retries_status(e.status),
             Error::Decode { .. } | Error::InvalidRequest(_) => false,
         }
@@ -424,7 +424,7 @@ where
                             wait_ms = wait.as_millis() as u64,
                             "retrying"
                         );
-                        crate::transport::count_retry();
+                        crate::progress::count(crate::progress::ExportProgress::add_retry);
                         tokio::time::sleep(wait).await;
                     }
                     other => break other,

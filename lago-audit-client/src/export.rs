@@ -646,7 +646,7 @@ where
     ) -> impl std::future::Future<Output = Result<B::Page, Error>> + Send + 'a {
         let request = self.request(from, to, per_page);
         let progress = self.options.progress.clone();
-        async move { crate::transport::with_progress(progress, request.fetch_page(page)).await }
+        async move { crate::progress::with_progress(progress, request.fetch_page(page)).await }
     }
 
     /// Reads the request's window and probes it for the number of records and where they
@@ -848,7 +848,7 @@ where
             "export slice"
         );
         self.running.push(Box::pin(async move {
-            let result = crate::transport::with_progress(progress, request.fetch_page(1)).await;
+            let result = crate::progress::with_progress(progress, request.fetch_page(1)).await;
             let fetched = result.map(|page| Fetched {
                 total: u64::try_from(page.meta().total_count).unwrap_or(0),
                 records: page.into_items(),

@@ -1,9 +1,29 @@
 //! The live counters of an export ([`ExportProgress`]): the export counts records and
 //! duplicates, the transport counts requests, retries and rate-limit waits. Both write here, so
-//! neither depends on the other.
+//! neither depends on the other: the export runs its requests `with_progress`, and whoever sends
+//! one `count`s into the counters of the export it belongs to.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+tokio::task_local! {
+    /// Counters of the export a request belongs to, if any.
+    static PROGRESS: ExportProgress;
+}
+
+/// Runs `future` with its requests counted in `progress`.
+pub(crate) async fn with_progress<F: std::future::Future>(
+    progress: ExportProgress,
+    future: F,
+) -> F::Output {
+    PROGRESS.scope(progress, future).await
+}
+
+/// Counts into the progress of the export the running request belongs to, if any (a request
+/// outside an export counts nowhere).
+pub(crate) fn count(update: impl FnOnce(&ExportProgress)) {
+    let _ = PROGRESS.try_with(update);
+}
 
 /// Live counters of an export, shared: clone it, pass it in
 /// [`ExportOptions::progress`](crate::ExportOptions::progress), and read it from another task (a

@@ -155,6 +155,68 @@ pub fn server_wait_hint(status: StatusCode, headers: &HeaderMap) -> Option<Durat
     None
 }
 
+/// A failure worth another attempt: a connect error, a timeout, a connection cut. A failed TLS
+/// handshake or a certificate the client does not trust is not: it fails the same way again.
+pub(crate) fn is_transient(e: &reqwest::Error) -> bool {
+    if is_tls_failure(e) {
+        return false;
+    }
+    e.is_connect() || e.is_timeout() || e.is_request() || is_cut_body(e)
+}
+
+/// Whether `e` arose while reading a response body (reqwest reports a body that ends before its
+/// `Content-Length`, a chunked body without its last chunk, or a reset mid-body as a body or
+/// decode error).
+pub(crate) fn is_cut_body(e: &reqwest::Error) -> bool {
+    e.is_body() || e.is_decode()
+}
+
+/// Whether an error comes from TLS (handshake, certificate), judged from its causes: TLS stacks
+/// (OpenSSL, Schannel, Security.framework, rustls) do not share an error type.
+fn is_tls_failure(e: &reqwest::Error) -> bool {
+    if !e.is_connect() {
+        return false;
+    }
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if is_rustls_error(c) {
+            return true;
+        }
+        let text = c.to_string().to_ascii_lowercase();
+        if ["certificate", "ssl", "tls", "handshake"]
+            .iter()
+            .any(|w| text.contains(w))
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+/// Whether `e` is a rustls error (the default TLS backend), directly or inside an I/O error:
+/// its messages ("received corrupt message of type InvalidContentType") name no TLS word.
+/// I/O errors nest (the connector wraps rustls's own I/O error), and `io::Error::source` skips
+/// the error it wraps, so each wrapped error is looked into.
+#[cfg(feature = "rustls")]
+fn is_rustls_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    if e.is::<rustls::Error>() {
+        return true;
+    }
+    match e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        Some(inner) => is_rustls_error(inner),
+        None => false,
+    }
+}
+
+#[cfg(not(feature = "rustls"))]
+fn is_rustls_error(_: &(dyn std::error::Error + 'static)) -> bool {
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,8 @@
 use crate::config::Inner;
 use crate::error::MAX_ERROR_BODY;
 use crate::generated::OPERATION_PATHS;
+use crate::progress::{count, ExportProgress};
+use crate::retry::is_transient;
 use crate::Client;
 use progenitor_client::{ClientHooks, ClientInfo, Error, OperationInfo};
 use std::cell::RefCell;
@@ -87,74 +89,10 @@ fn is_json(content_type: &str) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// A failure worth another attempt: a connect error, a timeout, a connection cut. A failed TLS
-/// handshake or a certificate the client does not trust is not: it fails the same way again.
-pub(crate) fn is_transient(e: &reqwest::Error) -> bool {
-    if is_tls_failure(e) {
-        return false;
-    }
-    e.is_connect() || e.is_timeout() || e.is_request() || is_cut_body(e)
-}
-
-/// Whether `e` arose while reading a response body (reqwest reports a body that ends before its
-/// `Content-Length`, a chunked body without its last chunk, or a reset mid-body as a body or
-/// decode error).
-pub(crate) fn is_cut_body(e: &reqwest::Error) -> bool {
-    e.is_body() || e.is_decode()
-}
-
-/// Whether an error comes from TLS (handshake, certificate), judged from its causes: TLS stacks
-/// (OpenSSL, Schannel, Security.framework, rustls) do not share an error type.
-fn is_tls_failure(e: &reqwest::Error) -> bool {
-    if !e.is_connect() {
-        return false;
-    }
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        if is_rustls_error(c) {
-            return true;
-        }
-        let text = c.to_string().to_ascii_lowercase();
-        if ["certificate", "ssl", "tls", "handshake"]
-            .iter()
-            .any(|w| text.contains(w))
-        {
-            return true;
-        }
-        cause = c.source();
-    }
-    false
-}
-
-/// Whether `e` is a rustls error (the default TLS backend), directly or inside an I/O error:
-/// its messages ("received corrupt message of type InvalidContentType") name no TLS word.
-/// I/O errors nest (the connector wraps rustls's own I/O error), and `io::Error::source` skips
-/// the error it wraps, so each wrapped error is looked into.
-#[cfg(feature = "rustls")]
-fn is_rustls_error(e: &(dyn std::error::Error + 'static)) -> bool {
-    if e.is::<rustls::Error>() {
-        return true;
-    }
-    match e
-        .downcast_ref::<std::io::Error>()
-        .and_then(|io| io.get_ref())
-    {
-        Some(inner) => is_rustls_error(inner),
-        None => false,
-    }
-}
-
-#[cfg(not(feature = "rustls"))]
-fn is_rustls_error(_: &(dyn std::error::Error + 'static)) -> bool {
-    false
-}
-
 tokio::task_local! {
     /// Set while [`capture_query`] runs a request's `send()`: the transport records the query
     /// string here instead of sending anything.
     static CAPTURE: RefCell<Option<String>>;
-    /// Counters of the export a request belongs to, if any.
-    static PROGRESS: crate::progress::ExportProgress;
 }
 
 /// Runs `send` (a generated request's `send()`) without sending anything, and returns the query
@@ -167,24 +105,6 @@ pub(crate) async fn capture_query<F: std::future::Future>(send: F) -> Option<Str
             CAPTURE.with(|c| c.borrow_mut().take())
         })
         .await
-}
-
-/// Runs `future` with its requests counted in `progress`.
-pub(crate) async fn with_progress<F: std::future::Future>(
-    progress: crate::progress::ExportProgress,
-    future: F,
-) -> F::Output {
-    PROGRESS.scope(progress, future).await
-}
-
-fn progress(update: impl FnOnce(&crate::progress::ExportProgress)) {
-    let _ = PROGRESS.try_with(update);
-}
-
-/// Counts a retry made outside the transport (a body that decoded short) in the export's
-/// progress, if any.
-pub(crate) fn count_retry() {
-    progress(|p| p.add_retry());
 }
 
 fn capture_instead_of_sending(request: &reqwest::Request) -> Option<reqwest::Response> {
@@ -302,11 +222,11 @@ async fn send_with_retries(
                 span.record("wait_ms", wait.as_millis() as u64);
                 if is_429 {
                     throttled += 1;
-                    progress(|p| p.add_rate_limit_wait());
+                    count(ExportProgress::add_rate_limit_wait);
                 } else {
                     faults += 1;
                 }
-                progress(|p| p.add_retry());
+                count(ExportProgress::add_retry);
                 tracing::info!(parent: &span, reason, wait_ms = wait.as_millis() as u64, "retrying");
                 tokio::time::sleep(wait).await;
             }
@@ -327,11 +247,11 @@ async fn attempt_once(
     if let Some(limiter) = &client.inner().rate_limiter {
         let waited = limiter.acquire().await;
         if !waited.is_zero() {
-            progress(|p| p.add_rate_limit_wait());
+            count(ExportProgress::add_rate_limit_wait);
             tracing::debug!(wait_ms = waited.as_millis() as u64, "rate limiter wait");
         }
     }
-    progress(|p| p.add_request());
+    count(ExportProgress::add_request);
     crate::error::note_attempt();
     let can_retry = faults < policy.max_retries;
     let response = match client.client().execute(request).await {

@@ -108,6 +108,24 @@ pub fn keep_audit_operations(doc: &mut Value, tags: &[&str], file: &Path) -> Res
     Ok(())
 }
 
+/// Keeps only the paths with an audit-log operation (Lago's whole spec has ~200 operations), and
+/// leaves the components alone: lighter than [`keep_audit_operations`], for comparing two specs.
+pub fn audit_paths_only(doc: &mut Value) {
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        paths.retain(|_, item| {
+            item.as_object().is_some_and(|ops| {
+                ops.iter().any(|(m, op)| {
+                    METHODS.contains(&m.as_str())
+                        && op["tags"].as_array().is_some_and(|t| {
+                            t.iter()
+                                .any(|t| t.as_str().is_some_and(|t| crate::AUDIT_TAGS.contains(&t)))
+                        })
+                })
+            })
+        });
+    }
+}
+
 /// Calls `f` with every `$ref` string under `value`.
 pub fn collect_refs(value: &Value, f: &mut impl FnMut(&str)) {
     match value {

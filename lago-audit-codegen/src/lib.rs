@@ -18,8 +18,8 @@
 //! Every failure is a [`SpecError`] that names the file, the JSON pointer and the problem.
 //!
 //! Build scripts find the spec in their own package ([`package_spec_dir`], read at run time).
-//! [`report`] compares two specs as users of the client would feel the change and gives the status
-//! of each overlay action against the new one ([`status`]), even when upstream broke what the
+//! [`report`] compares two specs (each reduced to its [`model`]) as users of the client would feel
+//! the change and gives the status of each overlay action against the new one ([`status`]), even when upstream broke what the
 //! overlay relies on; the crate's binary prints it (`cargo run -p lago-audit-codegen -- diff OLD
 //! NEW`, `--help` for the exit statuses).
 
@@ -28,6 +28,8 @@
 pub mod downgrade;
 pub mod filter;
 pub mod generate;
+pub mod model;
+pub mod open_enums;
 pub mod overlay;
 pub mod postprocess;
 pub mod report;

@@ -12,12 +12,18 @@
 //!      it decoded no longer decode: an operation, parameter or response field removed; a
 //!      parameter that becomes required; any type change (a renamed schema renames the Rust
 //!      type); a response field that becomes optional or nullable (`T` becomes `Option<T>`) or
-//!      required; an enum value removed; an enum value added to a closed response enum; a success
-//!      response code added or removed;
+//!      required; an enum value removed from a closed enum; an enum value added to a closed
+//!      response enum; a success response code added or removed;
 //!    - **non-breaking**: an operation, optional parameter or response field added; a parameter
 //!      that becomes optional or moves between path item and operation; an enum value added to a
-//!      parameter; an error response code added or removed; enum value changes of the values the
-//!      client keeps in open enums (found by applying the overlay as far as it goes);
+//!      parameter; an error response code added or removed; an enum value added to or removed
+//!      from an open enum, one the client takes from hand-written code (found by applying the
+//!      overlay as far as it goes): the client keeps values it does not know, and the variant of
+//!      a value Lago drops stays for old data. Such a change names its hand-written type and,
+//!      from [`crate::open_enums`], the places in the workspace's hand-written code that name the
+//!      values (the type, the CLI's parser and help, the OCSF and ECS mappings): they need a new
+//!      value before its users can name it. The overlay never says these values, so they are
+//!      never masked by it;
 //! 2. **overlay actions**: the status of each action against the new spec ([`crate::status`]);
 //! 3. **generated client**: a unified diff of the code generated from each spec plus the overlay,
 //!    or one line saying why there is none (the new spec plus the overlay does not build, …).
@@ -25,7 +31,9 @@
 //! The [`Verdict`] (and the exit status of `diff`) is the most urgent of: overlay needs work,
 //! breaking, non-breaking, no change.
 
-use crate::generate::REPLACEMENTS;
+use crate::filter::audit_paths_only;
+use crate::model::{model, Model, Operation, Shape};
+use crate::open_enums::{open_enum, Place};
 use crate::status::{ActionStatus, Status};
 use crate::SpecError;
 use serde_json::{json, Value};
@@ -63,6 +71,20 @@ pub struct Change {
     pub operation: String,
     /// What changed, in words.
     pub what: String,
+    /// For an enum value added to or removed from an open enum, the hand-written type that holds
+    /// the values (`ActivitySource`); [`crate::open_enums`] says where the code names them.
+    pub open_enum: Option<String>,
+}
+
+impl Change {
+    /// The places in hand-written code that name the values of this change's open enum (none
+    /// when it concerns no open enum, or one the table does not know).
+    pub fn hand_written(&self) -> &'static [Place] {
+        self.open_enum
+            .as_deref()
+            .and_then(open_enum)
+            .map_or(&[], |e| e.places)
+    }
 }
 
 impl fmt::Display for Change {
@@ -73,276 +95,6 @@ impl fmt::Display for Change {
         };
         write!(f, "[{tag}] {}: {}", self.operation, self.what)
     }
-}
-
-/// The shape of one value (parameter or response field) as the generated code sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Shape {
-    /// A type description, e.g. `string(date-time)`, `array<string(uuid)>`, `ActivitySource (open enum)`.
-    pub ty: String,
-    /// Whether `null` is allowed.
-    pub nullable: bool,
-    /// Enum values of a closed enum (`None` when not an enum, or an open one).
-    pub values: Option<Vec<String>>,
-    /// Whether the client replaces the type with a hand-written open type.
-    pub open: bool,
-}
-
-/// One parameter of an operation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Param {
-    /// `query` or `path`.
-    pub location: String,
-    /// Whether it is required.
-    pub required: bool,
-    /// Its schema.
-    pub shape: Shape,
-    /// Where it is declared: `operation`, or `path item` (shared by the path's operations).
-    pub level: String,
-}
-
-/// One field of a success response, at a path like `activity_logs[].user_email`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Field {
-    /// Whether its parent object requires it.
-    pub required: bool,
-    /// Its schema.
-    pub shape: Shape,
-}
-
-/// One operation, as the generated client exposes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Operation {
-    /// Upper-case method and path, e.g. `GET /activity_logs`.
-    pub route: String,
-    /// Parameters by name.
-    pub params: BTreeMap<String, Param>,
-    /// The 200 body's fields by path (the body itself is `.`).
-    pub fields: BTreeMap<String, Field>,
-    /// The documented response codes (`200`, `404`, `default`, …).
-    pub responses: Vec<String>,
-}
-
-/// The client-relevant model of an (overlaid, audit-only) spec, keyed by `operationId`.
-pub type Model = BTreeMap<String, Operation>;
-
-fn resolve<'a>(doc: &'a Value, mut v: &'a Value) -> (&'a Value, Option<String>) {
-    let mut name = None;
-    for _ in 0..16 {
-        match v.get("$ref").and_then(Value::as_str) {
-            Some(r) => {
-                name = r.rsplit('/').next().map(str::to_owned);
-                match r.strip_prefix('#').and_then(|p| doc.pointer(p)) {
-                    Some(t) => v = t,
-                    None => break,
-                }
-            }
-            None => break,
-        }
-    }
-    (v, name)
-}
-
-fn types_of(schema: &Value) -> (Vec<String>, bool) {
-    match schema.get("type") {
-        Some(Value::String(t)) => (vec![t.clone()], t == "null"),
-        Some(Value::Array(ts)) => {
-            let names: Vec<String> = ts
-                .iter()
-                .filter_map(Value::as_str)
-                .filter(|t| *t != "null")
-                .map(str::to_owned)
-                .collect();
-            let nullable = ts.iter().any(|t| t == "null");
-            (names, nullable)
-        }
-        _ => (Vec::new(), false),
-    }
-}
-
-/// Describes a schema's shape (following `$ref`s, stopping at replaced types).
-pub fn shape(doc: &Value, schema: &Value) -> Shape {
-    let (s, name) = resolve(doc, schema);
-    if let Some(name) = &name {
-        if REPLACEMENTS.iter().any(|(n, _)| n == name) {
-            return Shape {
-                ty: format!("{name} (open, hand-written)"),
-                nullable: false,
-                values: None,
-                open: true,
-            };
-        }
-    }
-    let (types, mut nullable) = types_of(s);
-    let mut ty = match types.as_slice() {
-        [one] => one.clone(),
-        [] => String::new(),
-        many => many.join("|"),
-    };
-    for key in ["anyOf", "oneOf"] {
-        if let Some(members) = s.get(key).and_then(Value::as_array) {
-            let mut parts = Vec::new();
-            for m in members {
-                let inner = shape(doc, m);
-                if inner.ty == "null" {
-                    nullable = true;
-                } else {
-                    nullable |= inner.nullable;
-                    parts.push(inner.ty);
-                }
-            }
-            ty = if parts.len() == 1 {
-                parts.remove(0)
-            } else {
-                format!("{key}({})", parts.join(", "))
-            };
-        }
-    }
-    let mut item_values = None;
-    if ty == "array" {
-        let item = s.get("items").map(|i| shape(doc, i));
-        item_values = item.as_ref().and_then(|i| i.values.clone());
-        ty = format!("array<{}>", item.map(|i| i.ty).unwrap_or_default());
-    } else if ty == "object" {
-        if let Some(ap) = s.get("additionalProperties").filter(|a| a.is_object()) {
-            ty = format!("map<{}>", shape(doc, ap).ty);
-        }
-    } else if let Some(format) = s.get("format").and_then(Value::as_str) {
-        ty = format!("{ty}({format})");
-    }
-    if let Some(name) = name {
-        if ty == "object" {
-            ty = format!("object {name}");
-        }
-    }
-    let values = s
-        .get("enum")
-        .and_then(Value::as_array)
-        .map(|vs| {
-            vs.iter()
-                .filter(|v| !v.is_null())
-                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
-                .collect()
-        })
-        .or(item_values);
-    Shape {
-        ty,
-        nullable,
-        values,
-        open: false,
-    }
-}
-
-fn collect_fields(
-    doc: &Value,
-    schema: &Value,
-    path: &str,
-    required: bool,
-    out: &mut BTreeMap<String, Field>,
-    depth: usize,
-) {
-    let sh = shape(doc, schema);
-    let open = sh.open;
-    out.insert(
-        path.to_owned(),
-        Field {
-            required,
-            shape: sh,
-        },
-    );
-    if open || depth > 8 {
-        return;
-    }
-    let (s, _) = resolve(doc, schema);
-    if let Some(items) = s.get("items") {
-        collect_fields(doc, items, &format!("{path}[]"), true, out, depth + 1);
-    }
-    if let Some(props) = s.get("properties").and_then(Value::as_object) {
-        let req: Vec<&str> = s
-            .get("required")
-            .and_then(Value::as_array)
-            .map(|r| r.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        for (name, p) in props {
-            let child = if path == "." {
-                name.clone()
-            } else {
-                format!("{path}.{name}")
-            };
-            collect_fields(doc, p, &child, req.contains(&name.as_str()), out, depth + 1);
-        }
-    }
-}
-
-/// Builds the model of an overlaid, audit-only document (see [`crate::audit_document`]).
-pub fn model(doc: &Value) -> Model {
-    let mut out = Model::new();
-    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
-        let shared: Vec<Value> = item
-            .get("parameters")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        for (method, op) in item.as_object().into_iter().flatten() {
-            if !crate::filter::METHODS.contains(&method.as_str()) {
-                continue;
-            }
-            let id = op["operationId"].as_str().unwrap_or(path).to_owned();
-            let mut params = BTreeMap::new();
-            let own = op
-                .get("parameters")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let levels = shared
-                .iter()
-                .map(|p| (p, "path item"))
-                .chain(own.iter().map(|p| (p, "operation")));
-            for (p, level) in levels {
-                let (p, _) = resolve(doc, p);
-                let Some(name) = p.get("name").and_then(Value::as_str) else {
-                    continue;
-                };
-                params.insert(
-                    name.to_owned(),
-                    Param {
-                        location: p["in"].as_str().unwrap_or_default().to_owned(),
-                        required: p.get("required").and_then(Value::as_bool) == Some(true),
-                        shape: p.get("schema").map(|s| shape(doc, s)).unwrap_or(Shape {
-                            ty: String::new(),
-                            nullable: false,
-                            values: None,
-                            open: false,
-                        }),
-                        level: level.to_owned(),
-                    },
-                );
-            }
-            let mut fields = BTreeMap::new();
-            if let Some(schema) = op
-                .pointer("/responses/200")
-                .map(|r| resolve(doc, r).0)
-                .and_then(|r| r.pointer("/content/application~1json/schema"))
-            {
-                collect_fields(doc, schema, ".", true, &mut fields, 0);
-            }
-            let responses = op
-                .get("responses")
-                .and_then(Value::as_object)
-                .map(|r| r.keys().cloned().collect())
-                .unwrap_or_default();
-            out.insert(
-                id,
-                Operation {
-                    route: format!("{} {path}", method.to_uppercase()),
-                    params,
-                    fields,
-                    responses,
-                },
-            );
-        }
-    }
-    out
 }
 
 fn describe(sh: &Shape) -> String {
@@ -364,11 +116,38 @@ fn enum_changes(
     let (Some(a), Some(b)) = (&old.values, &new.values) else {
         return;
     };
+    // The client keeps values it does not know in a hand-written type, which keeps the variants
+    // of values Lago no longer lists: nothing breaks, but the hand-written code may need the value.
+    if let Some(ty) = new.open.as_ref().or(old.open.as_ref()) {
+        let change = |v: &String, how: String| Change {
+            severity: Severity::NonBreaking,
+            operation: op.to_owned(),
+            what: format!("{what}: enum value {v:?} {how}"),
+            open_enum: Some(ty.clone()),
+        };
+        for v in a.iter().filter(|v| !b.contains(v)) {
+            out.push(change(
+                v,
+                format!("removed (open enum {ty}: its variant stays, for old data)"),
+            ));
+        }
+        for v in b.iter().filter(|v| !a.contains(v)) {
+            out.push(change(
+                v,
+                format!(
+                    "added (open enum {ty}: the client takes it as {ty}::Other until the \
+                     hand-written code names it)"
+                ),
+            ));
+        }
+        return;
+    }
     for v in a.iter().filter(|v| !b.contains(v)) {
         out.push(Change {
             severity: Severity::Breaking,
             operation: op.to_owned(),
             what: format!("{what}: enum value {v:?} removed"),
+            open_enum: None,
         });
     }
     for v in b.iter().filter(|v| !a.contains(v)) {
@@ -384,6 +163,7 @@ fn enum_changes(
             severity,
             operation: op.to_owned(),
             what: format!("{what}: enum value {v:?} added ({why})"),
+            open_enum: None,
         });
     }
 }
@@ -401,9 +181,8 @@ fn shape_changes(
             severity: Severity::Breaking,
             operation: op.to_owned(),
             what: format!("{what}: type {} became {}", old.ty, new.ty),
+            open_enum: None,
         });
-    } else if old.open && new.open {
-        // Values of open enums are the hand-written type's business.
     } else {
         enum_changes(old, new, response, op, what, out);
     }
@@ -418,6 +197,7 @@ fn shape_changes(
             severity,
             operation: op.to_owned(),
             what: format!("{what} {change}"),
+            open_enum: None,
         });
     }
 }
@@ -439,6 +219,7 @@ pub fn compare(old: &Model, new: &Model) -> Vec<Change> {
                 severity: Severity::Breaking,
                 operation: id.clone(),
                 what: format!("operation removed ({})", o.route),
+                open_enum: None,
             });
             continue;
         };
@@ -447,6 +228,7 @@ pub fn compare(old: &Model, new: &Model) -> Vec<Change> {
                 severity: Severity::Breaking,
                 operation: id.clone(),
                 what: format!("moved from {} to {}", o.route, n.route),
+                open_enum: None,
             });
         }
         response_changes(id, o, n, &mut out);
@@ -457,6 +239,7 @@ pub fn compare(old: &Model, new: &Model) -> Vec<Change> {
                     severity: Severity::Breaking,
                     operation: id.clone(),
                     what: format!("{what} removed"),
+                    open_enum: None,
                 }),
                 Some(q) => {
                     if p.required != q.required {
@@ -471,6 +254,7 @@ pub fn compare(old: &Model, new: &Model) -> Vec<Change> {
                                 "{what} became {}",
                                 if q.required { "required" } else { "optional" }
                             ),
+                            open_enum: None,
                         });
                     }
                     if p.location != q.location {
@@ -478,6 +262,7 @@ pub fn compare(old: &Model, new: &Model) -> Vec<Change> {
                             severity: Severity::Breaking,
                             operation: id.clone(),
                             what: format!("{what} moved from {} to {}", p.location, q.location),
+                            open_enum: None,
                         });
                     }
                     if p.level != q.level {
@@ -488,6 +273,7 @@ pub fn compare(old: &Model, new: &Model) -> Vec<Change> {
                                 "{what} moved from the {} to the {} level (the client is the same)",
                                 p.level, q.level
                             ),
+                            open_enum: None,
                         });
                     }
                     shape_changes(&p.shape, &q.shape, false, id, &what, &mut out);
@@ -507,6 +293,7 @@ pub fn compare(old: &Model, new: &Model) -> Vec<Change> {
                     if q.required { "required" } else { "optional" },
                     describe(&q.shape)
                 ),
+                open_enum: None,
             });
         }
         for (path, f) in &o.fields {
@@ -520,6 +307,7 @@ pub fn compare(old: &Model, new: &Model) -> Vec<Change> {
                     severity: Severity::Breaking,
                     operation: id.clone(),
                     what: format!("{what} removed ({})", describe(&f.shape)),
+                    open_enum: None,
                 }),
                 Some(g) => {
                     if f.required != g.required {
@@ -531,6 +319,7 @@ pub fn compare(old: &Model, new: &Model) -> Vec<Change> {
                             } else {
                                 format!("{what} became optional (T becomes Option<T>)")
                             },
+                            open_enum: None,
                         });
                     }
                     shape_changes(&f.shape, &g.shape, true, id, &what, &mut out);
@@ -551,6 +340,7 @@ pub fn compare(old: &Model, new: &Model) -> Vec<Change> {
                     if g.required { "required, " } else { "" },
                     describe(&g.shape)
                 ),
+                open_enum: None,
             });
         }
     }
@@ -559,6 +349,7 @@ pub fn compare(old: &Model, new: &Model) -> Vec<Change> {
             severity: Severity::NonBreaking,
             operation: id.clone(),
             what: format!("operation added ({})", n.route),
+            open_enum: None,
         });
     }
     out
@@ -573,6 +364,7 @@ fn response_changes(id: &str, o: &Operation, n: &Operation, out: &mut Vec<Change
                 severity: Severity::Breaking,
                 operation: id.to_owned(),
                 what: format!("response {code} removed (the success type changes)"),
+                open_enum: None,
             }
         } else {
             Change {
@@ -581,6 +373,7 @@ fn response_changes(id: &str, o: &Operation, n: &Operation, out: &mut Vec<Change
                 what: format!(
                     "response {code} no longer documented (the error still arrives as an error)"
                 ),
+                open_enum: None,
             }
         });
     }
@@ -590,6 +383,7 @@ fn response_changes(id: &str, o: &Operation, n: &Operation, out: &mut Vec<Change
                 severity: Severity::Breaking,
                 operation: id.to_owned(),
                 what: format!("response {code} added (the success type changes)"),
+                open_enum: None,
             }
         } else {
             Change {
@@ -598,56 +392,51 @@ fn response_changes(id: &str, o: &Operation, n: &Operation, out: &mut Vec<Change
                 what: format!(
                     "response {code} added (an error the client already returns as an error)"
                 ),
+                open_enum: None,
             }
         });
     }
 }
 
-/// Keeps only the paths with an audit-log operation (Lago's whole spec has ~200 operations).
-pub fn audit_paths_only(doc: &mut Value) {
-    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
-        paths.retain(|_, item| {
-            item.as_object().is_some_and(|ops| {
-                ops.iter().any(|(m, op)| {
-                    crate::filter::METHODS.contains(&m.as_str())
-                        && op["tags"].as_array().is_some_and(|t| {
-                            t.iter()
-                                .any(|t| t.as_str().is_some_and(|t| crate::AUDIT_TAGS.contains(&t)))
-                        })
-                })
-            })
-        });
-    }
+/// Where the generated client keeps values in an open enum, `(operationId, "param NAME")` or
+/// `(operationId, "field PATH")`, and the hand-written type that keeps them (`ActivitySource`).
+pub type OpenSet = BTreeMap<(String, String), String>;
+
+/// The hand-written type a shape of the overlaid model uses, itself or somewhere inside it.
+fn hand_written_type(sh: &Shape) -> Option<String> {
+    const OPEN: &str = " (open, hand-written)";
+    sh.open.clone().or_else(|| {
+        let before = &sh.ty[..sh.ty.find(OPEN)?];
+        let start = before
+            .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .map_or(0, |i| i + 1);
+        Some(before[start..].to_owned())
+    })
 }
 
-/// Where the generated client keeps values in an open enum: `(operationId, "param NAME")` or
-/// `(operationId, "field PATH")`.
-pub type OpenSet = BTreeSet<(String, String)>;
-
 fn open_entries(m: &Model, out: &mut OpenSet) {
-    const OPEN: &str = "(open, hand-written)";
     for (id, op) in m {
         for (name, p) in &op.params {
-            if p.shape.ty.contains(OPEN) {
-                out.insert((id.clone(), format!("param {name}")));
+            if let Some(ty) = hand_written_type(&p.shape) {
+                out.insert((id.clone(), format!("param {name}")), ty);
             }
         }
         for (path, f) in &op.fields {
-            if f.shape.ty.contains(OPEN) {
-                out.insert((id.clone(), format!("field {path}")));
+            if let Some(ty) = hand_written_type(&f.shape) {
+                out.insert((id.clone(), format!("field {path}")), ty);
             }
         }
     }
 }
 
-fn mark_open(sh: &mut Shape) {
+/// Upstream's type becomes the hand-written one; its values stay, to compare.
+fn mark_open(sh: &mut Shape, ty: &str) {
     sh.ty = if sh.ty.starts_with("array<") {
         "array<open enum>".to_owned()
     } else {
         "open enum".to_owned()
     };
-    sh.values = None;
-    sh.open = true;
+    sh.open = Some(ty.to_owned());
 }
 
 /// The model of Lago's spec as published (no overlay), limited to the audit-log operations, with
@@ -658,13 +447,13 @@ pub fn raw_model(doc: &Value, open: &OpenSet) -> Model {
     let mut m = model(&d);
     for (id, op) in m.iter_mut() {
         for (name, p) in op.params.iter_mut() {
-            if open.contains(&(id.clone(), format!("param {name}"))) {
-                mark_open(&mut p.shape);
+            if let Some(ty) = open.get(&(id.clone(), format!("param {name}"))) {
+                mark_open(&mut p.shape, ty);
             }
         }
         for (path, f) in op.fields.iter_mut() {
-            if open.contains(&(id.clone(), format!("field {path}"))) {
-                mark_open(&mut f.shape);
+            if let Some(ty) = open.get(&(id.clone(), format!("field {path}"))) {
+                mark_open(&mut f.shape, ty);
             }
         }
     }
@@ -786,7 +575,7 @@ impl Report {
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                json!({
+                let mut v = json!({
                     "masked_by_overlay": self.masked.contains(&i),
                     "severity": match c.severity {
                         Severity::Breaking => "breaking",
@@ -794,7 +583,16 @@ impl Report {
                     },
                     "operation": c.operation,
                     "what": c.what,
-                })
+                });
+                if let Some(ty) = &c.open_enum {
+                    v["open_enum"] = json!(ty);
+                    v["hand_written"] = c
+                        .hand_written()
+                        .iter()
+                        .map(|p| json!({"file": p.file, "item": p.item, "needs": p.needs}))
+                        .collect();
+                }
+                v
             })
             .collect();
         let actions: Vec<Value> = self
@@ -852,11 +650,23 @@ impl fmt::Display for Report {
         )?;
         let mut changes: Vec<(usize, &Change)> = self.changes.iter().enumerate().collect();
         changes.sort_by_key(|(_, c)| c.severity);
+        let mut listed = BTreeSet::new();
         for (i, c) in changes {
             if self.masked.contains(&i) {
                 writeln!(f, "  {c} (the overlay already says this: the client does not change while it applies)")?;
             } else {
                 writeln!(f, "  {c}")?;
+            }
+            // Where the hand-written code names the values: in full under the first change of
+            // each open enum.
+            if let Some(ty) = &c.open_enum {
+                if listed.insert(ty) {
+                    for p in c.hand_written() {
+                        writeln!(f, "      - {} ({}): {}", p.file, p.item, p.needs)?;
+                    }
+                } else if !c.hand_written().is_empty() {
+                    writeln!(f, "      - the hand-written code listed above for {ty}")?;
+                }
             }
         }
         let (broken, obsolete, applies) = (
@@ -965,7 +775,10 @@ pub fn report(old: &Path, new: &Path, overlay_file: &Path) -> Result<Report, Spe
     let masked = changes
         .iter()
         .enumerate()
-        .filter(|(_, c)| !felt.contains(&(c.operation.clone(), subject(&c.what))))
+        // The overlay never says an open enum's values: the hand-written type holds them.
+        .filter(|(_, c)| {
+            c.open_enum.is_none() && !felt.contains(&(c.operation.clone(), subject(&c.what)))
+        })
         .map(|(i, _)| i)
         .collect();
     let actions = crate::status::statuses(&old_doc, &new_doc, &overlay_doc, overlay_file)?;
@@ -1175,11 +988,28 @@ mod tests {
     }
 
     #[test]
-    fn open_enums_keep_unknown_values_so_their_values_do_not_matter() {
-        assert!(changes(|d| {
-            d["components"]["schemas"]["ActivitySource"]["enum"] = json!(["api", "front", "ai"]);
-        })
-        .is_empty());
+    fn value_changes_of_open_enums_are_not_breaking_and_name_the_hand_written_type() {
+        let source = |values: Value| {
+            let old = base();
+            let mut new = base();
+            new["components"]["schemas"]["ActivitySource"]["enum"] = values;
+            compare(&model(&old), &model(&new))
+        };
+        let changes = source(json!(["api", "ai"]));
+        assert_eq!(
+            changes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            vec![
+                "[non-breaking] findAllLogs: response field logs[].source: enum value \"front\" removed (open enum ActivitySource: its variant stays, for old data)".to_owned(),
+                "[non-breaking] findAllLogs: response field logs[].source: enum value \"ai\" added (open enum ActivitySource: the client takes it as ActivitySource::Other until the hand-written code names it)".to_owned(),
+            ]
+        );
+        assert!(changes
+            .iter()
+            .all(|c| c.open_enum.as_deref() == Some("ActivitySource")));
+        assert_eq!(
+            changes[1].hand_written()[0].file,
+            "lago-audit-client/src/open_enum.rs"
+        );
     }
 
     #[test]

@@ -219,7 +219,7 @@ fn resolve<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
 
 fn param_shape(doc: &Value, p: &Value) -> String {
     p.get("schema")
-        .map(|s| crate::report::shape(doc, s).ty)
+        .map(|s| crate::model::shape(doc, s).ty)
         .unwrap_or_default()
 }
 
@@ -470,7 +470,7 @@ pub fn statuses(
         }
     }
     let mut upstream = new.clone();
-    crate::report::audit_paths_only(&mut upstream);
+    crate::filter::audit_paths_only(&mut upstream);
     let apply = |skip: &[usize]| -> Result<(Value, overlay::Outcome), SpecError> {
         let mut doc = upstream.clone();
         let mut o = overlay_doc.clone();

@@ -307,35 +307,271 @@ fn a_parameter_moved_between_path_level_and_operation_level() {
     assert_eq!(json["changes"].as_array().unwrap().len(), 2);
 }
 
-/// A value added to a closed enum of a response breaks older clients; one added to a type the
-/// client keeps open (`HttpMethod`) does not.
+/// What the report says under a value added to `ActivitySource`: where the hand-written code names
+/// its values.
+const ACTIVITY_SOURCE_PLACES: &[&str] = &[
+    "      - lago-audit-client/src/open_enum.rs (ActivitySource): a variant for the value",
+    "      - lago-audit-cli/src/parse.rs (fn parse_activity_source): ",
+    "      - lago-audit-cli/src/kinds.rs (ActivityFilters.activity_sources): the --activity-source help lists the values",
+    "      - lago-audit-sink/src/ocsf.rs (fn activity): ",
+    "      - lago-audit-sink/src/ecs.rs (fn activity): ",
+];
+
+/// The JSON entry of the change whose `what` starts with `what`.
+fn entry<'a>(json: &'a Value, operation: &str, what: &str) -> &'a Value {
+    json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["operation"] == operation && c["what"].as_str().unwrap().starts_with(what))
+        .unwrap_or_else(|| panic!("no change {operation}: {what}... in {json:#}"))
+}
+
+/// The files of an entry's `hand_written` places.
+fn files(entry: &Value) -> Vec<&str> {
+    entry["hand_written"]
+        .as_array()
+        .map(|ps| ps.iter().map(|p| p["file"].as_str().unwrap()).collect())
+        .unwrap_or_default()
+}
+
+const PLACE_FILES: [&str; 5] = [
+    "lago-audit-client/src/open_enum.rs",
+    "lago-audit-cli/src/parse.rs",
+    "lago-audit-cli/src/kinds.rs",
+    "lago-audit-sink/src/ocsf.rs",
+    "lago-audit-sink/src/ecs.rs",
+];
+
+/// Gives `activity_types[]` of the activity-log list a closed enum of these values.
+fn closed_activity_types(doc: &mut Value, values: &[&str]) {
+    let p = params(doc, "/activity_logs");
+    let types = p
+        .iter_mut()
+        .find(|p| p["name"] == "activity_types[]")
+        .unwrap();
+    types["schema"]["items"]["enum"] = json!(values);
+}
+
+fn param_items<'a>(doc: &'a mut Value, path: &str, name: &str) -> &'a mut Value {
+    &mut params(doc, path)
+        .iter_mut()
+        .find(|p| p["name"] == name)
+        .unwrap()["schema"]["items"]
+}
+
+/// Values added to enums of response fields: one of a closed enum breaks older clients; one of a
+/// type the client keeps open (`ActivitySource`) does not, and the report says where the
+/// hand-written code would take it.
 #[test]
-fn enum_values_added_to_closed_and_open_enums() {
+fn enum_values_added_to_response_fields_open_and_closed() {
     let mut old = ours();
     schema(&mut old, "ApiLogObject")["properties"]["api_version"]["enum"] = json!(["v1"]);
     let mut new = old.clone();
     schema(&mut new, "ApiLogObject")["properties"]["api_version"]["enum"] = json!(["v1", "v2"]);
-    let (run, json) = diff("closed-enum", &old, &new);
+    schema(&mut new, "ActivityLogObject")["properties"]["activity_source"]["enum"] =
+        json!(["api", "front", "system", "mcp"]);
+    let (run, json) = diff("added-to-fields", &old, &new);
     assert_eq!(run.code, 3, "{}", run.text);
     has(
         &run,
         &["[BREAKING] findAllApiLogs: response field api_logs[].api_version: enum value \"v2\" added (older clients cannot decode it (closed enum))"],
     );
+    has(
+        &run,
+        &["[non-breaking] findActivityLog: response field activity_log.activity_source: enum value \"mcp\" added (open enum ActivitySource: the client takes it as ActivitySource::Other until the hand-written code names it)"],
+    );
+    // Under the first change of the open enum, the places in full; under the others, a pointer.
+    let first = run
+        .text
+        .find("activity_log.activity_source: enum value")
+        .unwrap();
+    let places = &run.text[first..];
+    has(
+        &Run {
+            code: 3,
+            text: places.to_owned(),
+        },
+        ACTIVITY_SOURCE_PLACES,
+    );
+    has(
+        &run,
+        &["[non-breaking] findAllActivityLogs: response field activity_logs[].activity_source: enum value \"mcp\" added (open enum ActivitySource: the client takes it as ActivitySource::Other until the hand-written code names it)\n      - the hand-written code listed above for ActivitySource"],
+    );
     assert_eq!(json["verdict"], "breaking");
+    assert_eq!(json["changes"].as_array().unwrap().len(), 4, "{json:#}");
+    let open = entry(
+        &json,
+        "findAllActivityLogs",
+        "response field activity_logs[].activity_source: enum value \"mcp\" added",
+    );
+    assert_eq!(open["severity"], "non_breaking");
+    assert_eq!(open["masked_by_overlay"], false);
+    assert_eq!(open["open_enum"], "ActivitySource");
+    assert_eq!(files(open), PLACE_FILES);
+    let closed = entry(
+        &json,
+        "findAllApiLogs",
+        "response field api_logs[].api_version: enum value \"v2\" added",
+    );
+    assert_eq!(closed["severity"], "breaking");
+    assert!(
+        closed.get("open_enum").is_none() && closed.get("hand_written").is_none(),
+        "{closed:#}"
+    );
+}
 
-    let old = ours();
+/// Values removed from enums of response fields: from a closed enum it breaks code that names
+/// the variant; from an open one (`HttpMethod`) it does not: the variant stays, for old data.
+#[test]
+fn enum_values_removed_from_response_fields_open_and_closed() {
+    let mut old = ours();
+    schema(&mut old, "ApiLogObject")["properties"]["api_version"]["enum"] = json!(["v1", "v2"]);
     let mut new = old.clone();
-    schema(&mut new, "ApiLogObject")["properties"]["http_method"]["enum"] =
-        json!(["post", "put", "delete", "patch"]);
-    let (run, _) = diff("open-enum", &old, &new);
-    assert_eq!(run.code, 0, "{}", run.text);
+    schema(&mut new, "ApiLogObject")["properties"]["api_version"]["enum"] = json!(["v1"]);
+    schema(&mut new, "ApiLogObject")["properties"]["http_method"]["enum"] = json!(["post", "put"]);
+    let (run, json) = diff("removed-from-fields", &old, &new);
+    assert_eq!(run.code, 3, "{}", run.text);
     has(
         &run,
         &[
-            "== 1. Upstream changes (Lago's spec as published, audit-log operations): 0 (0 breaking)",
-            "0 broken, 0 obsolete, 47 apply",
+            "[BREAKING] findAllApiLogs: response field api_logs[].api_version: enum value \"v2\" removed",
+            "[non-breaking] findAllApiLogs: response field api_logs[].http_method: enum value \"delete\" removed (open enum HttpMethod: its variant stays, for old data)",
+            "[non-breaking] findApiLog: response field api_log.http_method: enum value \"delete\" removed (open enum HttpMethod: its variant stays, for old data)",
+            "      - lago-audit-client/src/open_enum.rs (HttpMethod): ",
+            "      - lago-audit-sink/src/ocsf.rs (fn http_activity): ",
         ],
     );
+    assert_eq!(json["changes"].as_array().unwrap().len(), 4, "{json:#}");
+    let open = entry(
+        &json,
+        "findApiLog",
+        "response field api_log.http_method: enum value \"delete\" removed",
+    );
+    assert_eq!(open["severity"], "non_breaking");
+    assert_eq!(open["open_enum"], "HttpMethod");
+    assert_eq!(files(open), PLACE_FILES);
+}
+
+/// Values added to enums of request parameters: new values to filter by, closed or open; for the
+/// open one (`ActivitySource`), where the hand-written code (the CLI's parser first) would take it.
+#[test]
+fn enum_values_added_to_parameters_open_and_closed() {
+    let mut old = ours();
+    closed_activity_types(&mut old, &["invoice.created", "invoice.voided"]);
+    let mut new = old.clone();
+    closed_activity_types(
+        &mut new,
+        &["invoice.created", "invoice.voided", "plan.deleted"],
+    );
+    param_items(&mut new, "/activity_logs", "activity_sources[]")["enum"] =
+        json!(["api", "front", "system", "mcp"]);
+    let (run, json) = diff("added-to-params", &old, &new);
+    assert_eq!(run.code, 2, "{}", run.text);
+    has(
+        &run,
+        &[
+            "[non-breaking] findAllActivityLogs: parameter activity_types[]: enum value \"plan.deleted\" added (a new value to filter by)",
+            "[non-breaking] findAllActivityLogs: parameter activity_sources[]: enum value \"mcp\" added (open enum ActivitySource: the client takes it as ActivitySource::Other until the hand-written code names it)",
+        ],
+    );
+    has(&run, ACTIVITY_SOURCE_PLACES);
+    assert_eq!(json["verdict"], "non_breaking");
+    assert_eq!(json["changes"].as_array().unwrap().len(), 2, "{json:#}");
+    let open = entry(
+        &json,
+        "findAllActivityLogs",
+        "parameter activity_sources[]: enum value \"mcp\" added",
+    );
+    assert_eq!(open["open_enum"], "ActivitySource");
+    assert_eq!(files(open), PLACE_FILES);
+    assert!(
+        entry(&json, "findAllActivityLogs", "parameter activity_types[]")
+            .get("open_enum")
+            .is_none()
+    );
+}
+
+/// Values removed from enums of request parameters: from a closed enum it breaks code that sets
+/// it; from an open one (`HttpMethod`) it does not.
+#[test]
+fn enum_values_removed_from_parameters_open_and_closed() {
+    let mut old = ours();
+    closed_activity_types(&mut old, &["invoice.created", "invoice.voided"]);
+    let mut new = old.clone();
+    closed_activity_types(&mut new, &["invoice.created"]);
+    param_items(&mut new, "/api_logs", "http_methods[]")["enum"] = json!(["post", "put"]);
+    let (run, json) = diff("removed-from-params", &old, &new);
+    assert_eq!(run.code, 3, "{}", run.text);
+    has(
+        &run,
+        &[
+            "[BREAKING] findAllActivityLogs: parameter activity_types[]: enum value \"invoice.voided\" removed",
+            "[non-breaking] findAllApiLogs: parameter http_methods[]: enum value \"delete\" removed (open enum HttpMethod: its variant stays, for old data)",
+            "      - lago-audit-cli/src/parse.rs (fn parse_http_method): ",
+        ],
+    );
+    assert_eq!(json["changes"].as_array().unwrap().len(), 2, "{json:#}");
+    let open = entry(
+        &json,
+        "findAllApiLogs",
+        "parameter http_methods[]: enum value \"delete\" removed",
+    );
+    assert_eq!(open["severity"], "non_breaking");
+    assert_eq!(open["open_enum"], "HttpMethod");
+}
+
+/// Issue 25's revision: `activity_source` gains `mcp` (filter and records) while upstream also
+/// adds a field and a filter, removes a field, changes a type and removes an operation. Every
+/// change is in part 1, `mcp` as non-breaking with where the hand-written code would take it.
+#[test]
+fn a_value_added_to_an_open_enum_among_other_changes() {
+    let old = ours();
+    let mut new = old.clone();
+    new["paths"]
+        .as_object_mut()
+        .unwrap()
+        .remove("/api_logs/{request_id}");
+    let log = schema(&mut new, "ApiLogObject");
+    log["properties"].as_object_mut().unwrap().remove("client");
+    log["properties"]["http_status"] = json!({"type": "string", "example": "200"});
+    log["properties"]["duration_ms"] = json!({"type": "integer", "example": 12});
+    params(&mut new, "/activity_logs").push(
+        json!({"name": "api_key_ids[]", "in": "query", "required": false,
+               "schema": {"type": "array", "items": {"type": "string"}}}),
+    );
+    param_items(&mut new, "/activity_logs", "activity_sources[]")["enum"] =
+        json!(["api", "front", "system", "mcp"]);
+    schema(&mut new, "ActivityLogObject")["properties"]["activity_source"]["enum"] =
+        json!(["api", "front", "system", "mcp"]);
+
+    let (run, json) = diff("mcp-among-others", &old, &new);
+    assert_eq!(run.code, 4, "{}", run.text);
+    has(
+        &run,
+        &[
+            "== 1. Upstream changes (Lago's spec as published, audit-log operations): 8 (3 breaking)",
+            "[BREAKING] findApiLog: operation removed (GET /api_logs/{request_id})",
+            "[BREAKING] findAllApiLogs: response field api_logs[].client removed (string)",
+            "[BREAKING] findAllApiLogs: response field api_logs[].http_status: type integer became string",
+            "[non-breaking] findAllApiLogs: response field api_logs[].duration_ms (integer) added",
+            "[non-breaking] findAllActivityLogs: optional parameter api_key_ids[] (array<string>) added",
+            "[non-breaking] findAllActivityLogs: parameter activity_sources[]: enum value \"mcp\" added (open enum ActivitySource",
+            "[non-breaking] findActivityLog: response field activity_log.activity_source: enum value \"mcp\" added (open enum ActivitySource",
+            "[non-breaking] findAllActivityLogs: response field activity_logs[].activity_source: enum value \"mcp\" added (open enum ActivitySource",
+        ],
+    );
+    has(&run, ACTIVITY_SOURCE_PLACES);
+    let open: Vec<&Value> = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["open_enum"] == "ActivitySource")
+        .collect();
+    assert_eq!(open.len(), 3, "{json:#}");
+    assert!(open
+        .iter()
+        .all(|c| c["severity"] == "non_breaking" && files(c) == PLACE_FILES));
 }
 
 /// A documented error code is not breaking: the client already returns it as an error.
