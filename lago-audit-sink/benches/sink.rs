@@ -4,9 +4,12 @@
 //!
 //! `cargo bench -p lago-audit-sink` (`LAGO_SINK_BENCH_RECORDS` changes the count, 100,000).
 
+use futures::{StreamExt, TryStreamExt};
 use lago_audit_client::{ClientBuilder, Export, ExportOptions};
 use lago_audit_fake::FakeLago;
-use lago_audit_sink::{BatchLimits, Destination, Sink, SinkOptions, SinkProgress};
+use lago_audit_sink::verify::{verify, VerifyOptions};
+use lago_audit_sink::{BatchLimits, Destination, LogKind, Sink, SinkOptions, SinkProgress};
+use object_store::ObjectStoreExt;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -74,6 +77,46 @@ async fn deliver(
     )
 }
 
+/// Seconds to verify `dest`'s activity logs, and seconds to download every object of it with
+/// object_store alone (one listing, eight GETs at a time), the floor of any verification.
+async fn verify_vs_download(dest: &Destination) -> (f64, f64, u64) {
+    let start = Instant::now();
+    let report = verify(dest, LogKind::Activity, &VerifyOptions::default())
+        .await
+        .expect("verify")
+        .expect("an archive");
+    assert!(report.is_valid(), "{:?}", report.problems);
+    let verified = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let store = dest.store().clone();
+    let listed: Vec<_> = store
+        .list(Some(&object_store::path::Path::from(
+            format!("{}/activity_logs", dest.prefix()).trim_start_matches('/'),
+        )))
+        .try_collect()
+        .await
+        .expect("a listing");
+    let bytes: usize = futures::stream::iter(listed)
+        .map(|m| {
+            let store = store.clone();
+            async move {
+                store
+                    .get(&m.location)
+                    .await
+                    .expect("get")
+                    .bytes()
+                    .await
+                    .expect("body")
+                    .len()
+            }
+        })
+        .buffer_unordered(8)
+        .fold(0, |a, n| async move { a + n })
+        .await;
+    assert!(bytes > 0);
+    (verified, start.elapsed().as_secs_f64(), report.records)
+}
+
 fn main() {
     let records: u64 = std::env::var("LAGO_SINK_BENCH_RECORDS")
         .ok()
@@ -137,6 +180,15 @@ fn main() {
             )
             .expect("an S3 destination");
             let (s3_rate, s3_peak, objects, size, puts) = deliver(&fake, &remote, limits).await;
+            if limits.records() == 1_000 {
+                for (name, d) in [("file://", &local), ("s3 moto", &remote)] {
+                    let (verified, downloaded, records) = verify_vs_download(d).await;
+                    println!(
+                        "verify {name}: {records} records in {verified:.2} s; downloading the objects alone {downloaded:.2} s; ratio {:.2} (target ≥ 0.8)",
+                        downloaded / verified
+                    );
+                }
+            }
             println!(
                 "batch ≤ {batch}: s3 moto {s3_rate:>9.0} records/s, {objects} objects of {:.2} MiB gzip, {puts:.2} uploads/object, peak heap {:.1} MiB; ratio to file {:.2} (target ≥ 0.8)",
                 size / MIB,
