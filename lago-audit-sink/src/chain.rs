@@ -198,6 +198,27 @@ pub(crate) fn store_err(
     }
 }
 
+/// The bytes at `path`, or `None` when there is no such object.
+pub(crate) async fn get_opt(dest: &Destination, path: &Path) -> Result<Option<Bytes>, SinkError> {
+    match dest.store.get(path).await {
+        Ok(got) => got
+            .bytes()
+            .await
+            .map(Some)
+            .map_err(|e| store_err("get", path, e)),
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(store_err("get", path, e)),
+    }
+}
+
+/// The bytes at `path`.
+pub(crate) async fn get(dest: &Destination, path: &Path) -> Result<Bytes, SinkError> {
+    match dest.store.get(path).await {
+        Ok(got) => got.bytes().await.map_err(|e| store_err("get", path, e)),
+        Err(e) => Err(store_err("get", path, e)),
+    }
+}
+
 pub(crate) fn record_path(dest: &Destination, kind: LogKind, seq: u64) -> Path {
     dest.path(&format!("{}/{}", kind.dir(), record_name(seq)))
 }
@@ -209,14 +230,7 @@ pub async fn read_record(
     seq: u64,
 ) -> Result<(ChainRecord, Bytes), SinkError> {
     let path = record_path(dest, kind, seq);
-    let bytes = dest
-        .store
-        .get(&path)
-        .await
-        .map_err(|e| store_err("get", &path, e))?
-        .bytes()
-        .await
-        .map_err(|e| store_err("get", &path, e))?;
+    let bytes = get(dest, &path).await?;
     let record =
         serde_json::from_slice::<ChainRecord>(&bytes).map_err(|e| SinkError::Checkpoint {
             path: path.to_string(),

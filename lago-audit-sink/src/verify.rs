@@ -25,8 +25,7 @@ use crate::layout::{parse_object_name, LogKind, CHAIN_DIR, DIGEST_DIR, STATE_DIR
 use crate::{Destination, SinkError};
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
-use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::ObjectStore;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufRead;
 
@@ -125,18 +124,6 @@ fn at(t: Option<DateTime<Utc>>) -> String {
     )
 }
 
-async fn read(dest: &Destination, path: &Path) -> Result<Option<bytes::Bytes>, SinkError> {
-    match dest.store.get(path).await {
-        Ok(got) => got
-            .bytes()
-            .await
-            .map(Some)
-            .map_err(|e| chain::store_err("get", path, e)),
-        Err(object_store::Error::NotFound { .. }) => Ok(None),
-        Err(e) => Err(chain::store_err("get", path, e)),
-    }
-}
-
 /// Verifies `kind`'s folder of `dest`. Returns `Ok(None)` when the folder holds no archive (no
 /// chain, no object); an error only when the store cannot be read.
 pub async fn verify(
@@ -187,7 +174,7 @@ pub async fn verify(
     let mut fetched = futures::stream::iter(1..=newest)
         .map(|seq| async move {
             let path = chain::record_path(dest, kind, seq);
-            (seq, read(dest, &path).await)
+            (seq, chain::get_opt(dest, &path).await)
         })
         .buffered(16);
     while let Some((seq, bytes)) = fetched.next().await {
@@ -293,11 +280,12 @@ pub async fn verify(
     for seq in 1..=newest_digest {
         let path = digest::digest_path(dest, kind, seq);
         let rel = format!("{STATE_DIR}/{DIGEST_DIR}/{seq:020}.json");
-        let Some(bytes) = read(dest, &path).await? else {
-            let next_from = match read(dest, &digest::digest_path(dest, kind, seq + 1)).await? {
-                Some(b) => Digest::parse(&b).ok().map(|d| d.payload.chain_from),
-                None => None,
-            };
+        let Some(bytes) = chain::get_opt(dest, &path).await? else {
+            let next_from =
+                match chain::get_opt(dest, &digest::digest_path(dest, kind, seq + 1)).await? {
+                    Some(b) => Digest::parse(&b).ok().map(|d| d.payload.chain_from),
+                    None => None,
+                };
             let (from, to) = (
                 covered_to + 1,
                 next_from.map_or(newest, |n| n.saturating_sub(1)),
@@ -471,7 +459,7 @@ pub async fn verify(
     let checks = futures::stream::iter(committed.values().cloned())
         .map(|entry| async move {
             let path = dest.path(&format!("{}/{}", kind.dir(), entry.name));
-            let body = read(dest, &path).await?;
+            let body = chain::get_opt(dest, &path).await?;
             Ok::<_, SinkError>((entry.clone(), body.map(|b| check_object(&entry, &b))))
         })
         .buffer_unordered(concurrency);

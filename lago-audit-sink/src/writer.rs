@@ -720,15 +720,7 @@ impl<T: SinkRecord> Sink<T> {
 
     async fn read_digest(&self, seq: u64) -> Result<Digest, SinkError> {
         let path = digest::digest_path(&self.dest, T::KIND, seq);
-        let bytes = self
-            .dest
-            .store
-            .get(&path)
-            .await
-            .map_err(store_err("get", &path))?
-            .bytes()
-            .await
-            .map_err(store_err("get", &path))?;
+        let bytes = chain::get(&self.dest, &path).await?;
         Digest::parse(&bytes).map_err(|reason| SinkError::Checkpoint {
             path: path.to_string(),
             reason: format!("digest cannot be read ({reason})"),
@@ -955,10 +947,8 @@ impl<T: SinkRecord> Sink<T> {
     /// A `checkpoint.json` of a version before the chain, as a record numbered 0 (not stored).
     async fn legacy(&self) -> Result<Option<Head>, SinkError> {
         let path = self.kind_path(&format!("{STATE_DIR}/{CHECKPOINT_FILE}"));
-        let bytes = match self.dest.store.get(&path).await {
-            Ok(got) => got.bytes().await.map_err(store_err("get", &path))?,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(store_err("get", &path)(e)),
+        let Some(bytes) = chain::get_opt(&self.dest, &path).await? else {
+            return Ok(None);
         };
         let old: LegacyState =
             serde_json::from_slice(&bytes).map_err(|e| SinkError::Checkpoint {
@@ -1110,10 +1100,7 @@ impl<T: SinkRecord> Sink<T> {
             match result {
                 Ok(_) => return Ok(false),
                 Err(object_store::Error::AlreadyExists { .. }) => {
-                    let existing = match self.dest.store.get(path).await {
-                        Ok(got) => got.bytes().await.map_err(store_err("get", path))?,
-                        Err(e) => return Err(store_err("get", path)(e)),
-                    };
+                    let existing = chain::get(&self.dest, path).await?;
                     // Same bytes, or the same lines compressed by another version of the
                     // compressor.
                     if existing == body
@@ -1186,16 +1173,7 @@ impl<T: SinkRecord> Sink<T> {
                     ),
                 });
             }
-            let path = self.kind_path(&name);
-            let body = self
-                .dest
-                .store
-                .get(&path)
-                .await
-                .map_err(store_err("get", &path))?
-                .bytes()
-                .await
-                .map_err(store_err("get", &path))?;
+            let body = chain::get(&self.dest, &self.kind_path(&name)).await?;
             let raw = gunzip(&body).ok_or_else(|| SinkError::Layout {
                 prefix: self.location(),
                 reason: format!("object `{name}` is not a whole gzip object"),
