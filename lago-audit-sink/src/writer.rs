@@ -1031,9 +1031,10 @@ impl<T: SinkRecord> Sink<T> {
             ));
         }
         let stale = PutOptions {
+            // An ETag for S3 and Azure, a generation for GCS: neither is the object's.
             mode: PutMode::Update(UpdateVersion {
                 e_tag: Some("\"lago-audit-stale-version\"".to_owned()),
-                version: None,
+                version: Some("1".to_owned()),
             }),
             ..PutOptions::default()
         };
