@@ -109,11 +109,13 @@ pub fn activity(log: &ActivityLogObject) -> Value {
     Value::Object(d)
 }
 
-/// An API log as an ECS document (`event.category: web`, `event.type: access`).
+/// An API log as an ECS document (`event.category: web`, `event.type: access`). `event.id` is
+/// derived from the whole record ([`crate::api_log_event_id`]), since callers reuse their
+/// `request_id`, which is `http.request.id`.
 pub fn api(log: &ApiLogObject) -> Value {
     let method = log.http_method.as_str().to_ascii_uppercase();
     let mut d = base(
-        &log.request_id,
+        &crate::api_log_event_id(log).to_string(),
         "api-request",
         "api_logs",
         &["web"],

@@ -49,6 +49,31 @@ impl std::fmt::Display for Format {
     }
 }
 
+/// The namespace of the event ids of API logs (a UUID chosen once for this purpose; never change
+/// it, or every API log's id changes).
+pub const API_LOG_ID_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0xa7c0_2064_9203_4e0d_a055_1a01_b889_2eda);
+
+/// The event id of an API log: OCSF's `metadata.uid` and ECS's `event.id`.
+///
+/// An API log has no id of its own, and its `request_id` is a caller's `X-Request-Id` when one
+/// was sent, which callers reuse; readers that de-duplicate by event id (Elastic's `_id`, many
+/// SIEM pipelines) would merge two calls that share it. The id is therefore a name-based UUID
+/// (version 5, RFC 9562) in [`API_LOG_ID_NAMESPACE`] over the record's identity, the canonical
+/// JSON of the whole record ([`RecordKey`]: object keys sorted, no spaces): unique to the record,
+/// the same on every export of it, and reproducible by anyone, e.g. with Python's
+/// `uuid.uuid5(namespace, text)`. The `request_id` stays in `http_request.uid` /
+/// `http.request.id`.
+pub fn api_log_event_id(log: &ApiLogObject) -> uuid::Uuid {
+    let mut sha1 = ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY);
+    sha1.update(API_LOG_ID_NAMESPACE.as_bytes());
+    sha1.update(log.record_key().as_bytes());
+    let digest = sha1.finish();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest.as_ref()[..16]);
+    uuid::Builder::from_sha1_bytes(bytes).into_uuid()
+}
+
 /// A record a sink can write: one of the client's three log types.
 pub trait SinkRecord: Logged + RecordKey + Serialize + Send + 'static {
     /// Which kind of log it is (the folder it goes to).

@@ -72,7 +72,7 @@ mod writer;
 pub use batch::BatchLimits;
 pub use destination::Destination;
 pub use error::SinkError;
-pub use format::{line, Format, SinkRecord};
+pub use format::{api_log_event_id, line, Format, SinkRecord, API_LOG_ID_NAMESPACE};
 pub use layout::LogKind;
 pub use writer::{Sink, SinkOptions, SinkProgress, WriteSummary, DEFAULT_LEASE};
 

@@ -11,7 +11,8 @@
 //! | security logs: API keys, webhooks, integrations, exports, anything else | Entity Management (3004) |
 //!
 //! Every event carries its class's required attributes, `metadata.product` (Lago),
-//! `metadata.version` (1.8.0), the log's id as `metadata.uid` and
+//! `metadata.version` (1.8.0), an id unique to the record as `metadata.uid` (the log's own id;
+//! for an API log, which has none, [one derived from the record](crate::api_log_event_id)) and
 //! `type_uid = class_uid × 100 + activity_id`. Values that have no OCSF attribute go under
 //! `unmapped`, never dropped. The full field table is in the crate's README.
 
@@ -231,15 +232,16 @@ fn http_activity(method: &HttpMethod) -> (u64, &'static str) {
     }
 }
 
-/// An API log as an HTTP Activity (4002) event. API logs have no id of their own: `metadata.uid`
-/// is the `request_id` (a caller may reuse it).
+/// An API log as an HTTP Activity (4002) event. API logs have no id of their own, and callers
+/// reuse their `request_id`: `metadata.uid` is derived from the whole record
+/// ([`crate::api_log_event_id`]) and the `request_id` is `http_request.uid`.
 pub fn api(log: &ApiLogObject) -> Value {
     let (activity_id, activity_name) = http_activity(&log.http_method);
     let mut e = base(Head {
         class: &HTTP_ACTIVITY,
         activity_id,
         activity_name,
-        uid: &log.request_id,
+        uid: &crate::api_log_event_id(log).to_string(),
         log_name: "api_logs",
         event_code: &format!(
             "{} {}",

@@ -238,3 +238,93 @@ async fn every_document_of_all_three_kinds_uses_ecs_fields_correctly() {
         assert!(doc.pointer(path).is_some(), "{path} missing");
     }
 }
+
+/// UUIDv5 (RFC 9562) of `text` in `namespace`, written out here so that the test does not trust
+/// the code it checks: SHA-1 of the namespace's bytes and the text, cut to 16 bytes, with the
+/// version (5) and variant bits set.
+fn uuid5(namespace: uuid::Uuid, text: &[u8]) -> String {
+    let mut sha1 = ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY);
+    sha1.update(namespace.as_bytes());
+    sha1.update(text);
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&sha1.finish().as_ref()[..16]);
+    b[6] = (b[6] & 0x0f) | 0x50;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    uuid::Uuid::from_bytes(b).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_logs_that_share_a_request_id_get_distinct_event_ids() {
+    // The fake's callers reuse their X-Request-Id, as Lago's do.
+    let fake = FakeLago::builder()
+        .seed(19)
+        .records_per_kind(10, 2_000, 10)
+        .start()
+        .await
+        .unwrap();
+    let api = records::<ApiLogObject>(&fake).await;
+    let request_ids: std::collections::HashSet<&str> =
+        api.iter().map(|r| r.request_id.as_str()).collect();
+    assert!(
+        request_ids.len() < api.len(),
+        "the export should hold API logs that share a request_id"
+    );
+    let schemas = schemas();
+    let mut ocsf_ids = std::collections::HashSet::new();
+    let mut ecs_ids = std::collections::HashSet::new();
+    for r in &api {
+        let event = r.to_ocsf();
+        let doc = r.to_ecs();
+        // The request_id stays in its own field.
+        assert_eq!(event["http_request"]["uid"], r.request_id.as_str());
+        assert_eq!(doc["http"]["request"]["id"], r.request_id.as_str());
+        // The id is a UUIDv5 of the record's line in Lago's own format, which anyone can
+        // recompute from a raw archive.
+        let raw = lago_audit_sink::line(r, Format::Lago).unwrap();
+        let expected = uuid5(lago_audit_sink::API_LOG_ID_NAMESPACE, &raw[..raw.len() - 1]);
+        assert_eq!(event["metadata"]["uid"], expected.as_str());
+        assert_eq!(doc["event"]["id"], expected.as_str());
+        ocsf_ids.insert(expected.clone());
+        ecs_ids.insert(doc["event"]["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ocsf_ids.len(), api.len(), "one OCSF id per record");
+    assert_eq!(ecs_ids.len(), api.len(), "one ECS id per record");
+
+    // Stable across re-exports: a second export gives every record the same id.
+    let again: std::collections::HashSet<String> = records::<ApiLogObject>(&fake)
+        .await
+        .iter()
+        .map(|r| r.to_ocsf()["metadata"]["uid"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(again, ocsf_ids);
+
+    // Two calls that differ only in their status, sharing one X-Request-Id: two events, two
+    // ids, both valid OCSF 1.8.0 and ECS.
+    let first: ApiLogObject = serde_json::from_value(serde_json::json!({
+        "api_version": "v1",
+        "client": "curl/8.5.0",
+        "created_at": "2025-03-01T10:00:01Z",
+        "http_method": "post",
+        "http_status": 500,
+        "logged_at": "2025-03-01T10:00:00Z",
+        "request_body": {"code": "plan_1"},
+        "request_id": "retry-1",
+        "request_origin": "https://app.example.com",
+        "request_path": "/api/v1/plans",
+    }))
+    .unwrap();
+    let mut second = first.clone();
+    second.http_status = 200;
+    let (a, b) = (first.to_ocsf(), second.to_ocsf());
+    assert_ne!(a["metadata"]["uid"], b["metadata"]["uid"]);
+    assert_ne!(
+        first.to_ecs()["event"]["id"],
+        second.to_ecs()["event"]["id"]
+    );
+    assert_eq!(a["http_request"]["uid"], b["http_request"]["uid"]);
+    check_ecs(&[first.clone(), second.clone()], &ecs_fields());
+    check_ocsf(&[first, second], &schemas, &mut BTreeMap::new());
+    // The same id as Python's `uuid.uuid5(uuid.UUID("a7c02064-9203-4e0d-a055-1a01b8892eda"),
+    // json.dumps(record, sort_keys=True, separators=(",", ":")))` over that record.
+    assert_eq!(a["metadata"]["uid"], "22956199-ac31-54e5-b4a8-5791e21df97f");
+}
