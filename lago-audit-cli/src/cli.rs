@@ -335,6 +335,9 @@ pub struct ExportArgs {
     /// The archive's life (-o URL).
     #[command(flatten)]
     pub archive: ArchiveArgs,
+    /// Prometheus metrics and a health check.
+    #[command(flatten)]
+    pub metrics: crate::metrics::MetricsArgs,
 }
 
 /// How large an object of `-o URL` may grow (a batch is cut at the first limit reached, and at
@@ -460,6 +463,9 @@ pub struct TailArgs {
     /// With -o URL: a status line on stderr this often (0: none).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
     pub status_every: Duration,
+    /// Prometheus metrics and a health check.
+    #[command(flatten)]
+    pub metrics: crate::metrics::MetricsArgs,
 }
 
 /// A record's id: not empty, and not `.` or `..` (which would name another route).

@@ -204,7 +204,16 @@ pub async fn export<K: LogKind>(
     args: &ExportArgs,
 ) -> Result<(), CliError> {
     let counters = ExportProgress::default();
+    let store = SinkProgress::default();
     let opts = options(args, &counters);
+    let to_store = crate::output::store_url(env.global.output.as_deref()).is_some();
+    let watched = crate::metrics::Watched::of::<K>(&counters);
+    let watched = if to_store {
+        watched.store(&store)
+    } else {
+        watched
+    };
+    let _metrics = crate::metrics::serve(&args.metrics, watched, env.global.quiet).await?;
     if let Some(url) = crate::output::store_url(env.global.output.as_deref()) {
         if args.restart {
             return Err(CliError::new(
@@ -213,7 +222,6 @@ pub async fn export<K: LogKind>(
             ));
         }
         // `--resume` is accepted: a store always continues from the checkpoint it holds.
-        let store = SinkProgress::default();
         let options = sink_options(
             env,
             &args.batch,
@@ -361,7 +369,10 @@ pub async fn tail<K: LogKind>(
     if window.from.is_none() {
         window.from = Some(DateFilter::DateTime(now));
     }
-    let events = K::list(&env.conn.client, &sent).follow(o);
+    let counters = ExportProgress::default();
+    let watched = crate::metrics::Watched::of::<K>(&counters);
+    let _metrics = crate::metrics::serve(&args.metrics, watched, env.global.quiet).await?;
+    let events = K::list(&env.conn.client, &sent).follow(o.progress(counters));
     let writer = match env.global.output.as_deref() {
         Some(path) => StreamWriter::<K>::append(path, env.format, env.width())?,
         None => StreamWriter::<K>::stdout(env.format, env.width(), true),

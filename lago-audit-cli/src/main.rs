@@ -16,6 +16,7 @@ mod export;
 #[cfg(test)]
 mod fourth_kind;
 mod kinds;
+mod metrics;
 mod output;
 mod parse;
 mod resume;

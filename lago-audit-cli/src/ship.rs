@@ -103,6 +103,11 @@ pub async fn ship<K: LogKind>(
         last_success: std::sync::Mutex::new(None),
         outage: std::sync::Mutex::new(None),
     });
+    let outage = state.clone();
+    let watched = crate::metrics::Watched::of::<K>(&counters)
+        .store(&store)
+        .outage(move || *outage.outage.lock().unwrap_or_else(|p| p.into_inner()));
+    let _metrics = crate::metrics::serve(&args.metrics, watched, env.global.quiet).await?;
     let status = (!env.global.quiet && !args.status_every.is_zero()).then(|| {
         let (every, st, c, state) = (
             args.status_every,
