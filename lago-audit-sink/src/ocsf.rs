@@ -392,3 +392,39 @@ pub fn security(log: &SecurityLogObject) -> Value {
     e.insert("unmapped".into(), Value::Object(unmapped));
     Value::Object(e)
 }
+
+/// OCSF 1.3.0: the newest version Amazon Security Lake's custom sources take.
+pub const OCSF_1_3_VERSION: &str = "1.3.0";
+
+/// An event of this module (OCSF 1.8.0) as OCSF 1.3.0. The classes, activities and attributes are
+/// the same but for two, checked against the 1.3.0 class schemas in the tests:
+///
+/// - Entity Management (3004) has no `actor` in 1.3.0: it goes under `unmapped.actor`.
+/// - HTTP Activity (4002) requires `dst_endpoint` in 1.3.0: the endpoint the request reached,
+///   Lago's API (`{"svc_name": "Lago API"}`).
+pub fn to_1_3(mut event: Value) -> Value {
+    let Some(e) = event.as_object_mut() else {
+        return event;
+    };
+    if let Some(Value::Object(metadata)) = e.get_mut("metadata") {
+        metadata.insert("version".into(), json!(OCSF_1_3_VERSION));
+    }
+    match e.get("class_uid").and_then(Value::as_u64) {
+        Some(3004) => {
+            if let Some(actor) = e.remove("actor") {
+                let unmapped = e
+                    .entry("unmapped")
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Some(u) = unmapped.as_object_mut() {
+                    u.insert("actor".into(), actor);
+                }
+            }
+        }
+        Some(4002) => {
+            e.entry("dst_endpoint")
+                .or_insert_with(|| json!({"svc_name": "Lago API"}));
+        }
+        _ => {}
+    }
+    event
+}

@@ -12,7 +12,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 fn schemas() -> HashMap<u64, jsonschema::Validator> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ocsf-1.8.0");
+    schemas_of("1.8.0")
+}
+
+/// The vendored class schemas of one OCSF version.
+fn schemas_of(version: &str) -> HashMap<u64, jsonschema::Validator> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/ocsf-{version}"));
     [
         (3001, "account_change"),
         (3002, "authentication"),
@@ -327,4 +332,41 @@ async fn api_logs_that_share_a_request_id_get_distinct_event_ids() {
     // The same id as Python's `uuid.uuid5(uuid.UUID("a7c02064-9203-4e0d-a055-1a01b8892eda"),
     // json.dumps(record, sort_keys=True, separators=(",", ":")))` over that record.
     assert_eq!(a["metadata"]["uid"], "22956199-ac31-54e5-b4a8-5791e21df97f");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_of_all_three_kinds_validates_as_ocsf_1_3_0() {
+    let fake = FakeLago::builder()
+        .seed(21)
+        .records_per_kind(2_000, 2_000, 1_000)
+        .start()
+        .await
+        .unwrap();
+    let schemas = schemas_of("1.3.0");
+    let mut classes = BTreeMap::<u64, usize>::new();
+    let mut check = |event: Value| {
+        let event = ocsf::to_1_3(event);
+        assert_eq!(event["metadata"]["version"], ocsf::OCSF_1_3_VERSION);
+        let class = event["class_uid"].as_u64().unwrap();
+        let errors: Vec<String> = schemas[&class]
+            .iter_errors(&event)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}\n{event:#}");
+        *classes.entry(class).or_default() += 1;
+    };
+    for r in records::<ActivityLogObject>(&fake).await {
+        check(r.to_ocsf());
+    }
+    for r in records::<ApiLogObject>(&fake).await {
+        check(r.to_ocsf());
+    }
+    for r in records::<SecurityLogObject>(&fake).await {
+        check(r.to_ocsf());
+    }
+    assert_eq!(
+        classes.keys().copied().collect::<Vec<_>>(),
+        [3001, 3002, 3004, 3005, 4002],
+        "{classes:?}"
+    );
 }
