@@ -446,3 +446,65 @@ fn max_outage_ends_a_shipper_whose_store_refuses_its_objects() {
         eprintln!("ended after {:.0} s", started.elapsed().as_secs_f64());
     });
 }
+
+/// An `export` started beside a running shipper on the same prefix (a backfill next to `tail`,
+/// with other batch limits) is refused before it writes anything; the shipper goes on, and the
+/// archive holds every record once.
+#[test]
+fn an_export_beside_a_running_shipper_is_refused_before_it_writes() {
+    let fake = Fake::start(FakeLago::builder().records(2_000));
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("archive");
+    let log = root.path().join("stderr.txt");
+    let logging = Arc::new(AtomicBool::new(true));
+    std::thread::scope(|scope| {
+        let _stop = Stop(logging.clone());
+        let (on, lago) = (logging.clone(), &fake.fake);
+        scope.spawn(move || {
+            while on.load(Ordering::SeqCst) {
+                lago.insert(Kind::Activity, chrono::Utc::now(), Duration::ZERO);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let first = chrono::Utc::now();
+        let child = shipper(&fake, &dir, &log, &[]);
+        wait_for("objects", &log, Duration::from_secs(30), || {
+            stored(&dir).0.len() > 10
+        });
+        let before: HashSet<String> = stored(&dir).0.into_iter().collect();
+        let out = Command::new(assert_cmd::cargo::cargo_bin("lago-audit"))
+            .env_remove("LAGO_API_KEY")
+            .args(["--api-url", &fake.fake.base_url()])
+            .args(["--api-key", fake.fake.api_key()])
+            .args(["activity-logs", "export", "--batch-records", "70", "-o"])
+            .arg(format!("file://{}", dir.display()))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(13), "{err}");
+        assert!(err.contains("another exporter"), "{err}");
+        // None of the history before the shipper's start was written by the refused export.
+        let (ids, _) = stored(&dir);
+        let history: HashSet<String> = fake
+            .fake
+            .ground_truth(
+                Kind::Activity,
+                None,
+                Some(first - chrono::Duration::seconds(1)),
+            )
+            .into_iter()
+            .map(|id| id.to_string())
+            .collect();
+        assert!(
+            ids.iter().all(|id| !history.contains(id)),
+            "the export wrote records"
+        );
+        assert!(ids.len() >= before.len());
+        signal(&child, "-TERM");
+        let mut child = child;
+        assert_eq!(child.0.wait().unwrap().code(), Some(0));
+        let (ids, _) = stored(&dir);
+        let unique: HashSet<&String> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len(), "no record twice");
+    });
+}
