@@ -396,7 +396,8 @@ fn a_restarted_shipper_loses_nothing_of_its_downtime() {
         let got: HashSet<String> = ids.into_iter().collect();
         let missing = want.difference(&got).count();
         assert_eq!(missing, 0, "{missing} records of the downtime are missing");
-        assert!(want.len() > 100, "only {} records", want.len());
+        // Two downtimes of 4 s, a record every 100 ms: the test had something to lose.
+        assert!(want.len() > 50, "only {} records", want.len());
     });
 }
 
