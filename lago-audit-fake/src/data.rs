@@ -250,6 +250,167 @@ pub fn bursty_groups(seed: u64, records: u64) -> Vec<(i64, u64)> {
     groups
 }
 
+/// The shapes of data an export meets, each a generator of [`Timeline::Groups`] (or the uniform
+/// timeline): what the request budget of an export is measured on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Shape {
+    /// [`TIE_GROUP`] records every second ([`Timeline::Uniform`]).
+    Even,
+    /// Groups of 1 to 40 records sharing a second, with 1 to 30 s between groups
+    /// ([`tie_groups`]).
+    Ties,
+    /// Quiet hours, then billing runs of thousands of records ([`bursty_groups`]).
+    Bursty,
+    /// Dense hours separated by days without a record ([`dense_hours_groups`]).
+    DenseHours,
+    /// Every record within a single hour ([`dense_hour_groups`]).
+    DenseHour,
+    /// Even data with a few seconds that each hold more than a page ([`big_second_groups`]).
+    BigSeconds,
+}
+
+impl Shape {
+    /// Every shape, in the order the benchmarks list them.
+    pub const ALL: [Shape; 6] = [
+        Shape::Even,
+        Shape::Ties,
+        Shape::Bursty,
+        Shape::DenseHours,
+        Shape::DenseHour,
+        Shape::BigSeconds,
+    ];
+
+    /// Its name on the command line and in the benchmark tables (`even`, `ties`, `bursty`,
+    /// `dense-hours`, `dense-hour`, `big-seconds`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Shape::Even => "even",
+            Shape::Ties => "ties",
+            Shape::Bursty => "bursty",
+            Shape::DenseHours => "dense-hours",
+            Shape::DenseHour => "dense-hour",
+            Shape::BigSeconds => "big-seconds",
+        }
+    }
+
+    /// The timeline of `records` records of this shape; a pure function of `seed`.
+    pub fn timeline(self, seed: u64, records: u64) -> Timeline {
+        match self {
+            Shape::Even => Timeline::Uniform,
+            Shape::Ties => Timeline::Groups(tie_groups(seed, records)),
+            Shape::Bursty => Timeline::Groups(bursty_groups(seed, records)),
+            Shape::DenseHours => Timeline::Groups(dense_hours_groups(seed, records)),
+            Shape::DenseHour => Timeline::Groups(dense_hour_groups(seed, records)),
+            Shape::BigSeconds => Timeline::Groups(big_second_groups(seed, records)),
+        }
+    }
+}
+
+impl std::str::FromStr for Shape {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Shape::ALL
+            .into_iter()
+            .find(|shape| shape.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Shape::ALL.iter().map(|s| s.name()).collect();
+                format!("unknown shape {s:?} (one of {})", names.join(", "))
+            })
+    }
+}
+
+/// `records` records in groups of 1 to 40 sharing a second, with 1 to 30 s between groups
+/// (what another Lago-like server showed: activity logs written in small bursts), newest
+/// first; a pure function of `seed`.
+pub fn tie_groups(seed: u64, records: u64) -> Vec<(i64, u64)> {
+    let mut rng = mix(seed ^ 0x7135);
+    let mut next = |n: u64| {
+        rng = mix(rng);
+        rng % n.max(1)
+    };
+    let mut groups = Vec::new();
+    let (mut offset, mut left) = (0i64, records);
+    while left > 0 {
+        let n = (1 + next(40)).min(left);
+        groups.push((offset, n));
+        left -= n;
+        offset += 1 + next(30) as i64;
+    }
+    groups
+}
+
+/// `records` records in dense hours (one to eight records every second of an hour) separated by
+/// one to five days without a record, newest first; a pure function of `seed`.
+pub fn dense_hours_groups(seed: u64, records: u64) -> Vec<(i64, u64)> {
+    let mut rng = mix(seed ^ 0xD0075);
+    let mut next = |n: u64| {
+        rng = mix(rng);
+        rng % n.max(1)
+    };
+    let mut groups = Vec::new();
+    let (mut offset, mut left) = (0i64, records);
+    while left > 0 {
+        let hour_end = offset + 3_600;
+        let rate = 1 + next(8);
+        while offset < hour_end && left > 0 {
+            let n = (1 + next(2 * rate - 1)).min(left);
+            groups.push((offset, n));
+            left -= n;
+            offset += 1;
+        }
+        offset += 86_400 * (1 + next(5) as i64);
+    }
+    groups
+}
+
+/// `records` records within one hour (every second of it holds some, about `records / 3600`),
+/// newest first; a pure function of `seed`.
+pub fn dense_hour_groups(seed: u64, records: u64) -> Vec<(i64, u64)> {
+    let mut rng = mix(seed ^ 0x0E_1100);
+    let mut next = |n: u64| {
+        rng = mix(rng);
+        rng % n.max(1)
+    };
+    let mean = records.div_ceil(3_600).max(1);
+    let mut groups = Vec::new();
+    let (mut offset, mut left) = (0i64, records);
+    while left > 0 {
+        let n = (1 + next(2 * mean - 1)).min(left);
+        groups.push((offset, n));
+        left -= n;
+        offset += 1;
+    }
+    groups
+}
+
+/// `records` records three a second, except that about every 5,000th record starts a second
+/// holding 1,500 to 3,000 records (more than a page of 1,000), newest first; a pure function of
+/// `seed`.
+pub fn big_second_groups(seed: u64, records: u64) -> Vec<(i64, u64)> {
+    let mut rng = mix(seed ^ 0xB165);
+    let mut next = |n: u64| {
+        rng = mix(rng);
+        rng % n.max(1)
+    };
+    let mut groups = Vec::new();
+    let (mut offset, mut left) = (0i64, records);
+    let mut until_big = 1_000 + next(4_000);
+    while left > 0 {
+        let n = if until_big == 0 {
+            until_big = 2_000 + next(6_000);
+            1_500 + next(1_501)
+        } else {
+            TIE_GROUP
+        }
+        .min(left);
+        groups.push((offset, n));
+        left -= n;
+        until_big = until_big.saturating_sub(n);
+        offset += 1;
+    }
+    groups
+}
+
 #[derive(Debug)]
 struct Layout {
     timeline: Timeline,

@@ -280,6 +280,19 @@ impl FakeLagoBuilder {
         self.groups(data::bursty_groups(seed, n))
     }
 
+    /// `n` records of each kind laid out in `shape` (see [`data::Shape`]), from this builder's
+    /// seed: call it after [`seed`](Self::seed).
+    pub fn shape(mut self, shape: data::Shape, n: u64) -> Self {
+        match shape.timeline(self.seed, n) {
+            Timeline::Groups(groups) => self.groups(groups),
+            Timeline::Uniform => {
+                self.records = [n, n, n];
+                self.timeline = Timeline::Uniform;
+                self
+            }
+        }
+    }
+
     /// Gives timestamps milliseconds (Lago's column is `DateTime64(3)`): records of one second
     /// spread over it.
     pub fn millis(mut self, on: bool) -> Self {

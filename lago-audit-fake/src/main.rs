@@ -63,9 +63,13 @@ struct Args {
     /// Give timestamps milliseconds.
     #[arg(long)]
     millis: bool,
-    /// Lay records out in bursts (quiet hours, then billing runs).
+    /// Lay records out in bursts (quiet hours, then billing runs); the same as `--shape bursty`.
     #[arg(long)]
     bursty: bool,
+    /// Lay records out in a shape: even, ties (1-40 a second, 1-30 s apart), bursty, dense-hours
+    /// (days apart), dense-hour (all in one hour), big-seconds (some seconds hold 1,500+).
+    #[arg(long, conflicts_with = "bursty")]
+    shape: Option<lago_audit_fake::data::Shape>,
     /// Length of the rate limit's window, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     rate_limit_window_ms: u64,
@@ -96,6 +100,9 @@ async fn main() -> std::io::Result<()> {
         .records(args.records);
     if args.bursty {
         builder = builder.bursty(args.records);
+    }
+    if let Some(shape) = args.shape {
+        builder = builder.shape(shape, args.records);
     }
     let fake = builder
         .api_key(args.api_key)
