@@ -987,3 +987,46 @@ mod tests {
         assert!(g.logged_at(Slot::Inserted(0)) > g.logged_at(Slot::Base(0)));
     }
 }
+
+#[cfg(test)]
+mod shape_tests {
+    use super::*;
+
+    #[test]
+    fn every_shape_lays_out_exactly_its_records_newest_first() {
+        for shape in Shape::ALL {
+            assert_eq!(shape.name().parse::<Shape>(), Ok(shape));
+            for (seed, n) in [(1u64, 1u64), (5, 10_000), (6, 50_000)] {
+                let Timeline::Groups(groups) = shape.timeline(seed, n) else {
+                    assert_eq!(shape, Shape::Even);
+                    continue;
+                };
+                assert_eq!(groups.iter().map(|(_, c)| c).sum::<u64>(), n, "{shape:?}");
+                assert!(groups.iter().all(|(_, c)| *c > 0), "{shape:?}");
+                assert!(groups.windows(2).all(|w| w[0].0 < w[1].0), "{shape:?}");
+                assert_eq!(
+                    groups,
+                    shape.timeline(seed, n).groups(),
+                    "{shape:?}: a pure function"
+                );
+            }
+        }
+        // Seconds that hold more than a page, gaps of days, one hour.
+        let big = big_second_groups(5, 50_000);
+        assert!(big.iter().filter(|(_, c)| *c > 1_000).count() >= 5);
+        let days = dense_hours_groups(5, 50_000);
+        assert!(days.windows(2).any(|w| w[1].0 - w[0].0 >= 86_400));
+        let hour = dense_hour_groups(5, 50_000);
+        assert!(hour.last().unwrap().0 < 3_600);
+        assert!("weekly".parse::<Shape>().is_err());
+    }
+
+    impl Timeline {
+        fn groups(self) -> Vec<(i64, u64)> {
+            match self {
+                Timeline::Groups(g) => g,
+                Timeline::Uniform => Vec::new(),
+            }
+        }
+    }
+}
