@@ -11,7 +11,6 @@ use lago_audit_client::{
 };
 use lago_audit_fake::data::Kind;
 use lago_audit_fake::{FakeLago, FakeLagoBuilder};
-use std::collections::HashMap;
 use std::time::Duration;
 
 fn client(fake: &FakeLago) -> Client {
@@ -42,25 +41,7 @@ fn hostile(seed: u64) -> FakeLagoBuilder {
         .shuffle_ties(true)
 }
 
-/// Asserts `got` and `want` hold the same keys the same number of times, reporting losses and
-/// duplicates by count rather than printing 100,000 keys.
-fn assert_exactly_once(got: &[String], want: &[String], context: &str) {
-    let mut counts: HashMap<&str, i64> = HashMap::new();
-    for k in want {
-        *counts.entry(k).or_default() += 1;
-    }
-    for k in got {
-        *counts.entry(k).or_default() -= 1;
-    }
-    let lost: i64 = counts.values().filter(|c| **c > 0).sum();
-    let duplicated: i64 = -counts.values().filter(|c| **c < 0).sum::<i64>();
-    assert!(
-        lost == 0 && duplicated == 0 && got.len() == want.len(),
-        "{context}: {lost} lost, {duplicated} duplicated ({} read, {} expected)",
-        got.len(),
-        want.len()
-    );
-}
+use lago_audit_fake::check::assert_exactly_once;
 
 fn records<T>(events: Vec<ExportEvent<T>>) -> Vec<T> {
     events
