@@ -244,8 +244,15 @@ pub async fn verify(
                 );
             }
         }
-        if start.is_none() && (record.position.is_some() || record.since.is_some()) {
-            start = Some(record.since.or(record.position));
+        // Where the archive starts: its `start` record, or the first object's first second.
+        if start.is_none() {
+            let first = record
+                .since
+                .or_else(|| record.objects.first().map(|o| o.first))
+                .or(record.position);
+            if first.is_some() {
+                start = Some(first);
+            }
         }
         match record.event {
             ChainEvent::Abandon => {
