@@ -137,9 +137,10 @@ pub async fn run(args: &VerifyArgs, quiet: bool) -> Result<(), CliError> {
         Ok(())
     } else {
         let problems: usize = reports.iter().map(|r| r.problems.len()).sum();
+        let noun = if problems == 1 { "problem" } else { "problems" };
         Err(CliError::new(
             Exit::Unverified,
-            format!("{problems} problems: the archive is incomplete or altered"),
+            format!("{problems} {noun}: the archive is incomplete or altered"),
         ))
     }
 }
