@@ -105,7 +105,7 @@ pub async fn run(args: &VerifyArgs, quiet: bool) -> Result<(), CliError> {
         public_key,
         expect_head: args.expect_head.clone(),
         require_signature: args.require_signature,
-        concurrency: 8,
+        ..VerifyOptions::default()
     };
     let mut reports = Vec::new();
     for kind in kinds(args.kind) {

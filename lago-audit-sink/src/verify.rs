@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufRead;
 
 /// What to check beyond the defaults.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct VerifyOptions {
     /// The public key (raw 32 bytes) every digest must be signed with.
     pub public_key: Option<Vec<u8>>,
@@ -40,6 +40,17 @@ pub struct VerifyOptions {
     pub require_signature: bool,
     /// Objects read at once (default 8).
     pub concurrency: usize,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        Self {
+            public_key: None,
+            expect_head: None,
+            require_signature: false,
+            concurrency: 8,
+        }
+    }
 }
 
 /// One finding: what is wrong, and where.
@@ -466,8 +477,17 @@ pub async fn verify(
     let checks = futures::stream::iter(committed.values().cloned())
         .map(|entry| async move {
             let path = dest.path(&format!("{}/{}", kind.dir(), entry.name));
-            let body = chain::get_opt(dest, &path).await?;
-            Ok::<_, SinkError>((entry.clone(), body.map(|b| check_object(&entry, &b))))
+            let Some(body) = chain::get_opt(dest, &path).await? else {
+                return Ok::<_, SinkError>((entry, None));
+            };
+            // Decoding is the CPU's work: off the runtime's threads, objects side by side.
+            let checked = tokio::task::spawn_blocking({
+                let entry = entry.clone();
+                move || check_object(&entry, &body)
+            })
+            .await
+            .map_err(|e| SinkError::Encode(format!("checking an object: {e}")))?;
+            Ok((entry, Some(checked)))
         })
         .buffer_unordered(concurrency);
     futures::pin_mut!(checks);
@@ -600,17 +620,45 @@ fn check_object(entry: &ObjectEntry, body: &[u8]) -> Result<u64, Vec<(&'static s
     }
 }
 
+/// The fields that carry a line's time, and nothing else (the rest of the line is skipped).
+#[derive(serde::Deserialize)]
+struct Times<'a> {
+    #[serde(borrow, default)]
+    logged_at: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default, rename = "@timestamp")]
+    timestamp: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    time: Option<i64>,
+}
+
 /// A line's time: Lago's `logged_at`, OCSF's `time` (ms), ECS's `@timestamp`.
 fn logged_at(line: &[u8]) -> Option<DateTime<Utc>> {
-    let v: serde_json::Value = serde_json::from_slice(line).ok()?;
-    if let Some(s) = v
-        .get("logged_at")
-        .or_else(|| v.get("@timestamp"))
-        .and_then(|t| t.as_str())
-    {
+    let t: Times = serde_json::from_slice(line).ok()?;
+    if let Some(s) = t.logged_at.or(t.timestamp) {
         return s.parse::<DateTime<Utc>>().ok();
     }
-    v.get("time")
-        .and_then(|t| t.as_i64())
-        .and_then(DateTime::from_timestamp_millis)
+    t.time.and_then(DateTime::from_timestamp_millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lines_time_in_each_format() {
+        let want: DateTime<Utc> = "2025-03-01T00:00:01Z".parse().unwrap();
+        let lago = br#"{"activity_id":"a","logged_at":"2025-03-01T00:00:01Z","activity_object":{"time":5}}"#;
+        let ocsf = br#"{"class_uid":3004,"time":1740787201000,"metadata":{"logged_time":1}}"#;
+        let ecs = br#"{"@timestamp":"2025-03-01T00:00:01.000Z","event":{"created":"x"}}"#;
+        for line in [&lago[..], &ocsf[..], &ecs[..]] {
+            assert_eq!(
+                logged_at(line),
+                Some(want),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        assert_eq!(logged_at(b"{\"other\":1}"), None);
+        assert_eq!(logged_at(b"not json"), None);
+    }
 }
