@@ -144,16 +144,27 @@ fn tail_to_a_store_survives_outages_of_lago_and_of_the_store() {
     // Lago logs a record every 200 ms, with the time it is logged at, outages or not.
     let logging = Arc::new(AtomicBool::new(true));
     std::thread::scope(|scope| {
-        let (on, lago) = (logging.clone(), &fake.fake);
-        scope.spawn(move || {
-            while on.load(Ordering::SeqCst) {
-                lago.insert(Kind::Activity, chrono::Utc::now(), Duration::ZERO);
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        });
+        keep_logging(scope, &fake.fake, &logging, Duration::from_millis(200));
         // Stops the logging thread also when an assertion fails (the scope waits for it).
         let _stop = Stop(logging.clone());
         ship_through_outages(&fake, from);
+    });
+}
+
+/// Lago logs an activity log every `every`, with the time it is logged at, until `on` is cleared
+/// (whatever the shipper under test does).
+fn keep_logging<'s>(
+    scope: &'s std::thread::Scope<'s, '_>,
+    lago: &'s FakeLago,
+    on: &Arc<AtomicBool>,
+    every: Duration,
+) {
+    let on = on.clone();
+    scope.spawn(move || {
+        while on.load(Ordering::SeqCst) {
+            lago.insert(Kind::Activity, chrono::Utc::now(), Duration::ZERO);
+            std::thread::sleep(every);
+        }
     });
 }
 
@@ -350,13 +361,7 @@ fn a_restarted_shipper_loses_nothing_of_its_downtime() {
         );
         // Lago logs a record every 100 ms from now on, whatever the shipper does.
         let first = chrono::Utc::now();
-        let (on, lago) = (logging.clone(), &fake.fake);
-        scope.spawn(move || {
-            while on.load(Ordering::SeqCst) {
-                lago.insert(Kind::Activity, chrono::Utc::now(), Duration::ZERO);
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        });
+        keep_logging(scope, &fake.fake, &logging, Duration::from_millis(100));
         for (i, stop) in ["-TERM", "-KILL", "-TERM"].into_iter().enumerate() {
             let before = stored(&dir).0.len();
             wait_for("new objects", &log, Duration::from_secs(30), || {
@@ -420,13 +425,7 @@ fn max_outage_ends_a_shipper_whose_store_refuses_its_objects() {
     let logging = Arc::new(AtomicBool::new(true));
     std::thread::scope(|scope| {
         let _stop = Stop(logging.clone());
-        let (on, lago) = (logging.clone(), &fake.fake);
-        scope.spawn(move || {
-            while on.load(Ordering::SeqCst) {
-                lago.insert(Kind::Activity, chrono::Utc::now(), Duration::ZERO);
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        });
+        keep_logging(scope, &fake.fake, &logging, Duration::from_millis(100));
         let started = Instant::now();
         let mut child = shipper(&fake, &dir, &log, &["--max-outage", "10s"]);
         let status = loop {
@@ -460,13 +459,7 @@ fn an_export_beside_a_running_shipper_is_refused_before_it_writes() {
     let logging = Arc::new(AtomicBool::new(true));
     std::thread::scope(|scope| {
         let _stop = Stop(logging.clone());
-        let (on, lago) = (logging.clone(), &fake.fake);
-        scope.spawn(move || {
-            while on.load(Ordering::SeqCst) {
-                lago.insert(Kind::Activity, chrono::Utc::now(), Duration::ZERO);
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        });
+        keep_logging(scope, &fake.fake, &logging, Duration::from_millis(100));
         let first = chrono::Utc::now();
         let child = shipper(&fake, &dir, &log, &[]);
         wait_for("objects", &log, Duration::from_secs(30), || {

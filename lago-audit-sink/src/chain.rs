@@ -247,11 +247,15 @@ pub async fn read_record(
 
 /// Whether record `seq` of `kind`'s chain exists (one `HEAD`).
 pub async fn exists(dest: &Destination, kind: LogKind, seq: u64) -> Result<bool, SinkError> {
-    let path = record_path(dest, kind, seq);
-    match dest.store.head(&path).await {
+    path_exists(dest, &record_path(dest, kind, seq)).await
+}
+
+/// Whether an object is at `path` (one `HEAD`).
+async fn path_exists(dest: &Destination, path: &Path) -> Result<bool, SinkError> {
+    match dest.store.head(path).await {
         Ok(_) => Ok(true),
         Err(object_store::Error::NotFound { .. }) => Ok(false),
-        Err(e) => Err(store_err("head", &path, e)),
+        Err(e) => Err(store_err("head", path, e)),
     }
 }
 
@@ -298,13 +302,7 @@ pub(crate) async fn newest_in(
 ) -> Result<Option<u64>, SinkError> {
     let exists = |seq: u64| {
         let path = path_of(seq);
-        async move {
-            match dest.store.head(&path).await {
-                Ok(_) => Ok(true),
-                Err(object_store::Error::NotFound { .. }) => Ok(false),
-                Err(e) => Err(store_err("head", &path, e)),
-            }
-        }
+        async move { path_exists(dest, &path).await }
     };
     if !exists(from).await? {
         return dest
