@@ -14,8 +14,15 @@
 //! passed its midnight or span boundary), so a quiet `follow` still delivers within
 //! `max_span + settle + poll interval`. The last batch of a run that ends is sealed where the
 //! run's window ends.
+//!
+//! With [`Layout::SecurityLake`] the same batches are cut (the bytes limit counts the events'
+//! compact JSON), except that the span is at least 5 minutes and at most a day (Security Lake
+//! wants objects 5 minutes to a day apart) and the bytes at most 256 MiB (its row group limit);
+//! a sealed batch then becomes one Parquet object per OCSF class of its events
+//! ([`crate::layout::Lake`]), all committed by one chain record.
 
-use crate::format::{line, Format, SinkRecord};
+use crate::format::{canonical, document, line, Format, SinkRecord};
+use crate::layout::{object_name, Layout};
 use crate::SinkError;
 use bytes::Bytes;
 use flate2::write::GzEncoder;
@@ -80,6 +87,21 @@ impl BatchLimits {
         self.max_span
     }
 
+    /// The limits as `layout` needs them: for Security Lake, a span of 5 minutes to a day and
+    /// at most 256 MiB a batch.
+    pub fn for_layout(self, layout: &Layout) -> Self {
+        match layout {
+            Layout::Hive => self,
+            Layout::SecurityLake(_) => {
+                let span = self
+                    .max_span
+                    .map(|s| s.clamp(LAKE_MIN_SPAN, Duration::from_secs(86_400)));
+                let bytes = self.max_bytes.min(LAKE_MAX_BYTES);
+                self.max_span(span).max_bytes(bytes)
+            }
+        }
+    }
+
     /// The first second a batch starting at `first` may not include.
     fn boundary(&self, first: i64) -> i64 {
         let day = first.div_euclid(86_400) * 86_400 + 86_400;
@@ -98,19 +120,46 @@ impl BatchLimits {
     }
 }
 
-/// A finished batch: the bytes of one object.
+/// The shortest span of a Security Lake object (its objects are 5 minutes to a day apart).
+pub const LAKE_MIN_SPAN: Duration = Duration::from_secs(300);
+/// The most bytes (events' JSON) of a Security Lake object: its row group limit.
+pub const LAKE_MAX_BYTES: u64 = 256 << 20;
+
+/// A finished batch: the objects of one commit (one for gzip NDJSON; one per OCSF class for
+/// Security Lake).
 #[derive(Debug)]
 pub(crate) struct Sealed {
+    /// Its objects, in name order.
+    pub parts: Vec<Part>,
+    /// Records in them all.
+    pub records: u64,
+    /// Once these objects are stored, every record logged before this second is stored.
+    pub cut: i64,
+}
+
+/// One object of a sealed batch.
+#[derive(Debug)]
+pub(crate) struct Part {
+    /// Its name (see [`crate::layout`]).
+    pub name: String,
     /// First and last second of its records.
     pub first: i64,
     pub last: i64,
     pub records: u64,
-    /// The gzip NDJSON body.
+    /// The object's bytes.
     pub body: Bytes,
-    /// The SHA-256 of the uncompressed lines, lowercase hex.
+    /// The SHA-256 the chain records: of the uncompressed lines (gzip NDJSON) or of the bytes
+    /// (Parquet), lowercase hex.
     pub sha256: String,
-    /// Once this object is stored, every record logged before this second is stored.
-    pub cut: i64,
+}
+
+enum Body {
+    Ndjson {
+        gz: GzEncoder<Vec<u8>>,
+        sha: ring::digest::Context,
+    },
+    /// OCSF 1.3 events with their seconds, encoded when the batch is sealed.
+    Lake(Vec<(i64, serde_json::Value)>),
 }
 
 struct Open {
@@ -118,13 +167,13 @@ struct Open {
     last: i64,
     records: u64,
     bytes: u64,
-    gz: GzEncoder<Vec<u8>>,
-    sha: ring::digest::Context,
+    body: Body,
 }
 
 /// The deterministic batcher (no I/O).
 pub(crate) struct Batcher<T> {
     format: Format,
+    layout: Layout,
     limits: BatchLimits,
     /// Records logged before this second are stored already: dropped.
     position: Option<i64>,
@@ -141,10 +190,11 @@ pub(crate) fn complete_before(at: chrono::DateTime<chrono::Utc>) -> i64 {
 }
 
 impl<T: SinkRecord> Batcher<T> {
-    pub fn new(format: Format, limits: BatchLimits, position: Option<i64>) -> Self {
+    pub fn new(format: Format, layout: Layout, limits: BatchLimits, position: Option<i64>) -> Self {
         Self {
             format,
-            limits,
+            limits: limits.for_layout(&layout),
+            layout,
             position,
             confirmed: None,
             pending: Vec::new(),
@@ -203,8 +253,13 @@ impl<T: SinkRecord> Batcher<T> {
             let mut lines = Vec::new();
             let mut bytes = 0u64;
             while i < ready.len() && ready[i].logged_at().timestamp() == s {
-                let l = line(&ready[i], self.format)?;
-                bytes += l.len() as u64;
+                let l = match self.layout {
+                    Layout::Hive => Line::Ndjson(line(&ready[i], self.format)?),
+                    Layout::SecurityLake(_) => {
+                        Line::Event(crate::ocsf::to_1_3(document(&ready[i], self.format)?))
+                    }
+                };
+                bytes += l.len();
                 lines.push(l);
                 i += 1;
             }
@@ -238,7 +293,7 @@ impl<T: SinkRecord> Batcher<T> {
     fn add_second(
         &mut self,
         s: i64,
-        lines: Vec<Vec<u8>>,
+        lines: Vec<Line>,
         bytes: u64,
     ) -> Result<Option<Sealed>, SinkError> {
         let n = lines.len() as u64;
@@ -251,19 +306,31 @@ impl<T: SinkRecord> Batcher<T> {
                 sealed = self.seal(s)?;
             }
         }
+        let lake = matches!(self.layout, Layout::SecurityLake(_));
         let open = self.open.get_or_insert_with(|| Open {
             first: s,
             last: s,
             records: 0,
             bytes: 0,
-            gz: GzEncoder::new(Vec::new(), Compression::default()),
-            sha: ring::digest::Context::new(&ring::digest::SHA256),
+            body: if lake {
+                Body::Lake(Vec::new())
+            } else {
+                Body::Ndjson {
+                    gz: GzEncoder::new(Vec::new(), Compression::default()),
+                    sha: ring::digest::Context::new(&ring::digest::SHA256),
+                }
+            },
         });
-        for l in &lines {
-            open.gz
-                .write_all(l)
-                .map_err(|e| SinkError::Encode(e.to_string()))?;
-            open.sha.update(l);
+        for l in lines {
+            match (&mut open.body, l) {
+                (Body::Ndjson { gz, sha }, Line::Ndjson(l)) => {
+                    gz.write_all(&l)
+                        .map_err(|e| SinkError::Encode(e.to_string()))?;
+                    sha.update(&l);
+                }
+                (Body::Lake(events), Line::Event(e)) => events.push((s, e)),
+                _ => return Err(SinkError::Encode("a line of another layout".into())),
+            }
         }
         open.last = s;
         open.records += n;
@@ -275,20 +342,102 @@ impl<T: SinkRecord> Batcher<T> {
         let Some(open) = self.open.take() else {
             return Ok(None);
         };
-        let body = open
-            .gz
-            .finish()
-            .map_err(|e| SinkError::Encode(e.to_string()))?;
+        let parts = match (open.body, &self.layout) {
+            (Body::Ndjson { gz, sha }, _) => {
+                let body = gz.finish().map_err(|e| SinkError::Encode(e.to_string()))?;
+                vec![Part {
+                    name: object_name(open.first, open.last),
+                    first: open.first,
+                    last: open.last,
+                    records: open.records,
+                    body: Bytes::from(body),
+                    sha256: crate::chain::hex(sha.finish().as_ref()),
+                }]
+            }
+            (Body::Lake(events), Layout::SecurityLake(lake)) => lake_parts::<T>(lake, events)?,
+            (Body::Lake(_), Layout::Hive) => {
+                return Err(SinkError::Encode("events of another layout".into()))
+            }
+        };
         Ok(Some(Sealed {
-            first: open.first,
-            last: open.last,
+            parts,
             records: open.records,
-            body: Bytes::from(body),
-            sha256: crate::chain::hex(open.sha.finish().as_ref()),
             cut,
         }))
     }
 }
+
+/// A record ready for a batch: an NDJSON line, or an OCSF 1.3 event for Security Lake.
+enum Line {
+    Ndjson(Vec<u8>),
+    Event(serde_json::Value),
+}
+
+impl Line {
+    /// Its size for the bytes limit: the line, or the event's compact JSON with a newline.
+    fn len(&self) -> u64 {
+        match self {
+            Line::Ndjson(l) => l.len() as u64,
+            Line::Event(e) => {
+                let mut out = Vec::new();
+                canonical(e, &mut out);
+                out.len() as u64 + 1
+            }
+        }
+    }
+}
+
+/// One Parquet object per OCSF class of `events` (in time order, as the batch holds them).
+fn lake_parts<T: SinkRecord>(
+    lake: &crate::layout::Lake,
+    events: Vec<(i64, serde_json::Value)>,
+) -> Result<Vec<Part>, SinkError> {
+    let mut classes: std::collections::BTreeMap<u64, Vec<(i64, serde_json::Value)>> =
+        Default::default();
+    for (s, e) in events {
+        let class = e
+            .get("class_uid")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| SinkError::Encode("an OCSF event without class_uid".into()))?;
+        classes.entry(class).or_default().push((s, e));
+    }
+    let mut parts = Vec::new();
+    for (class, events) in classes {
+        let (first, last) = match (events.first(), events.last()) {
+            (Some(a), Some(b)) => (a.0, b.0),
+            _ => continue,
+        };
+        let records = events.len() as u64;
+        let events: Vec<_> = events.into_iter().map(|(_, e)| e).collect();
+        let body = encode_lake(&events)?;
+        parts.push(Part {
+            name: lake.object_name(T::KIND, class, first, last),
+            first,
+            last,
+            records,
+            sha256: crate::chain::sha256_hex(&body),
+            body,
+        });
+    }
+    parts.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(parts)
+}
+
+#[cfg(feature = "security-lake")]
+fn encode_lake(events: &[serde_json::Value]) -> Result<Bytes, SinkError> {
+    crate::lake::encode(events).map_err(SinkError::Encode)
+}
+
+#[cfg(not(feature = "security-lake"))]
+fn encode_lake(_: &[serde_json::Value]) -> Result<Bytes, SinkError> {
+    Err(SinkError::Encode(NO_LAKE.into()))
+}
+
+/// What a build without the `security-lake` feature says when asked for Parquet.
+#[cfg_attr(feature = "security-lake", allow(dead_code))]
+pub(crate) const NO_LAKE: &str =
+    "Security Lake (Parquet) needs lago-audit-sink's `security-lake` feature, which this build \
+     does not have";
 
 #[cfg(test)]
 mod tests {
@@ -311,7 +460,7 @@ mod tests {
 
     /// Feeds `(second, records)` groups, a checkpoint after each second, then ends.
     fn cut(limits: BatchLimits, seconds: &[(i64, u32)]) -> Vec<(i64, i64, u64, i64)> {
-        let mut b = Batcher::<ActivityLogObject>::new(Format::Lago, limits, None);
+        let mut b = Batcher::<ActivityLogObject>::new(Format::Lago, Layout::Hive, limits, None);
         let mut out = Vec::new();
         let mut n = 0;
         for &(s, count) in seconds {
@@ -323,7 +472,7 @@ mod tests {
         }
         out.extend(b.finish().unwrap());
         out.iter()
-            .map(|s| (s.first, s.last, s.records, s.cut))
+            .map(|s| (s.parts[0].first, s.parts[0].last, s.records, s.cut))
             .collect()
     }
 
@@ -364,39 +513,54 @@ mod tests {
         );
         // With a 60 s span, the batch of the first minute is sealed as soon as a checkpoint
         // passes the minute, before any later record arrives.
-        let mut b =
-            Batcher::<ActivityLogObject>::new(Format::Lago, BatchLimits::for_follow(), None);
+        let mut b = Batcher::<ActivityLogObject>::new(
+            Format::Lago,
+            Layout::Hive,
+            BatchLimits::for_follow(),
+            None,
+        );
         b.record(log(DAY + 10, 1)).unwrap();
         assert!(b.checkpoint(DAY + 59).unwrap().is_empty());
         let sealed = b.checkpoint(DAY + 61).unwrap();
         assert_eq!(sealed.len(), 1);
-        assert_eq!((sealed[0].first, sealed[0].cut), (DAY + 10, DAY + 61));
+        assert_eq!(
+            (sealed[0].parts[0].first, sealed[0].cut),
+            (DAY + 10, DAY + 61)
+        );
     }
 
     #[test]
     fn the_bytes_do_not_depend_on_arrival_order() {
         let body = |order: &[u32]| {
-            let mut b =
-                Batcher::<ActivityLogObject>::new(Format::Lago, BatchLimits::default(), None);
+            let mut b = Batcher::<ActivityLogObject>::new(
+                Format::Lago,
+                Layout::Hive,
+                BatchLimits::default(),
+                None,
+            );
             for n in order {
                 b.record(log(DAY, *n)).unwrap();
             }
             b.checkpoint(DAY + 1).unwrap();
-            b.finish().unwrap().unwrap().body
+            b.finish().unwrap().unwrap().parts.remove(0).body
         };
         assert_eq!(body(&[1, 2, 3, 4]), body(&[3, 1, 4, 2]));
     }
 
     #[test]
     fn stored_records_are_skipped_and_late_ones_refused() {
-        let mut b =
-            Batcher::<ActivityLogObject>::new(Format::Lago, BatchLimits::default(), Some(DAY + 5));
+        let mut b = Batcher::<ActivityLogObject>::new(
+            Format::Lago,
+            Layout::Hive,
+            BatchLimits::default(),
+            Some(DAY + 5),
+        );
         b.record(log(DAY + 4, 1)).unwrap(); // before the position: already stored
         b.record(log(DAY + 5, 2)).unwrap();
         b.checkpoint(DAY + 6).unwrap();
         let err = b.record(log(DAY + 5, 3)).unwrap_err();
         assert!(matches!(err, SinkError::OutOfOrder(_)), "{err}");
         let sealed = b.finish().unwrap().unwrap();
-        assert_eq!((sealed.first, sealed.records), (DAY + 5, 1));
+        assert_eq!((sealed.parts[0].first, sealed.records), (DAY + 5, 1));
     }
 }

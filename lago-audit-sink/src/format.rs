@@ -115,17 +115,22 @@ impl SinkRecord for SecurityLogObject {
 /// The record as one line (with its `\n`) in `format`. Object keys are written in sorted order,
 /// so the bytes depend only on the record, never on a map's iteration order.
 pub fn line<T: SinkRecord>(record: &T, format: Format) -> Result<Vec<u8>, SinkError> {
-    let value = match format {
+    let value = document(record, format)?;
+    let mut out = Vec::with_capacity(512);
+    canonical(&value, &mut out);
+    out.push(b'\n');
+    Ok(out)
+}
+
+/// The record as a JSON document in `format` (what [`line`] writes).
+pub(crate) fn document<T: SinkRecord>(record: &T, format: Format) -> Result<Value, SinkError> {
+    Ok(match format {
         Format::Lago => {
             serde_json::to_value(record).map_err(|e| SinkError::Encode(e.to_string()))?
         }
         Format::Ocsf => record.to_ocsf(),
         Format::Ecs => record.to_ecs(),
-    };
-    let mut out = Vec::with_capacity(512);
-    canonical(&value, &mut out);
-    out.push(b'\n');
-    Ok(out)
+    })
 }
 
 /// Writes `value` as compact JSON with every object's keys sorted.

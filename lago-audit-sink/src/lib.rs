@@ -62,6 +62,8 @@ pub mod digest;
 pub mod ecs;
 mod error;
 mod format;
+#[cfg(feature = "security-lake")]
+pub mod lake;
 pub mod layout;
 mod local;
 pub mod ocsf;
@@ -73,7 +75,7 @@ pub use batch::BatchLimits;
 pub use destination::Destination;
 pub use error::SinkError;
 pub use format::{api_log_event_id, line, Format, SinkRecord, API_LOG_ID_NAMESPACE};
-pub use layout::LogKind;
+pub use layout::{Lake, Layout, LogKind};
 pub use writer::{Sink, SinkOptions, SinkProgress, WriteSummary, DEFAULT_LEASE};
 
 /// The README's Rust example, compiled as a doctest so it cannot rot.

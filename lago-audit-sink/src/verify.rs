@@ -476,7 +476,7 @@ pub async fn verify(
     let concurrency = options.concurrency.max(1);
     let checks = futures::stream::iter(committed.values().cloned())
         .map(|entry| async move {
-            let path = dest.path(&format!("{}/{}", kind.dir(), entry.name));
+            let path = crate::layout::object_path(dest, kind, &entry.name);
             let Some(body) = chain::get_opt(dest, &path).await? else {
                 return Ok::<_, SinkError>((entry, None));
             };
@@ -550,6 +550,13 @@ pub async fn verify(
 
 /// Checks one object's bytes against its entry: the record count, or the problem.
 fn check_object(entry: &ObjectEntry, body: &[u8]) -> Result<u64, Vec<(&'static str, String)>> {
+    // Security Lake's Parquet objects (`ext/…`): see `crate::lake::check`.
+    if crate::layout::is_lake_object(&entry.name) {
+        #[cfg(feature = "security-lake")]
+        return crate::lake::check(entry, body);
+        #[cfg(not(feature = "security-lake"))]
+        return Err(vec![("unreadable", crate::batch::NO_LAKE.to_owned())]);
+    }
     let mut decoder = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(body));
     let mut sha = ring::digest::Context::new(&ring::digest::SHA256);
     let (mut count, mut outside, mut partition) = (0u64, 0u64, 0u64);

@@ -5,7 +5,7 @@ use crate::chain::{self, ChainEvent, ChainRecord, Gap, ObjectEntry, WriterId, CH
 use crate::destination::Destination;
 use crate::digest::{self, Digest, DigestPayload, PreviousDigest, RecordHash, SigningKey};
 use crate::format::{Format, SinkRecord};
-use crate::layout::{object_name, parse_object_name, second, CHECKPOINT_FILE, STATE_DIR};
+use crate::layout::{object_path, parse_object_name, second, Layout, CHECKPOINT_FILE, STATE_DIR};
 use crate::SinkError;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Debug)]
 pub struct SinkOptions {
     format: Format,
+    layout: Layout,
     limits: BatchLimits,
     put_attempts: u32,
     checkpoint_every: Duration,
@@ -40,6 +41,7 @@ impl Default for SinkOptions {
     fn default() -> Self {
         Self {
             format: Format::Lago,
+            layout: Layout::Hive,
             limits: BatchLimits::default(),
             put_attempts: 5,
             checkpoint_every: Duration::from_secs(60),
@@ -60,7 +62,17 @@ impl SinkOptions {
         self.format = format;
         self
     }
+    /// Where the objects go and what they hold (default [`Layout::Hive`], gzip NDJSON).
+    /// [`Layout::SecurityLake`] writes Parquet objects of OCSF 1.3 events for Amazon Security
+    /// Lake; it needs [`Format::Ocsf`] and the `security-lake` feature. The chain stays in
+    /// `{prefix}/{kind}/_lago-audit/` and records the layout: a prefix keeps the layout it was
+    /// started with.
+    pub fn layout(mut self, layout: Layout) -> Self {
+        self.layout = layout;
+        self
+    }
     /// Batch limits (default [`BatchLimits::default`]; [`BatchLimits::for_follow`] for `tail`).
+    /// Security Lake narrows them ([`BatchLimits::for_layout`]).
     pub fn limits(mut self, limits: BatchLimits) -> Self {
         self.limits = limits;
         self
@@ -363,6 +375,17 @@ impl<T: SinkRecord> Sink<T> {
     /// Then [`resume_from`](Self::resume_from) and [`position`](Self::position) say where the
     /// export must start.
     pub async fn open(destination: &Destination, options: SinkOptions) -> Result<Self, SinkError> {
+        if let Layout::SecurityLake(_) = &options.layout {
+            if !cfg!(feature = "security-lake") {
+                return Err(SinkError::Encode(crate::batch::NO_LAKE.into()));
+            }
+            if options.format != Format::Ocsf {
+                return Err(SinkError::Encode(format!(
+                    "Security Lake takes OCSF events only, not the `{}` format",
+                    options.format
+                )));
+            }
+        }
         let writer = chain::this_writer();
         chain::register(&writer.id);
         let mut sink = Self {
@@ -487,7 +510,12 @@ impl<T: SinkRecord> Sink<T> {
             ..WriteSummary::default()
         };
         let start = self.position().map(|p| p.timestamp());
-        let mut batcher = Batcher::<T>::new(self.options.format, self.options.limits, start);
+        let mut batcher = Batcher::<T>::new(
+            self.options.format,
+            self.options.layout.clone(),
+            self.options.limits,
+            start,
+        );
         // Export checkpoints newer than the saved one, oldest first.
         let mut seen: VecDeque<(i64, Checkpoint)> = VecDeque::new();
         let mut last_save = Instant::now();
@@ -554,37 +582,44 @@ impl<T: SinkRecord> Sink<T> {
         seen: &mut VecDeque<(i64, Checkpoint)>,
         summary: &mut WriteSummary,
     ) -> Result<(), SinkError> {
-        let name = object_name(sealed.first, sealed.last);
-        let path = self.kind_path(&name);
         let export = self.export_at(sealed.cut, seen);
         let mut commit = Entry::new(ChainEvent::Commit, second(sealed.cut), export);
-        commit.objects.push(ObjectEntry {
-            name: name.clone(),
-            sha256: sealed.sha256.clone(),
-            records: sealed.records,
-            first: second(sealed.first).unwrap_or_default(),
-            last: second(sealed.last).unwrap_or_default(),
-        });
-        // The commit first: only the writer whose commit the store took writes the object.
+        for part in &sealed.parts {
+            commit.objects.push(ObjectEntry {
+                name: part.name.clone(),
+                sha256: part.sha256.clone(),
+                records: part.records,
+                first: second(part.first).unwrap_or_default(),
+                last: second(part.last).unwrap_or_default(),
+            });
+        }
+        // The commit first: only the writer whose commit the store took writes the objects.
         self.append(commit).await?;
         let deadline = Instant::now() + self.options.lease / 2;
-        let found = match self.put_once(&path, sealed.body.clone(), deadline).await {
-            Ok(found) => found,
-            Err(e) => {
-                // Set the commit back now, if the store lets us; else the next writer will.
-                let _ = self.abandon(vec![name]).await;
-                return Err(e);
+        for part in &sealed.parts {
+            let path = object_path(&self.dest, T::KIND, &part.name);
+            let found = match self.put_once(&path, part.body.clone(), deadline).await {
+                Ok(found) => found,
+                Err(e) => {
+                    // Set the commit back now, if the store lets us; else the next writer will.
+                    // Its objects already stored are named too: the next writer writes the same
+                    // bytes under the same names, and finds them in place.
+                    let names = sealed.parts.iter().map(|p| p.name.clone()).collect();
+                    let _ = self.abandon(names).await;
+                    return Err(e);
+                }
+            };
+            let p = &self.options.progress.0;
+            if found {
+                summary.objects_found += 1;
+                SinkProgress::add(&p.objects_found, 1);
+            } else {
+                summary.objects += 1;
+                SinkProgress::add(&p.objects, 1);
+                SinkProgress::add(&p.bytes, part.body.len() as u64);
             }
-        };
-        let p = &self.options.progress.0;
-        if found {
-            summary.objects_found += 1;
-            SinkProgress::add(&p.objects_found, 1);
-        } else {
-            summary.objects += 1;
-            SinkProgress::add(&p.objects, 1);
-            SinkProgress::add(&p.bytes, sealed.body.len() as u64);
         }
+        let p = &self.options.progress.0;
         summary.records += sealed.records;
         SinkProgress::add(&p.records, sealed.records);
         self.delivered();
@@ -653,7 +688,7 @@ impl<T: SinkRecord> Sink<T> {
             seq: prev.map_or(1, |h| h.record.seq + 1),
             prev: prev.map(|h| h.sha256.clone()),
             kind: T::KIND.dir().to_owned(),
-            format: self.options.format.as_str().to_owned(),
+            format: self.options.layout.tag(self.options.format),
             event: entry.event,
             writer: self.writer.clone(),
             created_at: now,
@@ -884,7 +919,7 @@ impl<T: SinkRecord> Sink<T> {
             if h.record.event == ChainEvent::Commit {
                 let mut missing = Vec::new();
                 for o in &h.record.objects {
-                    let path = self.kind_path(&o.name);
+                    let path = object_path(&self.dest, T::KIND, &o.name);
                     match self.dest.store.head(&path).await {
                         Ok(_) => {}
                         Err(object_store::Error::NotFound { .. }) => missing.push(o.name.clone()),
@@ -892,7 +927,10 @@ impl<T: SinkRecord> Sink<T> {
                     }
                 }
                 if !missing.is_empty() {
-                    self.abandon(missing).await?;
+                    // All of the commit's objects, the ones that arrived too: the seconds are
+                    // written again, and no object of a set-back commit may stay committed.
+                    let all = h.record.objects.iter().map(|o| o.name.clone()).collect();
+                    self.abandon(all).await?;
                 }
             }
         }
@@ -930,10 +968,11 @@ impl<T: SinkRecord> Sink<T> {
             )
         } else if record.kind != T::KIND.dir() {
             format!("it belongs to {}, not {}", record.kind, T::KIND)
-        } else if record.format != self.options.format.as_str() {
+        } else if record.format != self.options.layout.tag(self.options.format) {
             format!(
                 "this prefix holds the `{}` format, not `{}`; use another prefix",
-                record.format, self.options.format
+                record.format,
+                self.options.layout.tag(self.options.format)
             )
         } else {
             return Ok(());
