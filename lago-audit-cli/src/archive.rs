@@ -7,28 +7,48 @@ use crate::error::{CliError, Exit};
 use crate::kinds::LogKind;
 use chrono::{DateTime, Utc};
 use lago_audit_client::Checkpoint;
-use lago_audit_sink::{BatchLimits, Destination, Sink, SinkOptions, SinkProgress};
+use lago_audit_sink::{BatchLimits, Destination, Format, Layout, Sink, SinkOptions, SinkProgress};
 
 /// The destination `-o URL` names.
 pub(crate) fn destination(url: &str) -> Result<Destination, CliError> {
     Destination::parse(url).map_err(|e| crate::error::destination_error(url, &e))
 }
 
-/// The sink's options the flags ask for.
+/// The sink's options the flags ask for: a usage error when `--layout` and its flags disagree
+/// with each other or with `--format`.
 pub(crate) fn sink_options(
     env: &Env,
     batch: &BatchArgs,
     archive: &ArchiveArgs,
     base: BatchLimits,
     progress: &SinkProgress,
-) -> SinkOptions {
-    SinkOptions::default()
-        .format(env.format.sink().unwrap_or_default())
+) -> Result<SinkOptions, CliError> {
+    let format = env.format.sink().unwrap_or_default();
+    let layout = batch.layout().map_err(|e| CliError::new(Exit::Usage, e))?;
+    if let Layout::SecurityLake(_) = &layout {
+        if format != Format::Ocsf {
+            return Err(CliError::new(
+                Exit::Usage,
+                format!("--layout security-lake takes OCSF events, not --format {format}"),
+            )
+            .hint("add --format ocsf"));
+        }
+        if !cfg!(feature = "security-lake") {
+            return Err(CliError::new(
+                Exit::Usage,
+                "--layout security-lake: this build has no `security-lake` feature",
+            )
+            .hint("cargo install lago-audit-cli (its default features include it)"));
+        }
+    }
+    Ok(SinkOptions::default()
+        .format(format)
+        .layout(layout)
         .limits(batch.limits(base))
         .progress(progress.clone())
         .take_over(archive.take_over)
         .trust_store(archive.trust_store)
-        .signing_key(archive.key.clone())
+        .signing_key(archive.key.clone()))
 }
 
 /// Where an export into an archive starts.

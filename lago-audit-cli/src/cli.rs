@@ -351,12 +351,66 @@ pub struct BatchArgs {
     /// [default: 32MiB].
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     pub batch_bytes: Option<u64>,
-    /// With -o URL: most time of logged_at an object spans [default: none for export, 1m for tail].
+    /// With -o URL: most time of logged_at an object spans [default: none for export, 1m for tail;
+    /// with --layout security-lake, 5m to 24h].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub batch_span: Option<Duration>,
+    /// With -o URL: how the objects are laid out. `hive`: gzip NDJSON under {kind}/dt=YYYY-MM-DD/.
+    /// `security-lake`: Parquet of OCSF 1.3 events for Amazon Security Lake custom sources, under
+    /// ext/{source}-{kind}-{class}/region=…/accountId=…/eventDay=…/ (needs --format ocsf,
+    /// --lake-source, --lake-region and --lake-account-id).
+    #[arg(long, value_enum, default_value_t = LayoutArg::Hive)]
+    pub layout: LayoutArg,
+    /// With --layout security-lake: the custom sources' common name; each kind writes one source
+    /// per OCSF class, NAME-{activity|api|security}-{class_uid} (e.g. lago-api-4002).
+    #[arg(long, value_name = "NAME")]
+    pub lake_source: Option<String>,
+    /// With --layout security-lake: the region of the partitions (the data lake's region).
+    #[arg(long, value_name = "REGION")]
+    pub lake_region: Option<String>,
+    /// With --layout security-lake: the account id of the partitions (the AWS account that
+    /// writes; for a source outside AWS, your choice).
+    #[arg(long, value_name = "ID")]
+    pub lake_account_id: Option<String>,
+}
+
+/// How the objects of `-o URL` are laid out (`--layout`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LayoutArg {
+    /// gzip NDJSON in Hive partitions.
+    #[default]
+    Hive,
+    /// Parquet for Amazon Security Lake custom sources.
+    #[value(name = "security-lake")]
+    SecurityLake,
 }
 
 impl BatchArgs {
+    /// The layout the flags ask for, checked.
+    pub fn layout(&self) -> Result<lago_audit_sink::Layout, String> {
+        let lake = (&self.lake_source, &self.lake_region, &self.lake_account_id);
+        match self.layout {
+            LayoutArg::Hive => match lake {
+                (None, None, None) => Ok(lago_audit_sink::Layout::Hive),
+                _ => Err(
+                    "--lake-source, --lake-region and --lake-account-id go with --layout \
+                          security-lake"
+                        .into(),
+                ),
+            },
+            LayoutArg::SecurityLake => match lake {
+                (Some(source), Some(region), Some(account)) => {
+                    lago_audit_sink::Lake::new(source, region, account)
+                        .map(lago_audit_sink::Layout::SecurityLake)
+                }
+                _ => Err(
+                    "--layout security-lake needs --lake-source, --lake-region and \
+                          --lake-account-id (the partitions ext/{source}/region=…/accountId=…/)"
+                        .into(),
+                ),
+            },
+        }
+    }
     /// The limits the flags ask for, over `base`.
     pub fn limits(&self, base: lago_audit_sink::BatchLimits) -> lago_audit_sink::BatchLimits {
         let mut limits = base;

@@ -228,7 +228,7 @@ pub async fn export<K: LogKind>(
             &args.archive,
             BatchLimits::default(),
             &store,
-        );
+        )?;
         let from = K::window(filters).start_instant();
         let (sink, start) =
             open_archive::<K>(&destination(url)?, options, &args.archive, from, None).await?;

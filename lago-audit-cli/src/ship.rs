@@ -95,7 +95,7 @@ pub async fn ship<K: LogKind>(
         &args.archive,
         BatchLimits::for_follow(),
         &store,
-    );
+    )?;
     let from = K::window(sent).start_instant();
     let stop = shutdown_signal();
     let state = std::sync::Arc::new(Shipping {
