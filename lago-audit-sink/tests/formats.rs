@@ -15,29 +15,6 @@ fn schemas() -> HashMap<u64, jsonschema::Validator> {
     schemas_of("1.8.0")
 }
 
-/// The vendored class schemas of one OCSF version.
-fn schemas_of(version: &str) -> HashMap<u64, jsonschema::Validator> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/ocsf-{version}"));
-    [
-        (3001, "account_change"),
-        (3002, "authentication"),
-        (3004, "entity_management"),
-        (3005, "user_access"),
-        (4002, "http_activity"),
-    ]
-    .into_iter()
-    .map(|(uid, name)| {
-        let text = std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap();
-        let schema: Value = serde_json::from_str(&text).unwrap();
-        let validator = jsonschema::options()
-            .should_validate_formats(true)
-            .build(&schema)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        (uid, validator)
-    })
-    .collect()
-}
-
 async fn records<T: TestRecord>(fake: &FakeLago) -> Vec<T> {
     use futures::TryStreamExt;
     let events: Vec<_> = T::export_stream(

@@ -10,7 +10,7 @@ use lago_audit_fake::{FakeLago, FakeLagoBuilder};
 use lago_audit_sink::layout::parse_object_name;
 use lago_audit_sink::{Destination, Sink, SinkError, SinkOptions, SinkRecord, WriteSummary};
 use object_store::ObjectStoreExt;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::time::Duration;
 
@@ -397,4 +397,28 @@ pub fn s3_destination(endpoint: &str, bucket: &str) -> Destination {
         ],
     )
     .unwrap()
+}
+
+/// The vendored class schemas of one OCSF version.
+pub fn schemas_of(version: &str) -> HashMap<u64, jsonschema::Validator> {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/ocsf-{version}"));
+    [
+        (3001, "account_change"),
+        (3002, "authentication"),
+        (3004, "entity_management"),
+        (3005, "user_access"),
+        (4002, "http_activity"),
+    ]
+    .into_iter()
+    .map(|(uid, name)| {
+        let text = std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap();
+        let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let validator = jsonschema::options()
+            .should_validate_formats(true)
+            .build(&schema)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        (uid, validator)
+    })
+    .collect()
 }
