@@ -20,6 +20,7 @@
 //! | `lago_audit_store_written_bytes_total` | counter | compressed bytes uploaded |
 //! | `lago_audit_store_chain_records_total` | counter | checkpoint chain records written |
 //! | `lago_audit_store_retries_total` | counter | uploads retried after a store error |
+//! | `lago_audit_store_requests_total{operation,outcome}` | counter | requests to the store (`put`, `get`, `head`, `list`, `delete`, `copy`), retries included, by outcome: `ok`, `not_found`, `refused` (a create-only write or a stale version refused: the store keeping its promise), `error` |
 //! | `lago_audit_deliveries_total` | counter | deliveries that moved the stored position on |
 //! | `lago_audit_records_held` | gauge | records in memory, awaiting confirmation or in the open object |
 //! | `lago_audit_position_timestamp_seconds` | gauge | every record logged before it is stored |
@@ -223,6 +224,19 @@ impl Collector for Watched {
                 "Uploads to the store retried after an error.",
                 s.put_retries(),
             )?;
+            {
+                let mut requests = e.encode_descriptor(
+                    "store_requests",
+                    "Requests to the store, retries included, by operation and outcome (refused: \
+                     a create-only write or a stale version refused, as promised).",
+                    None,
+                    MetricType::Counter,
+                )?;
+                for (operation, outcome, n) in s.store_requests() {
+                    let labels = [("operation", operation), ("outcome", outcome)];
+                    ConstCounter::new(n).encode(requests.encode_family(&labels)?)?;
+                }
+            }
             counter(
                 &mut e,
                 "deliveries",

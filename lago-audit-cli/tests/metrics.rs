@@ -65,6 +65,23 @@ impl Scrape {
             .map(|(_, v)| *v)
     }
 
+    /// `lago_audit_store_requests_total` of one operation and outcome.
+    fn requests(&self, operation: &str, outcome: &str) -> f64 {
+        let (op, out) = (
+            format!("operation=\"{operation}\""),
+            format!("outcome=\"{outcome}\""),
+        );
+        self.0
+            .iter()
+            .find(|(s, _)| {
+                s.split_once('{').is_some_and(|(n, l)| {
+                    n == "lago_audit_store_requests_total" && l.contains(&op) && l.contains(&out)
+                })
+            })
+            .map(|(_, v)| *v)
+            .unwrap_or_else(|| panic!("no store requests {operation} {outcome} in {:?}", self.0))
+    }
+
     fn value(&self, name: &str) -> f64 {
         self.get(name, "kind=\"activity_logs\"")
             .unwrap_or_else(|| panic!("no {name} in {:?}", self.0))
@@ -181,6 +198,12 @@ fn scrape_a_shipper(fake: &Fake, from: chrono::DateTime<chrono::Utc>) {
             .unwrap()
             > 0.0
     );
+    // Requests to the store by outcome: uploads taken, the store check's second create refused
+    // (the store keeping its promise), reads of the chain.
+    assert!(first.requests("put", "ok") > 0.0);
+    assert!(first.requests("put", "refused") >= 1.0);
+    assert!(first.requests("head", "ok") + first.requests("head", "not_found") > 0.0);
+    let puts = first.requests("put", "ok");
     assert_eq!(get(&addr, "/healthz").0, 200);
     let later = |name: &str| {
         let (name, before) = (name.to_owned(), first.value(name));
@@ -195,7 +218,12 @@ fn scrape_a_shipper(fake: &Fake, from: chrono::DateTime<chrono::Utc>) {
     );
     wait_for("the counters and the position moving", &log, || {
         let s = Scrape::of(&addr);
-        records(&s) && read(&s) && position(&s) && requests(&s) && deliveries(&s)
+        records(&s)
+            && read(&s)
+            && position(&s)
+            && requests(&s)
+            && deliveries(&s)
+            && s.requests("put", "ok") > puts
     });
     let lag = Scrape::of(&addr).value("lago_audit_position_lag_seconds");
     assert!(lag >= 0.0, "{lag}");
@@ -209,6 +237,14 @@ fn scrape_a_shipper(fake: &Fake, from: chrono::DateTime<chrono::Utc>) {
         s.value("lago_audit_outage_in_progress") == 1.0
     });
     let during = Scrape::of(&addr);
+    // The store's side of the outage: its requests fail.
+    let failed = |s: &Scrape| {
+        ["put", "get", "head", "list"]
+            .iter()
+            .map(|op| s.requests(op, "error"))
+            .sum::<f64>()
+    };
+    assert!(failed(&during) > failed(&first), "{:?}", during.0);
     let began = during.value("lago_audit_outage_start_timestamp_seconds");
     let wall = chrono::Utc::now().timestamp() as f64;
     assert!(

@@ -258,6 +258,18 @@ impl Destination {
     }
 
     /// `{prefix}/{parts…}` as a store path.
+    /// The same destination, its requests counted into `progress` ([`crate::counted`]).
+    pub(crate) fn counted(&self, progress: &crate::SinkProgress) -> Self {
+        Self {
+            store: Arc::new(crate::counted::Counted::new(
+                self.store.clone(),
+                progress.clone(),
+            )),
+            prefix: self.prefix.clone(),
+            url: self.url.clone(),
+        }
+    }
+
     pub(crate) fn path(&self, parts: &str) -> Path {
         let mut s = self.prefix.to_string();
         for part in parts.split('/').filter(|p| !p.is_empty()) {

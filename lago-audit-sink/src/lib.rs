@@ -57,6 +57,7 @@
 
 pub mod batch;
 pub mod chain;
+pub mod counted;
 mod destination;
 pub mod digest;
 pub mod ecs;

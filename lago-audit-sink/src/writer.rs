@@ -157,6 +157,8 @@ struct Counters {
     position: AtomicU64,
     held: AtomicU64,
     head_digest: std::sync::Mutex<Option<String>>,
+    /// Requests to the store: `[operation][outcome]` (see [`crate::counted`]).
+    requests: [[AtomicU64; 4]; 6],
 }
 
 impl SinkProgress {
@@ -217,6 +219,28 @@ impl SinkProgress {
         match self.0.position.load(Ordering::Relaxed) {
             0 => None,
             s => second(i64::try_from(s).unwrap_or(0)),
+        }
+    }
+    /// Requests sent to the store, by operation and outcome: `(operation, outcome, count)` for
+    /// every pair of [`OPERATIONS`](crate::counted::OPERATIONS) and
+    /// [`OUTCOMES`](crate::counted::OUTCOMES), zeros included. Every call of the store's API is
+    /// one (each attempt of the sink's own retries apart; see [`crate::counted`]).
+    pub fn store_requests(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let mut out = Vec::new();
+        for (o, operation) in crate::counted::OPERATIONS.iter().enumerate() {
+            for (r, outcome) in crate::counted::OUTCOMES.iter().enumerate() {
+                out.push((
+                    *operation,
+                    *outcome,
+                    self.0.requests[o][r].load(Ordering::Relaxed),
+                ));
+            }
+        }
+        out
+    }
+    pub(crate) fn count_request(&self, operation: usize, outcome: usize) {
+        if let Some(c) = self.0.requests.get(operation).and_then(|o| o.get(outcome)) {
+            c.fetch_add(1, Ordering::Relaxed);
         }
     }
     fn add(c: &AtomicU64, n: u64) {
@@ -389,7 +413,7 @@ impl<T: SinkRecord> Sink<T> {
         let writer = chain::this_writer();
         chain::register(&writer.id);
         let mut sink = Self {
-            dest: destination.clone(),
+            dest: destination.counted(&options.progress),
             options,
             head: None,
             writer,
