@@ -113,3 +113,68 @@ fn an_archive_signed_on_the_demo_verifies_until_a_byte_changes() {
     assert_eq!(doc["valid"], false);
     assert_eq!(doc["kinds"][0]["problems"][0]["code"], "object-hash");
 }
+
+/// The README's Security Lake command on the demo: Parquet under Security Lake's partitions for
+/// every class of the kind, the chain beside them in `{kind}/_lago-audit/`, and `verify` checks
+/// those objects too. Without `--format ocsf`, or without the partitions' flags, a usage error
+/// before anything is written.
+#[cfg(feature = "security-lake")]
+#[test]
+fn a_security_lake_export_of_the_demo_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("lake");
+    let url = format!("file://{}", archive.display());
+    let lake = [
+        "--layout",
+        "security-lake",
+        "--lake-source",
+        "lago",
+        "--lake-region",
+        "eu-west-1",
+        "--lake-account-id",
+        "123456789012",
+    ];
+    let export = |format: &str, flags: &[&str]| {
+        run(lago_audit()
+            .args(["--demo", "--demo-records", "2000", "security-logs", "export"])
+            .args(["--format", format, "-o", &url])
+            .args(flags))
+    };
+    let (code, _, err) = export("ndjson", &lake);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--format ocsf"), "{err}");
+    let (code, _, err) = export("ocsf", &lake[..6]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--lake-account-id"), "{err}");
+    assert!(!archive.exists(), "nothing written before the flags are right");
+
+    let (code, _, err) = export("ocsf", &lake);
+    assert_eq!(code, Some(0), "{err}");
+    let ext = archive.join("ext");
+    let mut sources: Vec<String> = std::fs::read_dir(&ext)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    sources.sort();
+    assert_eq!(
+        sources,
+        [
+            "lago-security-3001",
+            "lago-security-3002",
+            "lago-security-3004",
+            "lago-security-3005"
+        ]
+    );
+    let partition = ext.join("lago-security-3004/region=eu-west-1/accountId=123456789012");
+    let day = std::fs::read_dir(&partition).unwrap().next().unwrap().unwrap();
+    assert!(day.file_name().to_str().unwrap().starts_with("eventDay=20"));
+
+    let (code, out, err) = run(lago_audit().args(["verify", &url]));
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("objects valid"), "{out}");
+    // A second run writes nothing again.
+    let (code, _, err) = export("ocsf", &lake);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, err) = run(lago_audit().args(["verify", &url]));
+    assert_eq!(code, Some(0), "{out}{err}");
+}
