@@ -136,7 +136,13 @@ fn a_security_lake_export_of_the_demo_verifies() {
     ];
     let export = |format: &str, flags: &[&str]| {
         run(lago_audit()
-            .args(["--demo", "--demo-records", "2000", "security-logs", "export"])
+            .args([
+                "--demo",
+                "--demo-records",
+                "2000",
+                "security-logs",
+                "export",
+            ])
             .args(["--format", format, "-o", &url])
             .args(flags))
     };
@@ -146,7 +152,10 @@ fn a_security_lake_export_of_the_demo_verifies() {
     let (code, _, err) = export("ocsf", &lake[..6]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--lake-account-id"), "{err}");
-    assert!(!archive.exists(), "nothing written before the flags are right");
+    assert!(
+        !archive.exists(),
+        "nothing written before the flags are right"
+    );
 
     let (code, _, err) = export("ocsf", &lake);
     assert_eq!(code, Some(0), "{err}");
@@ -166,7 +175,11 @@ fn a_security_lake_export_of_the_demo_verifies() {
         ]
     );
     let partition = ext.join("lago-security-3004/region=eu-west-1/accountId=123456789012");
-    let day = std::fs::read_dir(&partition).unwrap().next().unwrap().unwrap();
+    let day = std::fs::read_dir(&partition)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
     assert!(day.file_name().to_str().unwrap().starts_with("eventDay=20"));
 
     let (code, out, err) = run(lago_audit().args(["verify", &url]));

@@ -15,13 +15,15 @@
 //!   those columns (dotted paths, JSON array), so a reader turns them back into objects.
 //!
 //! Written with zstd, one row group per object (the batch limits keep it far below Security
-//! Lake's 256 MB), data and dictionary pages cut at 1 MiB of encoded values, statistics per
+//! Lake's 256 MB), data and dictionary pages cut at 512 KiB of encoded values (a page passes that
+//! by at most 64 values, so values under 8 KiB keep every page within 1 MiB), statistics per
 //! page and chunk, and a fixed `created_by`, so the same events give the same bytes. An object's
 //! SHA-256 in the chain is that of its bytes as stored: Parquet compresses page by page, so there
 //! is no one uncompressed stream to hash as there is for gzip NDJSON.
 //!
-//! Limits: a single value larger than 1 MiB (a huge request body) makes a page of its own that
-//! size; Security Lake's page limit cannot be met for it.
+//! Limits: 64 values of more than 8 KiB in a row (large request bodies) can make a page larger
+//! than 1 MiB, and a single value larger than 1 MiB makes one; Security Lake's page limit is not
+//! met for those.
 
 use crate::chain::ObjectEntry;
 use bytes::Bytes;
@@ -39,8 +41,12 @@ use std::sync::Arc;
 
 /// The key-value metadata that lists the columns holding JSON text.
 pub const JSON_COLUMNS_KEY: &str = "lago_audit.json_columns";
-/// The most bytes of encoded values a data or dictionary page holds before it is cut.
-pub const PAGE_BYTES: usize = 1 << 20;
+/// The most bytes of encoded values a data or dictionary page holds before it is cut: half of
+/// Security Lake's 1 MB, because the writer checks the limit between mini-batches of
+/// [`MINI_BATCH`] values, and a page may pass it by one mini-batch.
+pub const PAGE_BYTES: usize = 512 << 10;
+/// Values written between two checks of the page limit.
+const MINI_BATCH: usize = 64;
 /// The `created_by` of every object (fixed, so a new crate version writes the same bytes).
 const CREATED_BY: &str = "lago-audit-sink (parquet-rs)";
 
@@ -295,7 +301,7 @@ fn properties(json: &[String]) -> Result<WriterProperties, String> {
         .set_data_page_size_limit(PAGE_BYTES)
         .set_dictionary_page_size_limit(PAGE_BYTES)
         // The page limit is checked between mini-batches: small ones keep pages near it.
-        .set_write_batch_size(256)
+        .set_write_batch_size(MINI_BATCH)
         .set_max_row_group_row_count(None)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_created_by(CREATED_BY.to_owned())
@@ -473,5 +479,26 @@ mod tests {
             .unwrap();
         let json = kv.iter().find(|k| k.key == JSON_COLUMNS_KEY).unwrap();
         assert_eq!(json.value.as_deref(), Some(r#"["unmapped"]"#));
+    }
+
+    #[test]
+    fn pages_stay_within_a_mebibyte_uncompressed() {
+        use parquet::column::page::PageReader;
+        // 20 MB of 4 KiB strings that do not repeat (no dictionary saves them).
+        let events: Vec<Value> = (0..5_000)
+            .map(|i| json!({"time": i, "message": format!("{i:04096}")}))
+            .collect();
+        let reader = SerializedFileReader::new(encode(&events).unwrap()).unwrap();
+        let group = reader.get_row_group(0).unwrap();
+        let (mut pages, mut largest) = (0, 0);
+        for c in 0..group.num_columns() {
+            let mut column = group.get_column_page_reader(c).unwrap();
+            while let Some(page) = column.get_next_page().unwrap() {
+                pages += 1;
+                largest = largest.max(page.buffer().len());
+            }
+        }
+        assert!(pages > 20, "{pages} pages");
+        assert!(largest <= 1 << 20, "a page of {largest} bytes");
     }
 }
