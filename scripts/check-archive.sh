@@ -31,6 +31,10 @@ for f in "$(basename "$bin")" README.md LICENSE-MIT LICENSE-APACHE completions/l
   man/lago-audit-activity-logs-export.1; do
   [ -s "$unpacked/$f" ] || fail "$name lacks $f"
 done
+case "$file" in
+  *.zip) ;;
+  *) [ -s "$unpacked/systemd/lago-audit-tail@.service" ] || fail "$name lacks systemd/lago-audit-tail@.service" ;;
+esac
 
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -1)
 spec=$(sed -n '/^info:/,/^[a-z]/s/^  version: *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p' \

@@ -5,7 +5,8 @@
 #
 # DIR/lago-audit-<version>-<target>.tar.gz (.zip for Windows) holds one folder of the same name
 # with the binary, completions/ (bash, zsh, fish, PowerShell, elvish), man/ (lago-audit.1 and a
-# page per subcommand), README.md and the licences; DIR/<archive>.sha256 is its checksum line
+# page per subcommand), systemd/lago-audit-tail@.service (the shipper's unit; not for Windows),
+# README.md and the licences; DIR/<archive>.sha256 is its checksum line
 # (`sha256sum -c` format). The last line printed is the archive's path. The names are the ones
 # lago-audit-cli's [package.metadata.binstall] expects. .github/workflows/release.yml runs this per
 # target; scripts/release-dry-run.sh runs it for the host and checks the result.
@@ -64,6 +65,11 @@ cp -L LICENSE-MIT LICENSE-APACHE "$stage/"
 "$gen" completions powershell >"$stage/completions/_lago-audit.ps1"
 "$gen" completions elvish >"$stage/completions/lago-audit.elv"
 "$gen" man --dir "$stage/man"
+# The shipper's systemd unit, as the README's "Running the shipper as a service" installs it.
+case "$target" in
+  *windows*) ;;
+  *) mkdir -p "$stage/systemd" && cp lago-audit-cli/systemd/lago-audit-tail@.service "$stage/systemd/" ;;
+esac
 
 cd "$out"
 case "$target" in
