@@ -154,9 +154,10 @@ pub(crate) struct Part {
 }
 
 enum Body {
+    /// Boxed: the encoder and the hash are large, the Security Lake variant is not.
     Ndjson {
-        gz: GzEncoder<Vec<u8>>,
-        sha: ring::digest::Context,
+        gz: Box<GzEncoder<Vec<u8>>>,
+        sha: Box<ring::digest::Context>,
     },
     /// OCSF 1.3 events with their seconds, encoded when the batch is sealed.
     Lake(Vec<(i64, serde_json::Value)>),
@@ -316,8 +317,8 @@ impl<T: SinkRecord> Batcher<T> {
                 Body::Lake(Vec::new())
             } else {
                 Body::Ndjson {
-                    gz: GzEncoder::new(Vec::new(), Compression::default()),
-                    sha: ring::digest::Context::new(&ring::digest::SHA256),
+                    gz: Box::new(GzEncoder::new(Vec::new(), Compression::default())),
+                    sha: Box::new(ring::digest::Context::new(&ring::digest::SHA256)),
                 }
             },
         });

@@ -96,9 +96,12 @@ pub struct WriterId {
 /// An object a record commits or adopts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectEntry {
-    /// Its name relative to `{prefix}/{kind}/`: `dt=YYYY-MM-DD/{first}_{last}.ndjson.gz`.
+    /// Its name relative to `{prefix}/{kind}/`: `dt=YYYY-MM-DD/{first}_{last}.ndjson.gz`; or,
+    /// for Security Lake, relative to `{prefix}/`: `ext/{source}/…/{first}_{last}.parquet`
+    /// ([`crate::layout::object_path`]).
     pub name: String,
-    /// The SHA-256 of its uncompressed content (the NDJSON lines), lowercase hex.
+    /// The SHA-256 of its uncompressed content (the NDJSON lines), or of a Parquet object's
+    /// bytes as stored ([`crate::layout::Lake`]), lowercase hex.
     pub sha256: String,
     /// The number of records (lines).
     pub records: u64,
@@ -134,7 +137,8 @@ pub struct ChainRecord {
     pub prev: Option<String>,
     /// The kind of log (`activity_logs`, `api_logs`, `security_logs`).
     pub kind: String,
-    /// The format of the objects (`lago`, `ocsf`, `ecs`).
+    /// The format of the objects (`lago`, `ocsf`, `ecs`; for Security Lake, the layout's
+    /// [`tag`](crate::layout::Layout::tag) with its source, region and account).
     pub format: String,
     /// What happened.
     pub event: ChainEvent,

@@ -46,7 +46,7 @@ pub const JSON_COLUMNS_KEY: &str = "lago_audit.json_columns";
 /// [`MINI_BATCH`] values, and a page may pass it by one mini-batch.
 pub const PAGE_BYTES: usize = 512 << 10;
 /// Values written between two checks of the page limit.
-const MINI_BATCH: usize = 64;
+pub const MINI_BATCH: usize = 64;
 /// The `created_by` of every object (fixed, so a new crate version writes the same bytes).
 const CREATED_BY: &str = "lago-audit-sink (parquet-rs)";
 
@@ -483,7 +483,6 @@ mod tests {
 
     #[test]
     fn pages_stay_within_a_mebibyte_uncompressed() {
-        use parquet::column::page::PageReader;
         // 20 MB of 4 KiB strings that do not repeat (no dictionary saves them).
         let events: Vec<Value> = (0..5_000)
             .map(|i| json!({"time": i, "message": format!("{i:04096}")}))

@@ -14,6 +14,11 @@
 //!   security_logs/…
 //! ```
 //!
+//! With the `security-lake` feature, [`Layout::SecurityLake`] writes OCSF 1.3 events as zstd
+//! Parquet for Amazon Security Lake custom sources instead, one object per OCSF class under
+//! `ext/{source}/region={region}/accountId={id}/eventDay=YYYYMMDD/`, with the same chain and the
+//! same guarantees ([`layout`], [`lake`](crate#amazon-security-lake)).
+//!
 //! A [`Destination`] comes from a URL (`file:///dir`, `s3://bucket/prefix`,
 //! `az://container/prefix`, `gs://bucket/prefix`); a [`Sink`] consumes the events of one
 //! [`Export`](lago_audit_client::Export) (`export` or `follow`) and writes them.
@@ -41,6 +46,14 @@
 //! - **No partial object**: each object is one PUT (atomic in every object store); in a local
 //!   directory it is written to a hidden staging file (`.name.….tmp`, which readers skip), synced,
 //!   linked into place, and its folder synced.
+//!
+//! # Amazon Security Lake
+//!
+//! [`SinkOptions::layout`] with [`Layout::SecurityLake`] and [`Format::Ocsf`]: the batches are cut
+//! as above (5 minutes to a day apart, at most 256 MiB), each split into one Parquet object per
+//! OCSF class, all named by one chain commit before any is uploaded. The Parquet encoding, the
+//! schema and what an object's SHA-256 covers (its bytes as stored) are in the `lake` module
+//! (built with the feature).
 //!
 //! # Limits
 //!
