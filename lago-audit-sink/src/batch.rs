@@ -105,6 +105,8 @@ pub(crate) struct Sealed {
     pub first: i64,
     pub last: i64,
     pub records: u64,
+    /// The records taken from the export for it (`records` plus any the writer lost).
+    pub received: u64,
     /// The gzip NDJSON body.
     pub body: Bytes,
     /// The SHA-256 of the uncompressed lines, lowercase hex.
@@ -117,6 +119,7 @@ struct Open {
     first: i64,
     last: i64,
     records: u64,
+    received: u64,
     bytes: u64,
     gz: GzEncoder<Vec<u8>>,
     sha: ring::digest::Context,
@@ -133,6 +136,9 @@ pub(crate) struct Batcher<T> {
     /// Records of seconds not yet confirmed, in arrival order.
     pending: Vec<T>,
     open: Option<Open>,
+    /// A deliberately broken writer, for tests of `verify`: the record with this event id is
+    /// taken and never written.
+    lose: Option<String>,
 }
 
 /// The first second not covered by a checkpoint at `at`: every second before it is complete.
@@ -149,7 +155,14 @@ impl<T: SinkRecord> Batcher<T> {
             confirmed: None,
             pending: Vec::new(),
             open: None,
+            lose: None,
         }
+    }
+
+    /// Breaks this writer on purpose: the record whose event id is `event_id` is never written.
+    pub fn lose(mut self, event_id: Option<String>) -> Self {
+        self.lose = event_id;
+        self
     }
 
     /// Whether a batch is being filled (records taken but not yet sealed).
@@ -200,15 +213,21 @@ impl<T: SinkRecord> Batcher<T> {
         let mut i = 0;
         while i < ready.len() {
             let s = ready[i].logged_at().timestamp();
-            let mut lines = Vec::new();
-            let mut bytes = 0u64;
+            let (mut lines, mut bytes, mut received) = (Vec::new(), 0u64, 0u64);
             while i < ready.len() && ready[i].logged_at().timestamp() == s {
-                let l = line(&ready[i], self.format)?;
-                bytes += l.len() as u64;
-                lines.push(l);
+                received += 1;
+                let lost = self
+                    .lose
+                    .as_ref()
+                    .is_some_and(|id| *id == ready[i].event_id());
+                if !lost {
+                    let l = line(&ready[i], self.format)?;
+                    bytes += l.len() as u64;
+                    lines.push(l);
+                }
                 i += 1;
             }
-            sealed.extend(self.add_second(s, lines, bytes)?);
+            sealed.extend(self.add_second(s, lines, bytes, received)?);
         }
         // Seal early when no later second could join the batch: the result is the same batch
         // the next second would have cut, only sooner.
@@ -240,6 +259,7 @@ impl<T: SinkRecord> Batcher<T> {
         s: i64,
         lines: Vec<Vec<u8>>,
         bytes: u64,
+        received: u64,
     ) -> Result<Option<Sealed>, SinkError> {
         let n = lines.len() as u64;
         let mut sealed = None;
@@ -255,6 +275,7 @@ impl<T: SinkRecord> Batcher<T> {
             first: s,
             last: s,
             records: 0,
+            received: 0,
             bytes: 0,
             gz: GzEncoder::new(Vec::new(), Compression::default()),
             sha: ring::digest::Context::new(&ring::digest::SHA256),
@@ -267,6 +288,7 @@ impl<T: SinkRecord> Batcher<T> {
         }
         open.last = s;
         open.records += n;
+        open.received += received;
         open.bytes += bytes;
         Ok(sealed)
     }
@@ -283,6 +305,7 @@ impl<T: SinkRecord> Batcher<T> {
             first: open.first,
             last: open.last,
             records: open.records,
+            received: open.received,
             body: Bytes::from(body),
             sha256: crate::chain::hex(open.sha.finish().as_ref()),
             cut,
