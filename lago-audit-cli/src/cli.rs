@@ -399,6 +399,14 @@ pub struct VerifyArgs {
     /// The report as one JSON document on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Also compare the archive with Lago, record by record, over the part still inside
+    /// Lago's retention (30 days; 90 for security logs) and older than a minute: read again
+    /// with an exactly-once export (the same credentials as the other commands: LAGO_API_KEY,
+    /// or --demo), it names each record Lago has and the archive lacks, and each the archive
+    /// has and Lago does not. Late arrivals and Lago's stored duplicates are explained, not
+    /// flagged.
+    #[arg(long)]
+    pub against_lago: bool,
 }
 
 /// A kind of log, as `verify --kind` names it.

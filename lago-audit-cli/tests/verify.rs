@@ -113,3 +113,91 @@ fn an_archive_signed_on_the_demo_verifies_until_a_byte_changes() {
     assert_eq!(doc["valid"], false);
     assert_eq!(doc["kinds"][0]["problems"][0]["code"], "object-hash");
 }
+
+/// The object files of an archive's activity logs, oldest first.
+fn object_files(archive: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(archive.join("activity_logs"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("dt="))
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn against_lago_on_the_demo_names_a_record_removed_from_the_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let url = format!("file://{}", archive.display());
+    let demo = ["--demo", "--demo-records", "3000"];
+    let (code, _, err) = run(lago_audit()
+        .args(demo)
+        .args(["activity-logs", "export", "-o", &url]));
+    assert_eq!(code, Some(0), "{err}");
+    let against = || {
+        let mut cmd = lago_audit();
+        cmd.args(demo).args(["verify", &url, "--against-lago"]);
+        cmd
+    };
+    let (code, out, err) = run(&mut against());
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains("against Lago") && l.contains("0 late")),
+        "{out}"
+    );
+
+    // One record taken out of an object (recompressed, the chain left alone).
+    let object = object_files(&archive).remove(0);
+    let mut raw = Vec::new();
+    flate2::read::MultiGzDecoder::new(std::fs::File::open(&object).unwrap())
+        .read_to_end(&mut raw)
+        .unwrap();
+    let end = raw.iter().position(|b| *b == b'\n').unwrap() + 1;
+    let line: serde_json::Value = serde_json::from_slice(&raw[..end]).unwrap();
+    let id = line["activity_id"].as_str().unwrap().to_owned();
+    raw.drain(..end);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&raw).unwrap();
+    std::fs::write(&object, gz.finish().unwrap()).unwrap();
+
+    let (code, out, err) = run(&mut against());
+    assert_eq!(code, Some(14), "{out}{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("lago-removed:") && l.contains(&id)),
+        "{out}"
+    );
+    let (code, out, _) = run(against().arg("--json"));
+    assert_eq!(code, Some(14));
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        doc["kinds"][0]["against_lago"]["late"],
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn against_lago_refuses_an_archive_written_with_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().join("archive").display());
+    let demo = ["--demo", "--demo-records", "2000"];
+    let (code, _, err) = run(lago_audit().args(demo).args([
+        "activity-logs",
+        "export",
+        "--activity-type",
+        "invoice.created",
+        "-o",
+        &url,
+    ]));
+    assert_eq!(code, Some(0), "{err}");
+    // Compared with the whole trail, every record the filter left out would look missing.
+    let (code, out, err) = run(lago_audit()
+        .args(demo)
+        .args(["verify", &url, "--against-lago"]));
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(err.contains("query with filters"), "{err}");
+}

@@ -328,8 +328,9 @@ fn lago_side(
     fake: &FakeLago,
     window: (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
     progress: lago_audit_client::ExportProgress,
-) -> impl futures::Stream<Item = Result<ActivityLogObject, lago_audit_client::Error>> {
-    use futures::StreamExt;
+) -> impl futures::Stream<
+    Item = Result<lago_audit_client::ExportEvent<ActivityLogObject>, lago_audit_client::Error>,
+> {
     use lago_audit_client::Export;
     let client = Box::leak(Box::new(client(fake)));
     client
@@ -341,13 +342,6 @@ fn lago_side(
                 .max_per_page(500)
                 .progress(progress),
         )
-        .filter_map(|e| async move {
-            match e {
-                Ok(lago_audit_client::ExportEvent::Record(r)) => Some(Ok(r)),
-                Ok(lago_audit_client::ExportEvent::Checkpoint(_)) => None,
-                Err(e) => Some(Err(e)),
-            }
-        })
 }
 
 /// `verify` and then `against_lago` over the whole archive (the fake's clock is the present).
