@@ -393,10 +393,10 @@ pub struct VerifyArgs {
     /// Only this kind's folder [default: every kind found].
     #[arg(long, value_enum)]
     pub kind: Option<VerifyKind>,
-    /// Print every file checked, not only the problems.
+    /// Print every file checked, not only the problems (also -v).
     #[arg(long)]
     pub list: bool,
-    /// The report as one JSON document on stdout.
+    /// The report as one JSON document on stdout (also --format json).
     #[arg(long)]
     pub json: bool,
     /// Also compare the archive with Lago, record by record, over the part still inside

@@ -142,6 +142,20 @@ async fn compare<K: kinds::LogKind>(
 /// `verify URL`: one line per problem, a summary per kind; exit 0 valid, 14 invalid.
 pub async fn run(args: &VerifyArgs, global: &Global) -> Result<(), CliError> {
     let quiet = global.quiet;
+    // `--format json` is `--json`; `-v` lists every file, as `--list`.
+    let json = args.json
+        || match global.format {
+            None | Some(crate::output::Format::Table) => false,
+            Some(crate::output::Format::Json | crate::output::Format::Ndjson) => true,
+            Some(other) => {
+                return Err(CliError::new(
+                    Exit::Usage,
+                    format!("verify prints text or JSON, not {other:?}"),
+                )
+                .hint("use --format json (or --json)"))
+            }
+        };
+    let list = args.list || global.verbose > 0;
     let dest = crate::archive::destination(&args.url)?;
     let public_key = match &args.public_key {
         Some(path) => {
@@ -206,11 +220,11 @@ pub async fn run(args: &VerifyArgs, global: &Global) -> Result<(), CliError> {
         .hint("verify takes the URL given to -o (file:///dir, s3://bucket/prefix, …)"));
     }
     let valid = reports.iter().all(Report::is_valid);
-    if args.json {
+    if json {
         let doc = serde_json::json!({ "valid": valid, "kinds": reports });
         println!("{doc:#}");
     } else {
-        print_text(&dest, &reports, args.list, quiet);
+        print_text(&dest, &reports, list, quiet);
     }
     if valid {
         Ok(())

@@ -171,7 +171,7 @@ fn against_lago_on_the_demo_names_a_record_removed_from_the_archive() {
             .any(|l| l.starts_with("lago-removed:") && l.contains(&id)),
         "{out}"
     );
-    let (code, out, _) = run(against().arg("--json"));
+    let (code, out, _) = run(against().args(["--format", "json"]));
     assert_eq!(code, Some(14));
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(

@@ -18,6 +18,11 @@
 //!   rollback that drops the newest digests is caught).
 //!
 //! Objects are read side by side, a few at a time, and decoded as a stream of lines.
+//!
+//! A digest proves the archive unaltered, not complete against its source. [`against_lago`]
+//! does that for the part still inside Lago's retention: it compares the archive, second by
+//! second, with an exactly-once export of the same span, and names each record only one side
+//! holds, telling a record the writer lost or an altered object removed from a late arrival.
 
 use crate::chain::{self, ChainEvent, ChainRecord, Gap, ObjectEntry};
 use crate::digest::{self, Digest};
