@@ -304,6 +304,13 @@ pub async fn verify(
         prev = Some((record, sha));
     }
     let head_position = prev.as_ref().and_then(|(r, _)| r.position);
+    // The objects of the newest record, if it is a commit: their upload may be in flight, or
+    // was cut short with the writer (killed, or its credentials refused).
+    let pending: BTreeSet<String> = prev
+        .as_ref()
+        .filter(|(r, _)| r.event == ChainEvent::Commit)
+        .map(|(r, _)| r.objects.iter().map(|o| o.name.clone()).collect())
+        .unwrap_or_default();
     report.coverage_from = start.flatten();
     report.coverage_to = head_position;
 
@@ -522,7 +529,11 @@ pub async fn verify(
                 report.problem(
                     "object-missing",
                     &entry.name,
-                    "not found, though the chain commits it",
+                    if pending.contains(&entry.name) {
+                        "not found: the chain's newest record commits it, so its upload is under way or was cut short (a writer killed, or refused by the store); the next run sets it back and writes its records again"
+                    } else {
+                        "not found, though the chain commits it"
+                    },
                 );
                 report.files.push(Checked {
                     path: entry.name,
