@@ -1,6 +1,8 @@
 //! `lago-audit keygen` and `lago-audit verify`, as the README shows them on the demo: export with
 //! a key, verify, flip a byte, verify again.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::process::Command;
 
@@ -200,4 +202,54 @@ fn against_lago_refuses_an_archive_written_with_filters() {
         .args(["verify", &url, "--against-lago"]));
     assert_eq!(code, Some(2), "{out}{err}");
     assert!(err.contains("query with filters"), "{err}");
+}
+
+/// An archive left for longer than Lago keeps records (30 days for activity logs): the next run
+/// says so, records the span as a declared gap (reason `retention`), still stores what Lago
+/// has of it, and the archive verifies with the gap listed.
+#[test]
+fn an_archive_left_past_lagos_retention_declares_the_span_as_a_gap() {
+    use lago_audit_fake::FakeLago;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().join("archive").display());
+    let now = chrono::Utc::now();
+    let old = now - chrono::Duration::days(40);
+    let then = common::Fake::start(
+        FakeLago::builder()
+            .seed(5)
+            .records_per_kind(1_000, 0, 0)
+            .now(old)
+            .retention_days(100, 100, 100),
+    );
+    let to = (old + chrono::Duration::seconds(1)).to_rfc3339();
+    then.cmd()
+        .args(["activity-logs", "export", "--to", &to, "-o", &url])
+        .assert()
+        .success();
+    drop(then);
+
+    let today = common::Fake::start(
+        FakeLago::builder()
+            .seed(6)
+            .records_per_kind(1_000, 0, 0)
+            .now(now - chrono::Duration::minutes(5)),
+    );
+    let out = today
+        .cmd()
+        .args(["activity-logs", "export", "-o", &url])
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("older than Lago keeps"), "{err}");
+
+    let (code, out, err) = run(lago_audit().args(["verify", &url, "--json"]));
+    assert_eq!(code, Some(0), "{out}{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let gaps = doc["kinds"][0]["gaps"].as_array().unwrap();
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!(gaps[0]["reason"], "retention");
+    // The gap runs from where the archive stopped to where Lago's retention began.
+    let from: chrono::DateTime<chrono::Utc> = gaps[0]["from"].as_str().unwrap().parse().unwrap();
+    assert!((from - old).num_seconds().abs() <= 2, "{from} vs {old}");
+    assert!(doc["kinds"][0]["records"].as_u64().unwrap() > 1_000);
 }

@@ -502,3 +502,98 @@ async fn a_writer_suspended_past_its_lease_is_taken_over_and_cannot_write_when_i
     .unwrap();
     assert!(report.is_valid(), "{:?}", report.problems);
 }
+
+/// A tmpfs mounted for a test, unmounted when dropped.
+struct Mount(std::path::PathBuf);
+
+impl Mount {
+    /// A tmpfs of `size` (as `mount -o size=` takes it) at `at`, or `None` where this process
+    /// may not mount (not root, or a sandbox without the capability).
+    fn tmpfs(at: &std::path::Path, size: &str) -> Option<Mount> {
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Mount(at.to_owned()))
+    }
+
+    fn resize(&self, size: &str) {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "remount {}", self.0.display());
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// The disk fills up in the middle of a run (a small tmpfs): the run stops with the store's
+/// error, nothing half-written is visible to readers, and once space is freed the next run
+/// continues from where it stopped, every record once, and the archive verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_stops_the_writer_and_the_run_after_space_is_freed_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mount) = Mount::tmpfs(dir.path(), "600k") else {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root, as .ci/run has)");
+        return;
+    };
+    let fake = FakeLago::builder()
+        .seed(88)
+        .records_per_kind(12_000, 0, 0)
+        .start()
+        .await
+        .unwrap();
+    let url = dir_url(&dir.path().join("archive"));
+    let dest = Destination::parse(&url).unwrap();
+    let err = run::<ActivityLogObject>(&fake, &dest, small(), 500)
+        .await
+        .expect_err("the disk is full");
+    assert!(err.to_string().contains("No space left on device"), "{err}");
+    let stored = stored_keys::<ActivityLogObject>(&dest).await;
+    assert!(!stored.is_empty(), "the disk filled before any object");
+    // Readers see whole objects only: staged files are hidden (`.name.tmp`) or gone.
+    let partial = lago_audit_sink::verify::verify(
+        &dest,
+        lago_audit_sink::LogKind::Activity,
+        &Default::default(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        partial
+            .problems
+            .iter()
+            .all(|p| p.code == "object-missing" && p.detail.contains("newest record")),
+        "{:?}",
+        partial.problems
+    );
+
+    mount.resize("64m");
+    run::<ActivityLogObject>(&fake, &dest, small(), 500)
+        .await
+        .expect("space was freed");
+    assert_exactly_once(
+        &stored_keys::<ActivityLogObject>(&dest).await,
+        &truth::<ActivityLogObject>(&fake),
+        "a disk that filled up, then had room again",
+    );
+    let report = lago_audit_sink::verify::verify(
+        &dest,
+        lago_audit_sink::LogKind::Activity,
+        &Default::default(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(report.is_valid(), "{:?}", report.problems);
+}
