@@ -529,3 +529,40 @@ async fn against_lago_tells_lost_and_removed_records_from_late_ones_in_s3() {
     )
     .await;
 }
+
+/// Every line of every kind, in every format, gives back the event id of the record it was
+/// written from: what `against_lago` compares.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lines_event_id_is_its_records_in_every_format_and_kind() {
+    use lago_audit_client::types::{ApiLogObject, SecurityLogObject};
+    use lago_audit_sink::Format;
+    let fake = FakeLago::builder()
+        .seed(12)
+        .records_per_kind(200, 200, 200)
+        .start()
+        .await
+        .unwrap();
+    fn each<T: TestRecord>(fake: &FakeLago) -> usize {
+        let mut checked = 0;
+        for id in fake.ground_truth(T::FAKE, None, Some(fake.generator().now())) {
+            let record: T =
+                serde_json::from_value(fake.record_json(T::FAKE, &id).unwrap()).unwrap();
+            for format in [Format::Lago, Format::Ocsf, Format::Ecs] {
+                let line = lago_audit_sink::line(&record, format).unwrap();
+                assert_eq!(
+                    lago_audit_sink::line_event_id(&line).as_deref(),
+                    Some(record.event_id().as_str()),
+                    "{format}: {}",
+                    String::from_utf8_lossy(&line)
+                );
+                checked += 1;
+            }
+        }
+        checked
+    }
+    assert!(each::<ActivityLogObject>(&fake) >= 600);
+    assert!(each::<ApiLogObject>(&fake) >= 600);
+    assert!(each::<SecurityLogObject>(&fake) >= 150);
+    assert_eq!(lago_audit_sink::line_event_id(b"{\"other\":1}"), None);
+    assert_eq!(lago_audit_sink::line_event_id(b"not json"), None);
+}
