@@ -447,12 +447,20 @@ pub struct VerifyArgs {
     /// Only this kind's folder [default: every kind found].
     #[arg(long, value_enum)]
     pub kind: Option<VerifyKind>,
-    /// Print every file checked, not only the problems.
+    /// Print every file checked, not only the problems (also -v).
     #[arg(long)]
     pub list: bool,
-    /// The report as one JSON document on stdout.
+    /// The report as one JSON document on stdout (also --format json).
     #[arg(long)]
     pub json: bool,
+    /// Also compare the archive with Lago, record by record, over the part still inside
+    /// Lago's retention (30 days; 90 for security logs) and older than a minute: read again
+    /// with an exactly-once export (the same credentials as the other commands: LAGO_API_KEY,
+    /// or --demo), it names each record Lago has and the archive lacks, and each the archive
+    /// has and Lago does not. Late arrivals and Lago's stored duplicates are explained, not
+    /// flagged.
+    #[arg(long)]
+    pub against_lago: bool,
 }
 
 /// A kind of log, as `verify --kind` names it.

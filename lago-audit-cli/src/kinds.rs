@@ -35,7 +35,7 @@ pub trait LogKind: Send + Sync + 'static {
     type Record: lago_audit_sink::SinkRecord + Clone;
     /// The filter flags. Each field's clap id is Lago's query parameter (`activity_types`,
     /// `from_date`), so an error that names a parameter can name its flag.
-    type Filters: Args + Clone + std::fmt::Debug + Send + Sync + serde::Serialize;
+    type Filters: Args + Clone + Default + std::fmt::Debug + Send + Sync + serde::Serialize;
     /// The list request.
     type List<'a>: Paginate<Page: Page<Item = Self::Record>>
         + Export<'a, Record = Self::Record>

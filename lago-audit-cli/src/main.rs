@@ -73,12 +73,18 @@ fn main() -> ExitCode {
             return finish(verify::keygen(&file));
         }
         cli::Command::Verify(args) => {
-            let quiet = invocation.global.quiet;
+            if args.against_lago {
+                init_tracing(invocation.global.verbose);
+            }
             return match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
             {
-                Ok(rt) => finish(rt.block_on(verify::run(&args, quiet))),
+                Ok(rt) => {
+                    let result = rt.block_on(verify::run(&args, &invocation.global));
+                    rt.shutdown_background();
+                    finish(result)
+                }
                 Err(e) => {
                     note(&format!("error: cannot start the runtime: {e}"));
                     ExitCode::from(Exit::Failure as u8)

@@ -1,10 +1,12 @@
 //! `lago-audit verify URL` and `lago-audit keygen FILE`: an archive that proves itself complete
 //! and unaltered, on `lago_audit_sink::verify`.
 
-use crate::cli::{VerifyArgs, VerifyKind};
+use crate::cli::{Global, VerifyArgs, VerifyKind};
 use crate::error::{CliError, Exit};
+use crate::kinds::{self, LogKind as _};
+use lago_audit_client::{DateFilter, Export, ExportOptions, ExportProgress};
 use lago_audit_sink::digest::{public_key_from, SigningKey};
-use lago_audit_sink::verify::{verify, Report, VerifyOptions};
+use lago_audit_sink::verify::{against_lago, lago_window, verify, Report, VerifyOptions};
 use lago_audit_sink::{Destination, LogKind};
 use std::io::Write;
 use std::path::Path;
@@ -84,8 +86,76 @@ fn day(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
     )
 }
 
+/// `--against-lago` for one kind `K`: an exactly-once export of the span [`lago_window`] gives,
+/// compared with the archive. Says so in a warning when nothing is left to compare.
+async fn compare<K: kinds::LogKind>(
+    lago: &crate::config::Connection,
+    attempts: u32,
+    dest: &Destination,
+    kind: LogKind,
+    report: &mut Report,
+) -> Result<(), CliError> {
+    let Some(window) = lago_window(
+        report,
+        kind,
+        chrono::Utc::now(),
+        lago_audit_client::export::DEFAULT_SETTLE,
+    ) else {
+        report.warnings.push(
+            "not compared with Lago: no part of the archive is inside Lago's retention and older than the settle margin".to_owned(),
+        );
+        return Ok(());
+    };
+    let mut filters = K::Filters::default();
+    let w = K::window_mut(&mut filters);
+    w.from = Some(DateFilter::DateTime(window.0));
+    w.to = Some(DateFilter::DateTime(
+        window.1 - chrono::Duration::seconds(1),
+    ));
+    let progress = ExportProgress::default();
+    let events =
+        K::list(&lago.client, &filters).export(ExportOptions::default().progress(progress.clone()));
+    against_lago(dest, kind, report, window, events, 8)
+        .await
+        .map_err(|e| match e {
+            lago_audit_sink::SinkError::Export(e) => crate::error::explain(
+                &e,
+                &crate::error::Context {
+                    key_source: lago.key_source.clone(),
+                    host: lago.host.clone(),
+                    attempts,
+                    noun: K::NOUN,
+                    flags: Vec::new(),
+                },
+            ),
+            lago_audit_sink::SinkError::Checkpoint { reason, .. } => {
+                CliError::new(Exit::Usage, format!("--against-lago: {reason}"))
+            }
+            other => CliError::store(&other),
+        })?;
+    if let Some(d) = report.against_lago.as_mut() {
+        d.lago_duplicates = progress.duplicates();
+    }
+    Ok(())
+}
+
 /// `verify URL`: one line per problem, a summary per kind; exit 0 valid, 14 invalid.
-pub async fn run(args: &VerifyArgs, quiet: bool) -> Result<(), CliError> {
+pub async fn run(args: &VerifyArgs, global: &Global) -> Result<(), CliError> {
+    let quiet = global.quiet;
+    // `--format json` is `--json`; `-v` lists every file, as `--list`.
+    let json = args.json
+        || match global.format {
+            None | Some(crate::output::Format::Table) => false,
+            Some(crate::output::Format::Json | crate::output::Format::Ndjson) => true,
+            Some(other) => {
+                return Err(CliError::new(
+                    Exit::Usage,
+                    format!("verify prints text or JSON, not {other:?}"),
+                )
+                .hint("use --format json (or --json)"))
+            }
+        };
+    let list = args.list || global.verbose > 0;
     let dest = crate::archive::destination(&args.url)?;
     let public_key = match &args.public_key {
         Some(path) => {
@@ -108,13 +178,36 @@ pub async fn run(args: &VerifyArgs, quiet: bool) -> Result<(), CliError> {
         ..VerifyOptions::default()
     };
     let mut reports = Vec::new();
+    let mut lago: Option<crate::config::Connection> = None;
     for kind in kinds(args.kind) {
-        if let Some(report) = verify(&dest, kind, &options)
+        let Some(mut report) = verify(&dest, kind, &options)
             .await
             .map_err(|e| CliError::store(&e))?
-        {
-            reports.push(report);
+        else {
+            continue;
+        };
+        if args.against_lago {
+            let (name, noun) = match kind {
+                LogKind::Activity => (kinds::Activity::NAME, kinds::Activity::NOUN),
+                LogKind::Api => (kinds::Api::NAME, kinds::Api::NOUN),
+                LogKind::Security => (kinds::Security::NAME, kinds::Security::NOUN),
+            };
+            if lago.is_none() {
+                lago = Some(crate::config::connect(global, false, name, noun).await?);
+            }
+            let (c, attempts) = (lago.as_ref().expect("connected above"), global.retries + 1);
+            let r = &mut report;
+            match kind {
+                LogKind::Activity => {
+                    compare::<kinds::Activity>(c, attempts, &dest, kind, r).await?
+                }
+                LogKind::Api => compare::<kinds::Api>(c, attempts, &dest, kind, r).await?,
+                LogKind::Security => {
+                    compare::<kinds::Security>(c, attempts, &dest, kind, r).await?
+                }
+            }
         }
+        reports.push(report);
     }
     if reports.is_empty() {
         return Err(CliError::new(
@@ -127,11 +220,11 @@ pub async fn run(args: &VerifyArgs, quiet: bool) -> Result<(), CliError> {
         .hint("verify takes the URL given to -o (file:///dir, s3://bucket/prefix, …)"));
     }
     let valid = reports.iter().all(Report::is_valid);
-    if args.json {
+    if json {
         let doc = serde_json::json!({ "valid": valid, "kinds": reports });
         println!("{doc:#}");
     } else {
-        print_text(&dest, &reports, args.list, quiet);
+        print_text(&dest, &reports, list, quiet);
     }
     if valid {
         Ok(())
@@ -171,6 +264,30 @@ fn print_text(dest: &Destination, reports: &[Report], list: bool, quiet: bool) {
             for w in &r.warnings {
                 let _ = writeln!(out, "warning: {}: {w}", r.location);
             }
+        }
+        if let Some(d) = &r.against_lago {
+            for n in &d.late {
+                let _ = writeln!(
+                    out,
+                    "late: {}: record {} ({}) is in Lago, not in the archive: Lago made it readable after the archive had read its second (a longer settle margin would have waited for it)",
+                    r.location,
+                    n.id,
+                    day(Some(n.logged_at))
+                );
+            }
+            let _ = writeln!(
+                out,
+                "{}: against Lago {}..{}: {} records in Lago, {} in the archive, {} in both; {} late, {} in declared gaps, {} stored duplicates in Lago",
+                r.location,
+                day(d.from),
+                day(d.to),
+                d.lago_records,
+                d.archive_records,
+                d.matched,
+                d.late.len(),
+                d.in_gaps,
+                d.lago_duplicates
+            );
         }
         let gaps = match r.gaps.len() {
             0 => "no declared gap".to_owned(),

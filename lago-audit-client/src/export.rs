@@ -138,6 +138,13 @@ impl Checkpoint {
         &self.operation
     }
 
+    /// Whether `other` comes from the same query: the same operation and the same filters
+    /// (the date window and paging aside). Two exports of the same query hold the same records
+    /// for the same seconds.
+    pub fn same_query(&self, other: &Checkpoint) -> bool {
+        self.operation == other.operation && self.filters == other.filters
+    }
+
     fn check(&self, operation: &str, filters: &str) -> Result<(), Error> {
         if self.v != 1 {
             return Err(Error::InvalidRequest(format!(

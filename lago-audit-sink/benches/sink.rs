@@ -2,7 +2,8 @@
 //! a local directory and into S3 (moto, when `LAGO_SINK_TEST_S3` names one, as `.ci/run` sets
 //! it), as records/s and their ratio, with the peak heap of each run next to the batch size.
 //!
-//! `cargo bench -p lago-audit-sink` (`LAGO_SINK_BENCH_RECORDS` changes the count, 100,000).
+//! `cargo bench -p lago-audit-sink` (`LAGO_SINK_BENCH_RECORDS` changes the count, 100,000;
+//! `LAGO_SINK_BENCH_ONLY=verify` runs only the configuration verify is measured on).
 
 use futures::{StreamExt, TryStreamExt};
 use lago_audit_client::{ClientBuilder, Export, ExportOptions};
@@ -137,12 +138,17 @@ fn main() {
             .expect("the fake");
         let s3 = std::env::var("LAGO_SINK_TEST_S3").ok().filter(|s| !s.is_empty());
         println!("{records} activity logs, gzip NDJSON, batch limits as given, read-ahead 8");
+        // LAGO_SINK_BENCH_ONLY=verify: only the configuration verify is measured on.
+        let only_verify = std::env::var("LAGO_SINK_BENCH_ONLY").is_ok_and(|v| v == "verify");
         for limits in [
             BatchLimits::default(),
             BatchLimits::default().max_bytes(8 << 20),
             BatchLimits::default().max_bytes(2 << 20),
             BatchLimits::default().max_records(1_000),
         ] {
+            if only_verify && limits.records() != 1_000 {
+                continue;
+            }
             let dir = tempfile::tempdir().expect("a temporary directory");
             let local = Destination::parse(&format!("file://{}", dir.path().display()))
                 .expect("a directory");

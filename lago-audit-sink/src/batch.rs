@@ -27,6 +27,7 @@ use crate::SinkError;
 use bytes::Bytes;
 use flate2::write::GzEncoder;
 use flate2::Compression;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Duration;
 
@@ -146,6 +147,8 @@ pub(crate) struct Part {
     pub first: i64,
     pub last: i64,
     pub records: u64,
+    /// The records taken from the export for it (`records` plus any the writer lost).
+    pub received: u64,
     /// The object's bytes.
     pub body: Bytes,
     /// The SHA-256 the chain records: of the uncompressed lines (gzip NDJSON) or of the bytes
@@ -159,14 +162,19 @@ enum Body {
         gz: Box<GzEncoder<Vec<u8>>>,
         sha: Box<ring::digest::Context>,
     },
-    /// OCSF 1.3 events with their seconds, encoded when the batch is sealed.
-    Lake(Vec<(i64, serde_json::Value)>),
+    /// OCSF 1.3 events with their seconds, encoded when the batch is sealed, and the records
+    /// lost by a deliberately broken writer, by class.
+    Lake {
+        events: Vec<(i64, serde_json::Value)>,
+        lost: BTreeMap<u64, u64>,
+    },
 }
 
 struct Open {
     first: i64,
     last: i64,
     records: u64,
+    received: u64,
     bytes: u64,
     body: Body,
 }
@@ -183,6 +191,9 @@ pub(crate) struct Batcher<T> {
     /// Records of seconds not yet confirmed, in arrival order.
     pending: Vec<T>,
     open: Option<Open>,
+    /// A deliberately broken writer, for tests of `verify`: the record with this event id is
+    /// taken and never written.
+    lose: Option<String>,
 }
 
 /// The first second not covered by a checkpoint at `at`: every second before it is complete.
@@ -200,7 +211,14 @@ impl<T: SinkRecord> Batcher<T> {
             confirmed: None,
             pending: Vec::new(),
             open: None,
+            lose: None,
         }
+    }
+
+    /// Breaks this writer on purpose: the record whose event id is `event_id` is never written.
+    pub fn lose(mut self, event_id: Option<String>) -> Self {
+        self.lose = event_id;
+        self
     }
 
     /// Whether a batch is being filled (records taken but not yet sealed).
@@ -251,20 +269,31 @@ impl<T: SinkRecord> Batcher<T> {
         let mut i = 0;
         while i < ready.len() {
             let s = ready[i].logged_at().timestamp();
-            let mut lines = Vec::new();
-            let mut bytes = 0u64;
+            let (mut lines, mut bytes, mut received) = (Vec::new(), 0u64, 0u64);
+            let mut lost_classes = Vec::new();
             while i < ready.len() && ready[i].logged_at().timestamp() == s {
+                received += 1;
                 let l = match self.layout {
                     Layout::Hive => Line::Ndjson(line(&ready[i], self.format)?),
                     Layout::SecurityLake(_) => {
                         Line::Event(crate::ocsf::to_1_3(document(&ready[i], self.format)?))
                     }
                 };
-                bytes += l.len();
-                lines.push(l);
+                let lost = self
+                    .lose
+                    .as_ref()
+                    .is_some_and(|id| *id == ready[i].event_id());
+                if lost {
+                    if let Line::Event(e) = &l {
+                        lost_classes.push(class_of(e)?);
+                    }
+                } else {
+                    bytes += l.len();
+                    lines.push(l);
+                }
                 i += 1;
             }
-            sealed.extend(self.add_second(s, lines, bytes)?);
+            sealed.extend(self.add_second(s, lines, bytes, received, lost_classes)?);
         }
         // Seal early when no later second could join the batch: the result is the same batch
         // the next second would have cut, only sooner.
@@ -296,6 +325,8 @@ impl<T: SinkRecord> Batcher<T> {
         s: i64,
         lines: Vec<Line>,
         bytes: u64,
+        received: u64,
+        lost_classes: Vec<u64>,
     ) -> Result<Option<Sealed>, SinkError> {
         let n = lines.len() as u64;
         let mut sealed = None;
@@ -312,9 +343,13 @@ impl<T: SinkRecord> Batcher<T> {
             first: s,
             last: s,
             records: 0,
+            received: 0,
             bytes: 0,
             body: if lake {
-                Body::Lake(Vec::new())
+                Body::Lake {
+                    events: Vec::new(),
+                    lost: BTreeMap::new(),
+                }
             } else {
                 Body::Ndjson {
                     gz: Box::new(GzEncoder::new(Vec::new(), Compression::default())),
@@ -329,12 +364,18 @@ impl<T: SinkRecord> Batcher<T> {
                         .map_err(|e| SinkError::Encode(e.to_string()))?;
                     sha.update(&l);
                 }
-                (Body::Lake(events), Line::Event(e)) => events.push((s, e)),
+                (Body::Lake { events, .. }, Line::Event(e)) => events.push((s, e)),
                 _ => return Err(SinkError::Encode("a line of another layout".into())),
+            }
+        }
+        if let Body::Lake { lost, .. } = &mut open.body {
+            for class in lost_classes {
+                *lost.entry(class).or_default() += 1;
             }
         }
         open.last = s;
         open.records += n;
+        open.received += received;
         open.bytes += bytes;
         Ok(sealed)
     }
@@ -351,12 +392,15 @@ impl<T: SinkRecord> Batcher<T> {
                     first: open.first,
                     last: open.last,
                     records: open.records,
+                    received: open.received,
                     body: Bytes::from(body),
                     sha256: crate::chain::hex(sha.finish().as_ref()),
                 }]
             }
-            (Body::Lake(events), Layout::SecurityLake(lake)) => lake_parts::<T>(lake, events)?,
-            (Body::Lake(_), Layout::Hive) => {
+            (Body::Lake { events, lost }, Layout::SecurityLake(lake)) => {
+                lake_parts::<T>(lake, events, &lost)?
+            }
+            (Body::Lake { .. }, Layout::Hive) => {
                 return Err(SinkError::Encode("events of another layout".into()))
             }
         };
@@ -388,19 +432,24 @@ impl Line {
     }
 }
 
-/// One Parquet object per OCSF class of `events` (in time order, as the batch holds them).
+fn class_of(event: &serde_json::Value) -> Result<u64, SinkError> {
+    event
+        .get("class_uid")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| SinkError::Encode("an OCSF event without class_uid".into()))
+}
+
+/// One Parquet object per OCSF class of `events` (in time order, as the batch holds them). Each
+/// object's `received` adds the records of its class that a deliberately broken writer lost (one
+/// of a class with no other record in the batch makes no object, and is not counted).
 fn lake_parts<T: SinkRecord>(
     lake: &crate::layout::Lake,
     events: Vec<(i64, serde_json::Value)>,
+    lost: &BTreeMap<u64, u64>,
 ) -> Result<Vec<Part>, SinkError> {
-    let mut classes: std::collections::BTreeMap<u64, Vec<(i64, serde_json::Value)>> =
-        Default::default();
+    let mut classes: BTreeMap<u64, Vec<(i64, serde_json::Value)>> = BTreeMap::new();
     for (s, e) in events {
-        let class = e
-            .get("class_uid")
-            .and_then(serde_json::Value::as_u64)
-            .ok_or_else(|| SinkError::Encode("an OCSF event without class_uid".into()))?;
-        classes.entry(class).or_default().push((s, e));
+        classes.entry(class_of(&e)?).or_default().push((s, e));
     }
     let mut parts = Vec::new();
     for (class, events) in classes {
@@ -416,6 +465,7 @@ fn lake_parts<T: SinkRecord>(
             first,
             last,
             records,
+            received: records + lost.get(&class).copied().unwrap_or(0),
             sha256: crate::chain::sha256_hex(&body),
             body,
         });

@@ -109,6 +109,11 @@ pub struct ObjectEntry {
     pub first: DateTime<Utc>,
     /// The second of its last record.
     pub last: DateTime<Utc>,
+    /// The records the sink took from the export for this object: the same as `records`
+    /// unless the writer lost some between taking and writing them (`verify` says so, and
+    /// `verify --against-lago` names them). Absent in archives written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received: Option<u64>,
 }
 
 /// A span the archive does not hold.

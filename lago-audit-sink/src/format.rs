@@ -82,6 +82,9 @@ pub trait SinkRecord: Logged + RecordKey + Serialize + Send + 'static {
     fn to_ocsf(&self) -> Value;
     /// The record as an ECS document.
     fn to_ecs(&self) -> Value;
+    /// The record's event id: its `activity_id` or `log_id`, or for an API log the id
+    /// [`api_log_event_id`] derives. OCSF's `metadata.uid` and ECS's `event.id` carry it.
+    fn event_id(&self) -> String;
 }
 
 impl SinkRecord for ActivityLogObject {
@@ -92,6 +95,9 @@ impl SinkRecord for ActivityLogObject {
     fn to_ecs(&self) -> Value {
         crate::ecs::activity(self)
     }
+    fn event_id(&self) -> String {
+        self.activity_id.to_string()
+    }
 }
 impl SinkRecord for ApiLogObject {
     const KIND: LogKind = LogKind::Api;
@@ -100,6 +106,9 @@ impl SinkRecord for ApiLogObject {
     }
     fn to_ecs(&self) -> Value {
         crate::ecs::api(self)
+    }
+    fn event_id(&self) -> String {
+        api_log_event_id(self).to_string()
     }
 }
 impl SinkRecord for SecurityLogObject {
@@ -110,6 +119,70 @@ impl SinkRecord for SecurityLogObject {
     fn to_ecs(&self) -> Value {
         crate::ecs::security(self)
     }
+    fn event_id(&self) -> String {
+        self.log_id.to_string()
+    }
+}
+
+/// The fields of a line that carry its event id, in each format. OCSF's own `activity_id` is a
+/// number, so every field is read leniently: a string, or skipped.
+#[derive(serde::Deserialize)]
+struct Ids<'a> {
+    #[serde(borrow, default)]
+    activity_id: Text<'a>,
+    #[serde(borrow, default)]
+    log_id: Text<'a>,
+    #[serde(borrow, default)]
+    metadata: Option<Inner<'a>>,
+    #[serde(borrow, default)]
+    event: Option<Inner<'a>>,
+    #[serde(borrow, default)]
+    request_id: Text<'a>,
+}
+
+#[derive(serde::Deserialize)]
+struct Inner<'a> {
+    #[serde(borrow, default)]
+    uid: Text<'a>,
+    #[serde(borrow, default)]
+    id: Text<'a>,
+}
+
+/// A string field, or `None` for anything else.
+#[derive(Default)]
+struct Text<'a>(Option<std::borrow::Cow<'a, str>>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Any<'a> {
+            Str(#[serde(borrow)] std::borrow::Cow<'a, str>),
+            Other(serde::de::IgnoredAny),
+        }
+        Ok(Text(match Any::deserialize(d)? {
+            Any::Str(s) => Some(s),
+            Any::Other(_) => None,
+        }))
+    }
+}
+
+/// The event id of an archived line, whatever its format: the same as
+/// [`SinkRecord::event_id`] of the record it was written from. `None` for a line that is not
+/// one of ours.
+pub fn line_event_id(line: &[u8]) -> Option<String> {
+    let ids: Ids = serde_json::from_slice(line).ok()?;
+    if let Some(id) = (ids.metadata.and_then(|m| m.uid.0))
+        .or(ids.event.and_then(|e| e.id.0))
+        .or(ids.activity_id.0)
+        .or(ids.log_id.0)
+    {
+        return Some(id.into_owned());
+    }
+    // An API log in Lago's shape: its id is derived from the whole record.
+    ids.request_id.0?;
+    let log: ApiLogObject = serde_json::from_slice(line).ok()?;
+    Some(api_log_event_id(&log).to_string())
 }
 
 /// The record as one line (with its `\n`) in `format`. Object keys are written in sorted order,

@@ -433,6 +433,39 @@ pub(crate) fn check(entry: &ObjectEntry, body: &[u8]) -> Result<u64, Vec<(&'stat
     }
 }
 
+/// The (second, event id) of each row of a Security Lake object: its `time` and `metadata.uid`
+/// (for `verify --against-lago`, as the NDJSON lines' ids are read). Rows without either, or a
+/// file that is not Parquet, are skipped: the object checks report them.
+pub(crate) fn ids(body: &[u8]) -> Vec<(i64, String)> {
+    use parquet::record::Field;
+    let Ok(reader) = SerializedFileReader::new(Bytes::copy_from_slice(body)) else {
+        return Vec::new();
+    };
+    let Ok(rows) = reader.get_row_iter(None) else {
+        return Vec::new();
+    };
+    rows.filter_map(Result::ok)
+        .filter_map(|row| {
+            let (mut time, mut uid) = (None, None);
+            for (name, field) in row.get_column_iter() {
+                match (name.as_str(), field) {
+                    ("time", Field::Long(ms)) => time = Some(ms.div_euclid(1000)),
+                    ("metadata", Field::Group(metadata)) => {
+                        uid = metadata
+                            .get_column_iter()
+                            .find_map(|(n, f)| match (n.as_str(), f) {
+                                ("uid", Field::Str(u)) => Some(u.clone()),
+                                _ => None,
+                            })
+                    }
+                    _ => {}
+                }
+            }
+            Some((time?, uid?))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -470,6 +503,9 @@ mod tests {
             .collect();
         let one = encode(&events).unwrap();
         assert_eq!(one, encode(&events).unwrap());
+        let ids = ids(&one);
+        assert_eq!(ids.len(), 3);
+        assert_eq!(ids[2], (1_740_787_200, "u2".to_owned()));
         let reader = SerializedFileReader::new(one).unwrap();
         assert_eq!(reader.metadata().file_metadata().num_rows(), 3);
         let kv = reader

@@ -88,7 +88,7 @@ mod writer;
 pub use batch::BatchLimits;
 pub use destination::Destination;
 pub use error::SinkError;
-pub use format::{api_log_event_id, line, Format, SinkRecord, API_LOG_ID_NAMESPACE};
+pub use format::{api_log_event_id, line, line_event_id, Format, SinkRecord, API_LOG_ID_NAMESPACE};
 pub use layout::{Lake, Layout, LogKind};
 pub use writer::{Sink, SinkOptions, SinkProgress, WriteSummary, DEFAULT_LEASE};
 

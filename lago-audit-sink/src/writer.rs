@@ -35,6 +35,7 @@ pub struct SinkOptions {
     trust_store: bool,
     signing_key: Option<Arc<SigningKey>>,
     digest_every: Duration,
+    lose: Option<String>,
 }
 
 impl Default for SinkOptions {
@@ -51,6 +52,7 @@ impl Default for SinkOptions {
             trust_store: false,
             signing_key: None,
             digest_every: Duration::from_secs(3600),
+            lose: None,
         }
     }
 }
@@ -129,6 +131,17 @@ impl SinkOptions {
         self.signing_key = key;
         self
     }
+
+    /// A deliberately broken writer, for testing verifiers only: the record whose event id
+    /// ([`SinkRecord::event_id`](crate::SinkRecord::event_id)) is `event_id` is taken from the
+    /// export and never written, as a bug between the two would. The chain still says how
+    /// many records were taken, so `verify` reports the loss.
+    #[doc(hidden)]
+    pub fn broken_writer_loses(mut self, event_id: impl Into<String>) -> Self {
+        self.lose = Some(event_id.into());
+        self
+    }
+
     /// A digest is written at the end of every run and, during a run, once this long has
     /// passed since the last one (default 1 hour, at least 1 s).
     pub fn digest_every(mut self, every: Duration) -> Self {
@@ -539,7 +552,8 @@ impl<T: SinkRecord> Sink<T> {
             self.options.layout.clone(),
             self.options.limits,
             start,
-        );
+        )
+        .lose(self.options.lose.clone());
         // Export checkpoints newer than the saved one, oldest first.
         let mut seen: VecDeque<(i64, Checkpoint)> = VecDeque::new();
         let mut last_save = Instant::now();
@@ -615,6 +629,7 @@ impl<T: SinkRecord> Sink<T> {
                 records: part.records,
                 first: second(part.first).unwrap_or_default(),
                 last: second(part.last).unwrap_or_default(),
+                received: Some(part.received),
             });
         }
         // The commit first: only the writer whose commit the store took writes the objects.
@@ -1248,6 +1263,7 @@ impl<T: SinkRecord> Sink<T> {
                 records: raw.iter().filter(|b| **b == b'\n').count() as u64,
                 first: second(first).unwrap_or_default(),
                 last: second(last).unwrap_or_default(),
+                received: None,
                 name,
             });
             SinkProgress::add(&self.options.progress.0.objects_found, 1);

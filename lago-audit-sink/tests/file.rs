@@ -367,23 +367,20 @@ async fn a_directory_is_synced_before_anything_that_depends_on_it() {
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("strace.txt");
     let archive = dir.path().join("archive");
+    let strace: Vec<&std::ffi::OsStr> = [
+        "strace",
+        "-f",
+        "-qq",
+        "-e",
+        "trace=fsync,fdatasync,link,linkat",
+        "-o",
+    ]
+    .iter()
+    .map(std::ffi::OsStr::new)
+    .chain([trace.as_os_str()])
+    .collect();
     let status = tokio::task::block_in_place(|| {
-        std::process::Command::new("strace")
-            .args(["-f", "-qq", "-e", "trace=fsync,fdatasync,link,linkat", "-o"])
-            .arg(&trace)
-            .arg(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "sigkill_child",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("LAGO_SINK_CHILD_FAKE", fake.base_url())
-            .env("LAGO_SINK_CHILD_KEY", fake.api_key())
-            .env("LAGO_SINK_CHILD_DEST", dir_url(&archive))
-            .env("LAGO_SINK_CHILD_TO", fake.generator().now().to_rfc3339())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+        child_command(&strace, &fake, &dir_url(&archive), &[])
             .status()
             .unwrap()
     });
@@ -423,4 +420,180 @@ async fn a_directory_is_synced_before_anything_that_depends_on_it() {
         &truth::<ActivityLogObject>(&fake),
         "under strace",
     );
+}
+
+/// A writer suspended (SIGSTOP: a frozen VM, a stopped container, a debugger) for longer than
+/// its lease is taken over by another, which completes the trail; when the first one wakes up it
+/// is refused before it writes anything, and the archive holds every record once and verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_suspended_past_its_lease_is_taken_over_and_cannot_write_when_it_wakes() {
+    let fake = FakeLago::builder()
+        .seed(33)
+        .records_per_kind(6_000, 0, 0)
+        .latency(Duration::from_millis(4))
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir_url(dir.path());
+    let lease = Duration::from_secs(10); // the shortest a sink takes
+    let mut child = child_command(
+        &[],
+        &fake,
+        &url,
+        &[("LAGO_SINK_CHILD_LEASE_MS", "10000".into())],
+    )
+    .spawn()
+    .unwrap();
+    let dest = Destination::parse(&url).unwrap();
+    // Suspended once it has committed something and while it is still running.
+    let stopped = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if !stored_keys::<ActivityLogObject>(&dest).await.is_empty() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(stopped.is_ok(), "the child stored nothing");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the child ended before it was suspended"
+    );
+    let pid = child.id().to_string();
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} {pid}");
+    };
+    signal("-STOP");
+    let stored_then = stored_keys::<ActivityLogObject>(&dest).await.len();
+    // While the lease runs, its holder (alive, if stopped) keeps the prefix.
+    let early = run::<ActivityLogObject>(&fake, &dest, small().lease(lease), 100).await;
+    assert!(
+        matches!(early, Err(SinkError::Concurrent { .. })),
+        "{early:?}"
+    );
+    tokio::time::sleep(lease + Duration::from_millis(500)).await;
+    run::<ActivityLogObject>(&fake, &dest, small().lease(lease), 100)
+        .await
+        .expect("the lease is over: taken over");
+    signal("-CONT");
+    let status = tokio::task::block_in_place(|| child.wait().unwrap());
+    assert!(!status.success(), "the woken writer was not refused");
+    let stored = stored_keys::<ActivityLogObject>(&dest).await;
+    assert!(stored.len() > stored_then);
+    assert_exactly_once(
+        &stored,
+        &truth::<ActivityLogObject>(&fake),
+        "a writer suspended past its lease, then woken",
+    );
+    let report = lago_audit_sink::verify::verify(
+        &dest,
+        lago_audit_sink::LogKind::Activity,
+        &Default::default(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(report.is_valid(), "{:?}", report.problems);
+}
+
+/// A tmpfs mounted for a test, unmounted when dropped.
+struct Mount(std::path::PathBuf);
+
+impl Mount {
+    /// A tmpfs of `size` (as `mount -o size=` takes it) at `at`, or `None` where this process
+    /// may not mount (not root, or a sandbox without the capability).
+    fn tmpfs(at: &std::path::Path, size: &str) -> Option<Mount> {
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Mount(at.to_owned()))
+    }
+
+    fn resize(&self, size: &str) {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "remount {}", self.0.display());
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// The disk fills up in the middle of a run (a small tmpfs): the run stops with the store's
+/// error, nothing half-written is visible to readers, and once space is freed the next run
+/// continues from where it stopped, every record once, and the archive verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_stops_the_writer_and_the_run_after_space_is_freed_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mount) = Mount::tmpfs(dir.path(), "600k") else {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root, as .ci/run has)");
+        return;
+    };
+    let fake = FakeLago::builder()
+        .seed(88)
+        .records_per_kind(12_000, 0, 0)
+        .start()
+        .await
+        .unwrap();
+    let url = dir_url(&dir.path().join("archive"));
+    let dest = Destination::parse(&url).unwrap();
+    let err = run::<ActivityLogObject>(&fake, &dest, small(), 500)
+        .await
+        .expect_err("the disk is full");
+    assert!(err.to_string().contains("No space left on device"), "{err}");
+    let stored = stored_keys::<ActivityLogObject>(&dest).await;
+    assert!(!stored.is_empty(), "the disk filled before any object");
+    // Readers see whole objects only: staged files are hidden (`.name.tmp`) or gone.
+    let partial = lago_audit_sink::verify::verify(
+        &dest,
+        lago_audit_sink::LogKind::Activity,
+        &Default::default(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        partial
+            .problems
+            .iter()
+            .all(|p| p.code == "object-missing" && p.detail.contains("newest record")),
+        "{:?}",
+        partial.problems
+    );
+
+    mount.resize("64m");
+    run::<ActivityLogObject>(&fake, &dest, small(), 500)
+        .await
+        .expect("space was freed");
+    assert_exactly_once(
+        &stored_keys::<ActivityLogObject>(&dest).await,
+        &truth::<ActivityLogObject>(&fake),
+        "a disk that filled up, then had room again",
+    );
+    let report = lago_audit_sink::verify::verify(
+        &dest,
+        lago_audit_sink::LogKind::Activity,
+        &Default::default(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(report.is_valid(), "{:?}", report.problems);
 }

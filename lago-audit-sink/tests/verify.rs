@@ -321,3 +321,248 @@ async fn verify_names_each_tampering_in_s3() {
     )
     .await;
 }
+
+/// An exactly-once export of `window` from the fake, as `verify --against-lago` reads it; the
+/// export's progress counts Lago's stored duplicates.
+fn lago_side(
+    fake: &FakeLago,
+    window: (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
+    progress: lago_audit_client::ExportProgress,
+) -> impl futures::Stream<
+    Item = Result<lago_audit_client::ExportEvent<ActivityLogObject>, lago_audit_client::Error>,
+> {
+    use lago_audit_client::Export;
+    let client = Box::leak(Box::new(client(fake)));
+    client
+        .find_all_activity_logs()
+        .from_date(window.0)
+        .to_date(window.1 - chrono::Duration::seconds(1))
+        .export(
+            lago_audit_client::ExportOptions::default()
+                .max_per_page(500)
+                .progress(progress),
+        )
+}
+
+/// `verify` and then `against_lago` over the whole archive (the fake's clock is the present).
+async fn check_against_lago(
+    dest: &Destination,
+    fake: &FakeLago,
+) -> (Report, lago_audit_sink::verify::LagoDiff) {
+    let mut report = check(dest, &VerifyOptions::default()).await;
+    let window = lago_audit_sink::verify::lago_window(
+        &report,
+        LogKind::Activity,
+        fake.generator().now(),
+        std::time::Duration::ZERO,
+    )
+    .expect("a span inside the retention window");
+    let progress = lago_audit_client::ExportProgress::default();
+    let mut diff = lago_audit_sink::verify::against_lago(
+        dest,
+        LogKind::Activity,
+        &mut report,
+        window,
+        lago_side(fake, window, progress.clone()),
+        4,
+    )
+    .await
+    .unwrap();
+    diff.lago_duplicates = progress.duplicates();
+    (report, diff)
+}
+
+/// A fake holding each log twice now and then (fact 17), 1,500 activity logs over two days.
+async fn fake_with_duplicates(seed: u64) -> FakeLago {
+    FakeLago::builder()
+        .seed(seed)
+        .records_per_kind(1_500, 0, 0)
+        .now("2025-04-02T00:04:00Z".parse().unwrap())
+        .duplicate_rate(0.05)
+        .latency(std::time::Duration::from_millis(1))
+        .start()
+        .await
+        .unwrap()
+}
+
+fn limits() -> SinkOptions {
+    SinkOptions::default().limits(BatchLimits::default().max_records(200))
+}
+
+async fn against_lago_cases<F, Fut>(fresh: F, seed: u64)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Destination>,
+{
+    // Untouched, written through kills, with Lago's stored duplicates and a record that Lago
+    // made readable only after the archive had read its second: no problem; the late arrival
+    // and the duplicates are explained.
+    let dest = fresh().await;
+    let fake = fake_with_duplicates(seed).await;
+    run_with_kills::<ActivityLogObject>(&fake, &dest, limits, 200, 2, 300, seed).await;
+    let names = objects(&dest).await;
+    let (first, _) = lago_audit_sink::layout::parse_object_name(&names[2]).unwrap();
+    let late_at = chrono::DateTime::from_timestamp(first, 0).unwrap();
+    let late = fake.insert(
+        lago_audit_fake::data::Kind::Activity,
+        late_at,
+        std::time::Duration::ZERO,
+    );
+    let (report, diff) = check_against_lago(&dest, &fake).await;
+    assert!(report.is_valid(), "{:?}", report.problems);
+    assert_eq!(
+        diff.late.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(),
+        [late.to_string()]
+    );
+    assert!(diff.lago_duplicates > 0, "the fake stored no duplicate");
+    assert!(diff.matched > 1_000, "{diff:?}");
+    assert_eq!(diff.matched, diff.archive_records);
+    assert_eq!(diff.lago_records, diff.archive_records + 1);
+
+    // A record removed from an object (its gzip whole again, the chain left alone): tampering,
+    // and against Lago the record is named.
+    let mut raw = gunzip(&get(&dest, &names[1]).await);
+    let first_end = raw.iter().position(|b| *b == b'\n').unwrap() + 1;
+    let removed = lago_audit_sink::line_event_id(&raw[..first_end]).unwrap();
+    raw.drain(..first_end);
+    put(&dest, &names[1], gzip(&raw)).await;
+    let (report, diff) = check_against_lago(&dest, &fake).await;
+    let found = codes(&report);
+    assert!(
+        found.contains(&("object-hash", names[1].clone())),
+        "{found:?}"
+    );
+    let named: Vec<_> = report
+        .problems
+        .iter()
+        .filter(|p| p.code == "lago-removed")
+        .collect();
+    assert_eq!(named.len(), 1, "{:?}", report.problems);
+    assert_eq!(named[0].path, names[1]);
+    assert!(named[0].detail.contains(&removed), "{}", named[0].detail);
+    assert_eq!(diff.late.len(), 1, "only the late arrival: {:?}", diff.late);
+
+    // The same record never written by a deliberately broken writer: the archive is consistent
+    // with itself except for the count of records taken, and against Lago the record is named
+    // as lost by the writer, not as late.
+    let dest = fresh().await;
+    let fake = fake_with_duplicates(seed).await;
+    let options = || limits().broken_writer_loses(removed.clone());
+    run_with_kills::<ActivityLogObject>(&fake, &dest, options, 200, 1, 300, seed).await;
+    let plain = check(&dest, &VerifyOptions::default()).await;
+    let lost: Vec<_> = codes(&plain);
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert_eq!(lost[0].0, "object-lost");
+    let (report, diff) = check_against_lago(&dest, &fake).await;
+    let named: Vec<_> = report
+        .problems
+        .iter()
+        .filter(|p| p.code == "lago-missing")
+        .collect();
+    assert_eq!(named.len(), 1, "{:?}", report.problems);
+    assert!(named[0].detail.contains(&removed), "{}", named[0].detail);
+    assert_eq!(named[0].path, lost[0].1);
+    assert!(diff.late.is_empty(), "{:?}", diff.late);
+
+    // The overlap of issue 21 before its fix, recreated: a second writer's objects (other batch
+    // limits, no chain of its own) beside the first one's. Every one of them is named as extra.
+    let dest = fresh().await;
+    let other = fresh().await;
+    let fake = fake_with_duplicates(seed + 1).await;
+    run::<ActivityLogObject>(&fake, &dest, limits(), 500)
+        .await
+        .unwrap();
+    let wide = SinkOptions::default().limits(BatchLimits::default().max_records(700));
+    run::<ActivityLogObject>(&fake, &other, wide, 500)
+        .await
+        .unwrap();
+    let mut copied = Vec::new();
+    for name in objects(&other).await {
+        if !objects(&dest).await.contains(&name) {
+            put(&dest, &name, get(&other, &name).await).await;
+            copied.push(name);
+        }
+    }
+    assert!(!copied.is_empty());
+    let report = check(&dest, &VerifyOptions::default()).await;
+    let extra: Vec<String> = codes(&report)
+        .into_iter()
+        .filter(|(c, _)| *c == "object-extra")
+        .map(|(_, p)| p)
+        .collect();
+    assert_eq!(extra, copied);
+    assert_eq!(report.problems.len(), copied.len(), "{:?}", report.problems);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn against_lago_tells_lost_and_removed_records_from_late_ones_in_a_directory() {
+    let root = tempfile::tempdir().unwrap();
+    let n = std::sync::atomic::AtomicU64::new(0);
+    against_lago_cases(
+        || {
+            let dir = root.path().join(
+                n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    .to_string(),
+            );
+            async move { Destination::parse(&format!("file://{}", dir.display())).unwrap() }
+        },
+        181,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn against_lago_tells_lost_and_removed_records_from_late_ones_in_s3() {
+    let Some(s3) = server("LAGO_SINK_TEST_S3") else {
+        return;
+    };
+    against_lago_cases(
+        || {
+            let s3 = s3.clone();
+            async move {
+                let bucket = unique("lago-against");
+                create_bucket(&s3, &bucket).await;
+                s3_destination(&s3, &bucket)
+            }
+        },
+        191,
+    )
+    .await;
+}
+
+/// Every line of every kind, in every format, gives back the event id of the record it was
+/// written from: what `against_lago` compares.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lines_event_id_is_its_records_in_every_format_and_kind() {
+    use lago_audit_client::types::{ApiLogObject, SecurityLogObject};
+    use lago_audit_sink::Format;
+    let fake = FakeLago::builder()
+        .seed(12)
+        .records_per_kind(200, 200, 200)
+        .start()
+        .await
+        .unwrap();
+    fn each<T: TestRecord>(fake: &FakeLago) -> usize {
+        let mut checked = 0;
+        for id in fake.ground_truth(T::FAKE, None, Some(fake.generator().now())) {
+            let record: T =
+                serde_json::from_value(fake.record_json(T::FAKE, &id).unwrap()).unwrap();
+            for format in [Format::Lago, Format::Ocsf, Format::Ecs] {
+                let line = lago_audit_sink::line(&record, format).unwrap();
+                assert_eq!(
+                    lago_audit_sink::line_event_id(&line).as_deref(),
+                    Some(record.event_id().as_str()),
+                    "{format}: {}",
+                    String::from_utf8_lossy(&line)
+                );
+                checked += 1;
+            }
+        }
+        checked
+    }
+    assert!(each::<ActivityLogObject>(&fake) >= 600);
+    assert!(each::<ApiLogObject>(&fake) >= 600);
+    assert!(each::<SecurityLogObject>(&fake) >= 150);
+    assert_eq!(lago_audit_sink::line_event_id(b"{\"other\":1}"), None);
+    assert_eq!(lago_audit_sink::line_event_id(b"not json"), None);
+}

@@ -249,6 +249,11 @@ pub async fn sigkill_child_main<T: TestRecord>(options: SinkOptions) {
         .build()
         .unwrap();
     let dest = Destination::parse(&dest).unwrap();
+    // A parent may shorten the lease (a suspended-writer test).
+    let options = match std::env::var("LAGO_SINK_CHILD_LEASE_MS") {
+        Ok(ms) => options.lease(Duration::from_millis(ms.parse().unwrap())),
+        Err(_) => options,
+    };
     let mut sink = Sink::<T>::open(&dest, options).await.unwrap();
     let mut export = ExportOptions::default().max_per_page(100).read_ahead(2);
     if let Some(c) = sink.resume_from() {
@@ -257,6 +262,40 @@ pub async fn sigkill_child_main<T: TestRecord>(options: SinkOptions) {
     sink.write(T::export_stream(&client, to, export))
         .await
         .unwrap();
+}
+
+/// This test binary's `sigkill_child` test as a child process (see [`sigkill_child_main`]),
+/// exporting from `fake` into `url`, with `env` added; run through `wrapper` (a program and its
+/// arguments, e.g. `strace …`) when one is given.
+pub fn child_command(
+    wrapper: &[&std::ffi::OsStr],
+    fake: &FakeLago,
+    url: &str,
+    env: &[(&str, String)],
+) -> std::process::Command {
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut c = std::process::Command::new(program);
+            c.args(args).arg(exe);
+            c
+        }
+        None => std::process::Command::new(exe),
+    };
+    cmd.args([
+        "--exact",
+        "sigkill_child",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env("LAGO_SINK_CHILD_FAKE", fake.base_url())
+    .env("LAGO_SINK_CHILD_KEY", fake.api_key())
+    .env("LAGO_SINK_CHILD_DEST", url)
+    .env("LAGO_SINK_CHILD_TO", fake.generator().now().to_rfc3339())
+    .envs(env.iter().map(|(k, v)| (k, v)))
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
+    cmd
 }
 
 /// Starts this test binary's `sigkill_child` test as a child process `runs` times, SIGKILLs it
@@ -269,24 +308,7 @@ pub fn sigkill_runs(
     seed: u64,
 ) -> usize {
     let mut rng = fastrand::Rng::with_seed(seed);
-    let spawn = || {
-        std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "sigkill_child",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("LAGO_SINK_CHILD_FAKE", fake.base_url())
-            .env("LAGO_SINK_CHILD_KEY", fake.api_key())
-            .env("LAGO_SINK_CHILD_DEST", url)
-            .env("LAGO_SINK_CHILD_TO", fake.generator().now().to_rfc3339())
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap()
-    };
+    let spawn = || child_command(&[], fake, url, env).spawn().unwrap();
     let mut killed = 0;
     for _ in 0..runs {
         let mut child = spawn();

@@ -23,6 +23,8 @@ pub struct StoreFaults {
     /// Answer this status to an upload over an existing object, as write-once storage does
     /// (Azure immutability policies: 409; GCS retention locks: 403).
     pub immutable: Option<u16>,
+    /// Answer every request 403 `ExpiredToken`, as S3 does once an STS session has expired.
+    pub expired: bool,
 }
 
 impl StoreFaults {
@@ -45,6 +47,7 @@ pub struct ProxyCounts {
     pub lost_answers: AtomicU64,
     pub slowed: AtomicU64,
     pub immutable_refusals: AtomicU64,
+    pub expired_refusals: AtomicU64,
 }
 
 struct Shared {
@@ -132,6 +135,17 @@ async fn handle(State(s): State<Arc<Shared>>, request: Request) -> Response {
         Ok(b) => b,
         Err(_) => cut_connection(),
     };
+    if s.faults.lock().unwrap().expired {
+        bump(&s.counts.expired_refusals);
+        return Response::builder()
+            .status(StatusCode::FORBIDDEN)
+            .header("content-type", "application/xml")
+            .body(Body::from(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>ExpiredToken</Code>\
+                 <Message>The provided token has expired.</Message></Error>",
+            ))
+            .unwrap();
+    }
     let fault = if parts.method == Method::PUT {
         let f = *s.faults.lock().unwrap();
         let r = s.rng.lock().unwrap().f64();
