@@ -112,11 +112,15 @@ pub struct Lake {
     account_id: String,
 }
 
-fn lake_word(what: &str, s: &str, max: usize, ok: impl Fn(char) -> bool) -> Result<(), String> {
+fn lake_word(
+    what: &str,
+    s: &str,
+    max: usize,
+    allowed: &str,
+    ok: impl Fn(char) -> bool,
+) -> Result<(), String> {
     if s.is_empty() || s.len() > max || !s.chars().all(ok) {
-        return Err(format!(
-            "{what} `{s}` must be 1 to {max} characters of the set allowed in it"
-        ));
+        return Err(format!("{what} `{s}` must be 1 to {max} {allowed}"));
     }
     Ok(())
 }
@@ -128,11 +132,16 @@ impl Lake {
     /// (12 digits for an AWS account; for a source outside AWS it is the operator's choice).
     pub fn new(source: &str, region: &str, account_id: &str) -> Result<Self, String> {
         let word = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-        lake_word("the source name", source, 40, word)?;
-        lake_word("the region", region, 32, |c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
-        })?;
-        lake_word("the account id", account_id, 64, word)?;
+        let words = "letters, digits, `-` or `_`";
+        lake_word("the source name", source, 40, words, word)?;
+        lake_word(
+            "the region",
+            region,
+            32,
+            "lower-case letters, digits or `-` (e.g. eu-west-1)",
+            |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-',
+        )?;
+        lake_word("the account id", account_id, 64, words, word)?;
         Ok(Self {
             source: source.to_owned(),
             region: region.to_owned(),
