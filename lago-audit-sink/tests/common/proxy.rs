@@ -137,14 +137,11 @@ async fn handle(State(s): State<Arc<Shared>>, request: Request) -> Response {
     };
     if s.faults.lock().unwrap().expired {
         bump(&s.counts.expired_refusals);
-        return Response::builder()
-            .status(StatusCode::FORBIDDEN)
-            .header("content-type", "application/xml")
-            .body(Body::from(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>ExpiredToken</Code>\
-                 <Message>The provided token has expired.</Message></Error>",
-            ))
-            .unwrap();
+        return s3_error(
+            StatusCode::FORBIDDEN,
+            "ExpiredToken",
+            "The provided token has expired.",
+        );
     }
     let fault = if parts.method == Method::PUT {
         let f = *s.faults.lock().unwrap();
@@ -166,14 +163,11 @@ async fn handle(State(s): State<Arc<Shared>>, request: Request) -> Response {
     match fault {
         Fault::SlowDown => {
             bump(&s.counts.slow_downs);
-            return Response::builder()
-                .status(StatusCode::SERVICE_UNAVAILABLE)
-                .header("content-type", "application/xml")
-                .body(Body::from(
-                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code>\
-                     <Message>Please reduce your request rate.</Message></Error>",
-                ))
-                .unwrap();
+            return s3_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SlowDown",
+                "Please reduce your request rate.",
+            );
         }
         Fault::Reset => {
             bump(&s.counts.resets);
@@ -241,6 +235,18 @@ async fn handle(State(s): State<Arc<Shared>>, request: Request) -> Response {
         }
     }
     response.body(Body::from(bytes)).unwrap()
+}
+
+/// An error answer in S3's XML.
+fn s3_error(status: StatusCode, code: &str, message: &str) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/xml")
+        .body(Body::from(format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>\
+             <Message>{message}</Message></Error>"
+        )))
+        .unwrap()
 }
 
 fn bump(c: &AtomicU64) {
