@@ -25,6 +25,9 @@ pub struct StoreFaults {
     pub immutable: Option<u16>,
     /// Answer every request 403 `ExpiredToken`, as S3 does once an STS session has expired.
     pub expired: bool,
+    /// Expire (as `expired`) at the upload of this data object (1 for the first `.ndjson.gz`):
+    /// after the chain record that commits it, before it is stored.
+    pub expire_at_object: Option<u64>,
 }
 
 impl StoreFaults {
@@ -48,6 +51,7 @@ pub struct ProxyCounts {
     pub slowed: AtomicU64,
     pub immutable_refusals: AtomicU64,
     pub expired_refusals: AtomicU64,
+    pub object_puts: AtomicU64,
 }
 
 struct Shared {
@@ -135,6 +139,13 @@ async fn handle(State(s): State<Arc<Shared>>, request: Request) -> Response {
         Ok(b) => b,
         Err(_) => cut_connection(),
     };
+    if parts.method == Method::PUT && parts.uri.path().ends_with(".ndjson.gz") {
+        let n = s.counts.object_puts.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut faults = s.faults.lock().unwrap();
+        if faults.expire_at_object.is_some_and(|k| n >= k) {
+            faults.expired = true;
+        }
+    }
     if s.faults.lock().unwrap().expired {
         bump(&s.counts.expired_refusals);
         return s3_error(
