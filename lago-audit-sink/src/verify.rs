@@ -504,13 +504,13 @@ pub async fn verify(
     let checks = futures::stream::iter(committed.values().cloned())
         .map(|entry| async move {
             let path = crate::layout::object_path(dest, kind, &entry.name);
-            let Some(body) = chain::get_opt(dest, &path).await? else {
+            let Some(body) = open_object(dest, &path).await? else {
                 return Ok::<_, SinkError>((entry, None));
             };
             // Decoding is the CPU's work: off the runtime's threads, objects side by side.
             let checked = tokio::task::spawn_blocking({
                 let entry = entry.clone();
-                move || check_object(&entry, &body)
+                move || check_object(&entry, body)
             })
             .await
             .map_err(|e| SinkError::Encode(format!("checking an object: {e}")))?;
@@ -579,12 +579,44 @@ pub async fn verify(
     Ok(Some(report))
 }
 
-/// Checks one object's bytes against its entry: the record count, or the problem.
-fn check_object(entry: &ObjectEntry, body: &[u8]) -> Result<u64, Vec<(&'static str, String)>> {
-    // Security Lake's Parquet objects (`ext/…`): see `crate::lake::check`.
+/// An object as a blocking reader of its bytes as they arrive (for `spawn_blocking`): never
+/// more than a chunk of it in memory. `None` when it does not exist.
+async fn open_object(
+    dest: &Destination,
+    path: &object_store::path::Path,
+) -> Result<Option<impl std::io::Read + Send + 'static>, SinkError> {
+    let got = match object_store::ObjectStoreExt::get(&dest.store, path).await {
+        Ok(got) => got,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(chain::store_err("get", path, e)),
+    };
+    let chunks = got.into_stream().map_err(std::io::Error::other);
+    Ok(Some(tokio_util::io::SyncIoBridge::new(
+        tokio_util::io::StreamReader::new(chunks),
+    )))
+}
+
+/// Checks one object's bytes against its entry: the record count, or the problem. A store
+/// error while reading is said as an unreadable object.
+fn check_object(
+    entry: &ObjectEntry,
+    body: impl std::io::Read,
+) -> Result<u64, Vec<(&'static str, String)>> {
+    // Security Lake's Parquet objects (`ext/…`), read whole (Parquet's footer is at its end):
+    // see `crate::lake::check`.
     if crate::layout::is_lake_object(&entry.name) {
         #[cfg(feature = "security-lake")]
-        return crate::lake::check(entry, body);
+        {
+            let mut body = body;
+            let mut bytes = Vec::new();
+            if let Err(e) = std::io::Read::read_to_end(&mut body, &mut bytes) {
+                return Err(vec![(
+                    "unreadable",
+                    format!("the store failed while it was read ({e}): run verify again"),
+                )]);
+            }
+            return crate::lake::check(entry, &bytes);
+        }
         #[cfg(not(feature = "security-lake"))]
         return Err(vec![("unreadable", crate::batch::NO_LAKE.to_owned())]);
     }
@@ -604,6 +636,13 @@ fn check_object(entry: &ObjectEntry, body: &[u8]) -> Result<u64, Vec<(&'static s
         match decoder.read_until(b'\n', &mut line) {
             Ok(0) => break,
             Ok(_) => {}
+            // The store failing mid-read (its errors come through as `Other`) is not tampering.
+            Err(e) if e.kind() == std::io::ErrorKind::Other => {
+                return Err(vec![(
+                    "unreadable",
+                    format!("the store failed while it was read ({e}): run verify again"),
+                )])
+            }
             Err(e) => {
                 return Err(vec![(
                     "object-hash",
@@ -817,10 +856,10 @@ where
     let mut objects = futures::stream::iter(entries.clone())
         .map(|entry| async move {
             let path = crate::layout::object_path(dest, kind, &entry.name);
-            let Some(body) = chain::get_opt(dest, &path).await? else {
+            let Some(body) = open_object(dest, &path).await? else {
                 return Ok::<_, SinkError>(Vec::new());
             };
-            tokio::task::spawn_blocking(move || ids_of(&body))
+            tokio::task::spawn_blocking(move || ids_of(body))
                 .await
                 .map_err(|e| SinkError::Encode(format!("reading an object: {e}")))
         })
@@ -894,10 +933,17 @@ where
 
 /// The (second, event id) of each line of an object; lines without either are skipped (the
 /// object checks of [`verify`] report them).
-fn ids_of(body: &[u8]) -> Vec<(i64, String)> {
+fn ids_of(body: impl std::io::Read) -> Vec<(i64, String)> {
+    #[cfg_attr(not(feature = "security-lake"), allow(unused_mut))]
+    let mut body = std::io::BufReader::new(body);
+    // A Security Lake object (Parquet, `PAR1` first), read whole: its footer is at its end.
     #[cfg(feature = "security-lake")]
-    if body.starts_with(b"PAR1") {
-        return crate::lake::ids(body);
+    if body.fill_buf().is_ok_and(|b| b.starts_with(b"PAR1")) {
+        let mut bytes = Vec::new();
+        return match std::io::Read::read_to_end(&mut body, &mut bytes) {
+            Ok(_) => crate::lake::ids(&bytes),
+            Err(_) => Vec::new(),
+        };
     }
     let decoder = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(body));
     decoder

@@ -485,22 +485,13 @@ async fn a_writer_suspended_past_its_lease_is_taken_over_and_cannot_write_when_i
     signal("-CONT");
     let status = tokio::task::block_in_place(|| child.wait().unwrap());
     assert!(!status.success(), "the woken writer was not refused");
-    let stored = stored_keys::<ActivityLogObject>(&dest).await;
-    assert!(stored.len() > stored_then);
-    assert_exactly_once(
-        &stored,
-        &truth::<ActivityLogObject>(&fake),
-        "a writer suspended past its lease, then woken",
-    );
-    let report = lago_audit_sink::verify::verify(
+    assert!(stored_keys::<ActivityLogObject>(&dest).await.len() > stored_then);
+    assert_whole(
         &dest,
-        lago_audit_sink::LogKind::Activity,
-        &Default::default(),
+        &fake,
+        "a writer suspended past its lease, then woken",
     )
-    .await
-    .unwrap()
-    .unwrap();
-    assert!(report.is_valid(), "{:?}", report.problems);
+    .await;
 }
 
 /// A tmpfs mounted for a test, unmounted when dropped.
@@ -561,14 +552,7 @@ async fn a_full_disk_stops_the_writer_and_the_run_after_space_is_freed_loses_not
     let stored = stored_keys::<ActivityLogObject>(&dest).await;
     assert!(!stored.is_empty(), "the disk filled before any object");
     // Readers see whole objects only: staged files are hidden (`.name.tmp`) or gone.
-    let partial = lago_audit_sink::verify::verify(
-        &dest,
-        lago_audit_sink::LogKind::Activity,
-        &Default::default(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let partial = verified(&dest).await;
     assert!(
         partial
             .problems
@@ -582,18 +566,5 @@ async fn a_full_disk_stops_the_writer_and_the_run_after_space_is_freed_loses_not
     run::<ActivityLogObject>(&fake, &dest, small(), 500)
         .await
         .expect("space was freed");
-    assert_exactly_once(
-        &stored_keys::<ActivityLogObject>(&dest).await,
-        &truth::<ActivityLogObject>(&fake),
-        "a disk that filled up, then had room again",
-    );
-    let report = lago_audit_sink::verify::verify(
-        &dest,
-        lago_audit_sink::LogKind::Activity,
-        &Default::default(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    assert!(report.is_valid(), "{:?}", report.problems);
+    assert_whole(&dest, &fake, "a disk that filled up, then had room again").await;
 }

@@ -115,6 +115,32 @@ fn digest_name(seq: u64) -> String {
     format!("_lago-audit/digests/{seq:020}.json")
 }
 
+/// Empty destinations, each a new folder under `root`.
+fn fresh_dirs(root: &std::path::Path) -> impl Fn() -> std::future::Ready<Destination> + '_ {
+    let n = std::sync::atomic::AtomicU64::new(0);
+    move || {
+        let dir = root.join(
+            n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                .to_string(),
+        );
+        std::future::ready(Destination::parse(&format!("file://{}", dir.display())).unwrap())
+    }
+}
+
+/// Empty destinations, each a new bucket of the S3 server at `s3`.
+fn fresh_buckets<'a>(
+    s3: &'a str,
+    name: &'a str,
+) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Destination> + 'a>> + 'a {
+    move || {
+        Box::pin(async move {
+            let bucket = unique(name);
+            create_bucket(s3, &bucket).await;
+            s3_destination(s3, &bucket)
+        })
+    }
+}
+
 /// Every case on one kind of store: `fresh()` gives an empty destination.
 async fn every_case<F, Fut>(fresh: F, seed: u64)
 where
@@ -289,18 +315,7 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_names_each_tampering_in_a_directory() {
     let root = tempfile::tempdir().unwrap();
-    let n = std::sync::atomic::AtomicU64::new(0);
-    every_case(
-        || {
-            let dir = root.path().join(
-                n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                    .to_string(),
-            );
-            async move { Destination::parse(&format!("file://{}", dir.display())).unwrap() }
-        },
-        81,
-    )
-    .await;
+    every_case(fresh_dirs(root.path()), 81).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -308,18 +323,7 @@ async fn verify_names_each_tampering_in_s3() {
     let Some(s3) = server("LAGO_SINK_TEST_S3") else {
         return;
     };
-    every_case(
-        || {
-            let s3 = s3.clone();
-            async move {
-                let bucket = unique("lago-verify");
-                create_bucket(&s3, &bucket).await;
-                s3_destination(&s3, &bucket)
-            }
-        },
-        91,
-    )
-    .await;
+    every_case(fresh_buckets(&s3, "lago-verify"), 91).await;
 }
 
 /// An exactly-once export of `window` from the fake, as `verify --against-lago` reads it; the
@@ -497,18 +501,7 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn against_lago_tells_lost_and_removed_records_from_late_ones_in_a_directory() {
     let root = tempfile::tempdir().unwrap();
-    let n = std::sync::atomic::AtomicU64::new(0);
-    against_lago_cases(
-        || {
-            let dir = root.path().join(
-                n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                    .to_string(),
-            );
-            async move { Destination::parse(&format!("file://{}", dir.display())).unwrap() }
-        },
-        181,
-    )
-    .await;
+    against_lago_cases(fresh_dirs(root.path()), 181).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -516,18 +509,7 @@ async fn against_lago_tells_lost_and_removed_records_from_late_ones_in_s3() {
     let Some(s3) = server("LAGO_SINK_TEST_S3") else {
         return;
     };
-    against_lago_cases(
-        || {
-            let s3 = s3.clone();
-            async move {
-                let bucket = unique("lago-against");
-                create_bucket(&s3, &bucket).await;
-                s3_destination(&s3, &bucket)
-            }
-        },
-        191,
-    )
-    .await;
+    against_lago_cases(fresh_buckets(&s3, "lago-against"), 191).await;
 }
 
 /// Every line of every kind, in every format, gives back the event id of the record it was

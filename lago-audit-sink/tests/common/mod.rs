@@ -373,6 +373,29 @@ pub async fn overlapping_writers(dest: &Destination, seed: u64) {
     );
 }
 
+/// `verify`'s report on the activity logs of `dest` (which must hold an archive).
+pub async fn verified(dest: &Destination) -> lago_audit_sink::verify::Report {
+    lago_audit_sink::verify::verify(
+        dest,
+        lago_audit_sink::LogKind::Activity,
+        &Default::default(),
+    )
+    .await
+    .unwrap()
+    .expect("an archive")
+}
+
+/// The archive of activity logs at `dest` holds the fake's every record once and verifies.
+pub async fn assert_whole(dest: &Destination, fake: &FakeLago, what: &str) {
+    assert_exactly_once(
+        &stored_keys::<ActivityLogObject>(dest).await,
+        &truth::<ActivityLogObject>(fake),
+        what,
+    );
+    let report = verified(dest).await;
+    assert!(report.is_valid(), "{what}: {:?}", report.problems);
+}
+
 // Real stores started by `.ci/run`.
 
 /// The URL of a server `.ci/run` started (`LAGO_SINK_TEST_S3`, `LAGO_SINK_TEST_AZURITE`), or

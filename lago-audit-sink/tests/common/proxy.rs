@@ -25,6 +25,9 @@ pub struct StoreFaults {
     pub immutable: Option<u16>,
     /// Answer every request 403 `ExpiredToken`, as S3 does once an STS session has expired.
     pub expired: bool,
+    /// Expire (as `expired`) at the upload of this data object (1 for the first `.ndjson.gz`):
+    /// after the chain record that commits it, before it is stored.
+    pub expire_at_object: Option<u64>,
 }
 
 impl StoreFaults {
@@ -48,6 +51,7 @@ pub struct ProxyCounts {
     pub slowed: AtomicU64,
     pub immutable_refusals: AtomicU64,
     pub expired_refusals: AtomicU64,
+    pub object_puts: AtomicU64,
 }
 
 struct Shared {
@@ -135,16 +139,20 @@ async fn handle(State(s): State<Arc<Shared>>, request: Request) -> Response {
         Ok(b) => b,
         Err(_) => cut_connection(),
     };
+    if parts.method == Method::PUT && parts.uri.path().ends_with(".ndjson.gz") {
+        let n = s.counts.object_puts.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut faults = s.faults.lock().unwrap();
+        if faults.expire_at_object.is_some_and(|k| n >= k) {
+            faults.expired = true;
+        }
+    }
     if s.faults.lock().unwrap().expired {
         bump(&s.counts.expired_refusals);
-        return Response::builder()
-            .status(StatusCode::FORBIDDEN)
-            .header("content-type", "application/xml")
-            .body(Body::from(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>ExpiredToken</Code>\
-                 <Message>The provided token has expired.</Message></Error>",
-            ))
-            .unwrap();
+        return s3_error(
+            StatusCode::FORBIDDEN,
+            "ExpiredToken",
+            "The provided token has expired.",
+        );
     }
     let fault = if parts.method == Method::PUT {
         let f = *s.faults.lock().unwrap();
@@ -166,14 +174,11 @@ async fn handle(State(s): State<Arc<Shared>>, request: Request) -> Response {
     match fault {
         Fault::SlowDown => {
             bump(&s.counts.slow_downs);
-            return Response::builder()
-                .status(StatusCode::SERVICE_UNAVAILABLE)
-                .header("content-type", "application/xml")
-                .body(Body::from(
-                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code>\
-                     <Message>Please reduce your request rate.</Message></Error>",
-                ))
-                .unwrap();
+            return s3_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SlowDown",
+                "Please reduce your request rate.",
+            );
         }
         Fault::Reset => {
             bump(&s.counts.resets);
@@ -241,6 +246,18 @@ async fn handle(State(s): State<Arc<Shared>>, request: Request) -> Response {
         }
     }
     response.body(Body::from(bytes)).unwrap()
+}
+
+/// An error answer in S3's XML.
+fn s3_error(status: StatusCode, code: &str, message: &str) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/xml")
+        .body(Body::from(format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>\
+             <Message>{message}</Message></Error>"
+        )))
+        .unwrap()
 }
 
 fn bump(c: &AtomicU64) {
