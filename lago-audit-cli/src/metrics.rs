@@ -28,6 +28,7 @@
 //! | `lago_audit_last_delivery_timestamp_seconds` | gauge | when the last delivery succeeded |
 //! | `lago_audit_outage_in_progress` | gauge | 1 while Lago or the store fails, else 0 |
 //! | `lago_audit_outage_start_timestamp_seconds` | gauge | when the current outage began (only during one) |
+//! | `lago_audit_archive_head_info{digest}` | gauge | 1, labelled with the SHA-256 of the newest digest (for `verify --expect-head`) |
 //! | `lago_audit_build_info{version}` | gauge | 1 |
 //!
 //! The store's metrics, the position and the last delivery are there with `-o URL` only; the
@@ -263,6 +264,17 @@ impl Collector for Watched {
                     "How far the stored position is behind now.",
                     (unix_seconds(SystemTime::now()) - at).max(0.0),
                 )?;
+            }
+            if let Some(digest) = s.head_digest() {
+                // The newest digest's SHA-256, for operators to record elsewhere and pin with
+                // `verify --expect-head` (a rollback that drops digests is caught).
+                let info = Info::new([("digest", digest)]);
+                info.encode(e.encode_descriptor(
+                    "archive_head",
+                    "The SHA-256 of the archive's newest digest (pin it with verify --expect-head).",
+                    None,
+                    info.metric_type(),
+                )?)?;
             }
             if let Some(t) = s.last_delivery() {
                 gauge(

@@ -141,6 +141,23 @@ fn scrape_a_shipper(fake: &Fake, from: chrono::DateTime<chrono::Utc>) {
     let dir = root.path().join("archive");
     let away = root.path().join("archive.away");
     let log = root.path().join("stderr.txt");
+    // An archive with a digest already: its head is in the metrics from the start.
+    // Up to `from` (its position the next whole second, which the tail's --from precedes).
+    let before = from.to_rfc3339();
+    let exported = Command::new(assert_cmd::cargo::cargo_bin("lago-audit"))
+        .args(["--api-url", &fake.fake.base_url()])
+        .args(["--api-key", fake.fake.api_key()])
+        .args(["activity-logs", "export", "--to", &before, "--settle", "0s", "-o"])
+        .arg(format!("file://{}", dir.display()))
+        .output()
+        .unwrap();
+    let summary = String::from_utf8_lossy(&exported.stderr).into_owned();
+    assert!(exported.status.success(), "{summary}");
+    let head = summary
+        .split("newest digest ")
+        .nth(1)
+        .map(|rest| rest[..64].to_owned())
+        .unwrap_or_else(|| panic!("no digest in {summary}"));
     let mut child = Running(
         Command::new(assert_cmd::cargo::cargo_bin("lago-audit"))
             .env_remove("LAGO_API_KEY")
@@ -186,6 +203,12 @@ fn scrape_a_shipper(fake: &Fake, from: chrono::DateTime<chrono::Utc>) {
             && s.get("lago_audit_position_timestamp_seconds", "").is_some()
     });
     let first = Scrape::of(&addr);
+    assert_eq!(
+        first.get("lago_audit_archive_head_info", &format!("digest=\"{head}\"")),
+        Some(1.0),
+        "{:?}",
+        first.0
+    );
     assert_eq!(first.value("lago_audit_outage_in_progress"), 0.0);
     assert!(first
         .get("lago_audit_outage_start_timestamp_seconds", "")

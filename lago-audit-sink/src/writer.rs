@@ -206,8 +206,9 @@ impl SinkProgress {
     pub fn deliveries(&self) -> u64 {
         self.0.deliveries.load(Ordering::Relaxed)
     }
-    /// The SHA-256 of the newest digest this sink wrote: write it down elsewhere, and `lago-audit
-    /// verify --expect-head` catches a rollback of the archive to an older digest.
+    /// The SHA-256 of the archive's newest digest (found when the sink opened, then each one it
+    /// writes): write it down elsewhere, and `lago-audit verify --expect-head` catches a rollback
+    /// of the archive to an older digest.
     pub fn head_digest(&self) -> Option<String> {
         self.0
             .head_digest
@@ -985,6 +986,16 @@ impl<T: SinkRecord> Sink<T> {
                 Some(seq) => Some(self.read_digest(seq).await?),
                 None => None,
             };
+        if let Some(d) = &self.digest {
+            // The archive's head digest from the start, not only once this run writes one.
+            *self
+                .options
+                .progress
+                .0
+                .head_digest
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(d.sha256.clone());
+        }
         let head = self.head.as_ref().map(|h| &h.record);
         let entry = Entry::new(
             ChainEvent::Open,
