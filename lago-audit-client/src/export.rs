@@ -95,7 +95,7 @@
 //!   last checkpoint lets a later run (or [`Export::follow`]) continue.
 //! - An error (after the client's retries) ends the stream; resume from the last checkpoint.
 
-use crate::pagination::{Page, Paginate, RecordKey};
+use crate::pagination::{IdSet, Page, Paginate, RecordKey};
 pub use crate::progress::ExportProgress;
 use crate::types::{ActivityLogObject, ApiLogObject, SecurityLogObject};
 use crate::{DateFilter, Error};
@@ -581,7 +581,7 @@ fn second_of<T: Logged>(record: &T) -> i64 {
 fn drop_stored_duplicates<T: Logged + RecordKey>(records: &mut Vec<T>) -> u64 {
     let before = records.len();
     let mut kept: Vec<T> = Vec::with_capacity(before);
-    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut seen = IdSet::default();
     let mut second = None;
     let mut run_start = 0;
     for record in records.drain(..) {
@@ -595,9 +595,9 @@ fn drop_stored_duplicates<T: Logged + RecordKey>(records: &mut Vec<T>) -> u64 {
         // once a second record arrives.
         if kept.len() > run_start {
             if seen.is_empty() {
-                seen.insert(kept[run_start].record_key());
+                seen.insert(kept[run_start].record_id());
             }
-            if !seen.insert(record.record_key()) {
+            if !seen.insert(record.record_id()) {
                 continue;
             }
         }

@@ -31,8 +31,11 @@ use crate::types::{
 };
 use crate::Error;
 use futures::stream::{self, Stream};
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 /// One page of a list response.
 pub trait Page {
@@ -61,15 +64,118 @@ page!(ActivityLogsPaginated, ActivityLogObject, activity_logs);
 page!(ApiLogsPaginated, ApiLogObject, api_logs);
 page!(SecurityLogsPaginated, SecurityLogObject, security_logs);
 
-/// What identifies a record, as text, used to drop duplicates across a page boundary.
+/// What identifies a record, used to drop duplicates across a page boundary (and, in an
+/// export, within a second).
 pub trait RecordKey {
-    /// The record's identity as text.
+    /// The record's identity as text: the id for activity and security logs, the canonical JSON
+    /// of the whole record for API logs.
     fn record_key(&self) -> String;
+
+    /// The same identity in a form that is cheap to hash and compare: two records have equal ids
+    /// exactly when their [`record_key`](Self::record_key)s are equal. The default wraps the
+    /// text; activity and security logs use their parsed uuid, with no allocation.
+    fn record_id(&self) -> RecordId {
+        RecordId(IdRepr::Text(self.record_key().into_boxed_str()))
+    }
+}
+
+/// A record's identity ([`RecordKey::record_id`]): a uuid as a number, or the identity's text.
+/// Compare it, or keep it in an [`IdSet`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RecordId(IdRepr);
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum IdRepr {
+    Uuid(u128),
+    Text(Box<str>),
+}
+
+impl RecordId {
+    /// The identity of a record identified by a uuid.
+    pub fn uuid(id: uuid::Uuid) -> Self {
+        RecordId(IdRepr::Uuid(id.as_u128()))
+    }
+}
+
+impl From<String> for RecordId {
+    fn from(key: String) -> Self {
+        RecordId(IdRepr::Text(key.into_boxed_str()))
+    }
+}
+
+/// A set of [`RecordId`]s with a hasher made for them: the ids of activity and security logs are
+/// random uuids, which need mixing, not the DoS resistance (and cost) of SipHash. Text ids (API
+/// logs) go through the same hasher; a crafted collision can only slow one page's lookups down,
+/// never drop a record, because equal hashes are still compared in full.
+pub type IdSet = HashSet<RecordId, BuildHasherDefault<IdHasher>>;
+
+/// The hasher of an [`IdSet`]: word-at-a-time multiply and rotate, finished with a full
+/// avalanche so that the bits the table indexes by depend on every input bit.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IdHasher(u64);
+
+impl IdHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for IdHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+    #[inline]
+    fn write_u128(&mut self, n: u128) {
+        self.add(n as u64);
+        self.add((n >> 64) as u64);
+    }
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+    #[inline]
+    fn write_isize(&mut self, n: isize) {
+        self.add(n as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        // MurmurHash3's 64-bit finaliser.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
 }
 
 impl RecordKey for ActivityLogObject {
     fn record_key(&self) -> String {
         self.activity_id.to_string()
+    }
+    fn record_id(&self) -> RecordId {
+        RecordId::uuid(self.activity_id)
     }
 }
 /// An API log has no id of its own: `request_id` is a caller's `X-Request-Id` when one was sent,
@@ -142,17 +248,37 @@ mod tests {
         let c: ApiLogObject = serde_json::from_value(json(r#"{"a":"1"}"#)).unwrap();
         for _ in 0..20 {
             assert_eq!(a.record_key(), b.record_key());
+            assert_eq!(a.record_id(), b.record_id());
         }
+        assert_ne!(a.record_id(), c.record_id());
         assert_ne!(
             a.record_key(),
             c.record_key(),
             "same request_id, other call"
         );
     }
+
+    #[test]
+    fn uuid_ids_are_equal_exactly_when_their_keys_are() {
+        let ids: Vec<uuid::Uuid> = (0..2000u128)
+            .map(|i| uuid::Uuid::from_u128(i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (i << 64)))
+            .collect();
+        let set: IdSet = ids.iter().copied().map(RecordId::uuid).collect();
+        assert_eq!(set.len(), ids.len());
+        for id in &ids {
+            assert!(set.contains(&RecordId::uuid(*id)));
+        }
+        assert!(!set.contains(&RecordId::uuid(uuid::Uuid::from_u128(u128::MAX))));
+        // A uuid and its text are different identities (one record type uses one form).
+        assert_ne!(RecordId::uuid(ids[0]), RecordId::from(ids[0].to_string()));
+    }
 }
 impl RecordKey for SecurityLogObject {
     fn record_key(&self) -> String {
         self.log_id.to_string()
+    }
+    fn record_id(&self) -> RecordId {
+        RecordId::uuid(self.log_id)
     }
 }
 
@@ -215,50 +341,73 @@ pub trait Paginate: Clone + Send + Sync + Sized {
     where
         <Self::Page as Page>::Item: RecordKey + Send,
     {
-        struct State<P, I> {
-            pages: P,
-            buffer: VecDeque<I>,
-            previous: HashSet<String>,
-            done: bool,
-        }
-        let state = State {
+        Items::<Self::Page, _> {
             pages: self.pages(),
-            buffer: VecDeque::new(),
-            previous: HashSet::new(),
+            page: Vec::new().into_iter(),
+            previous: IdSet::default(),
+            current: IdSet::default(),
             done: false,
-        };
-        Box::pin(stream::unfold(state, |mut st| async move {
-            use futures::StreamExt;
-            loop {
-                if let Some(item) = st.buffer.pop_front() {
-                    return Some((Ok(item), st));
-                }
-                if st.done {
-                    return None;
-                }
-                match st.pages.next().await {
-                    None => return None,
-                    Some(Err(e)) => {
-                        st.done = true;
-                        return Some((Err(e), st));
-                    }
-                    Some(Ok(page)) => {
-                        let items = page.into_items();
-                        // Each key is computed once: checked against the previous page, then
-                        // kept for the next one.
-                        let mut keys = HashSet::with_capacity(items.len());
-                        for item in items {
-                            let key = item.record_key();
-                            if !st.previous.contains(&key) {
-                                st.buffer.push_back(item);
-                            }
-                            keys.insert(key);
-                        }
-                        st.previous = keys;
-                    }
+        }
+    }
+}
+
+/// The stream of [`Paginate::items`]: yields straight out of the page being read (no copy into
+/// a buffer), keeping the ids of that page to drop repeats on the next one.
+struct Items<P: Page, S> {
+    pages: S,
+    /// The rest of the current page.
+    page: std::vec::IntoIter<P::Item>,
+    /// The ids of the previous page.
+    previous: IdSet,
+    /// The ids of the current page so far (every record, yielded or not).
+    current: IdSet,
+    done: bool,
+}
+
+// Nothing is pinned through `Items`: `pages` is `Unpin` and polled through `Pin::new`.
+impl<P: Page, S> Unpin for Items<P, S> {}
+
+impl<P, S> Stream for Items<P, S>
+where
+    P: Page,
+    P::Item: RecordKey,
+    S: Stream<Item = Result<P, Error>> + Unpin,
+{
+    type Item = Result<P::Item, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            for item in this.page.by_ref() {
+                let id = item.record_id();
+                let repeat = this.previous.contains(&id);
+                this.current.insert(id);
+                if !repeat {
+                    return Poll::Ready(Some(Ok(item)));
                 }
             }
-        }))
+            if this.done {
+                return Poll::Ready(None);
+            }
+            match std::task::ready!(Pin::new(&mut this.pages).poll_next(cx)) {
+                None => {
+                    this.done = true;
+                    return Poll::Ready(None);
+                }
+                Some(Err(e)) => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Some(Ok(page)) => {
+                    // The page just read becomes the previous one; both sets keep their
+                    // capacity, so a steady walk allocates none.
+                    std::mem::swap(&mut this.previous, &mut this.current);
+                    this.current.clear();
+                    this.page = page.into_items().into_iter();
+                    this.current.reserve(this.page.len());
+                }
+            }
+        }
     }
 }
 
