@@ -147,7 +147,15 @@ fn scrape_a_shipper(fake: &Fake, from: chrono::DateTime<chrono::Utc>) {
     let exported = Command::new(assert_cmd::cargo::cargo_bin("lago-audit"))
         .args(["--api-url", &fake.fake.base_url()])
         .args(["--api-key", fake.fake.api_key()])
-        .args(["activity-logs", "export", "--to", &before, "--settle", "0s", "-o"])
+        .args([
+            "activity-logs",
+            "export",
+            "--to",
+            &before,
+            "--settle",
+            "0s",
+            "-o",
+        ])
         .arg(format!("file://{}", dir.display()))
         .output()
         .unwrap();
@@ -204,7 +212,10 @@ fn scrape_a_shipper(fake: &Fake, from: chrono::DateTime<chrono::Utc>) {
     });
     let first = Scrape::of(&addr);
     assert_eq!(
-        first.get("lago_audit_archive_head_info", &format!("digest=\"{head}\"")),
+        first.get(
+            "lago_audit_archive_head_info",
+            &format!("digest=\"{head}\"")
+        ),
         Some(1.0),
         "{:?}",
         first.0

@@ -74,9 +74,9 @@ async fn killed_runs_deliver_exactly_once_into_a_directory() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let dest = Destination::parse(&dir_url(dir.path())).unwrap();
-    let k1 = run_with_kills::<ActivityLogObject>(&fake, &dest, small, 250, 10, 400, 1).await;
-    let k2 = run_with_kills::<ApiLogObject>(&fake, &dest, small, 250, 10, 400, 2).await;
-    let k3 = run_with_kills::<SecurityLogObject>(&fake, &dest, small, 100, 5, 200, 3).await;
+    let k1 = run_with_kills::<ActivityLogObject>(&fake, &dest, small, 250, 10, 16, 1).await;
+    let k2 = run_with_kills::<ApiLogObject>(&fake, &dest, small, 250, 10, 8, 2).await;
+    let k3 = run_with_kills::<SecurityLogObject>(&fake, &dest, small, 100, 5, 8, 3).await;
     assert!(k1 + k2 + k3 >= 10, "only {} runs were killed", k1 + k2 + k3);
     assert_exactly_once(
         &stored_keys::<ActivityLogObject>(&dest).await,
@@ -254,7 +254,7 @@ async fn a_sigkilled_process_resumes_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let url = dir_url(dir.path());
     // The children block this thread while they run; the fake serves from the other worker.
-    let killed = tokio::task::block_in_place(|| sigkill_runs(&fake, &url, &[], 5, 4));
+    let killed = tokio::task::block_in_place(|| sigkill_runs(&fake, &url, &[], 5, 30, 4));
     assert!(killed >= 2, "only {killed} children were killed mid-way");
     let dest = Destination::parse(&url).unwrap();
     assert_exactly_once(

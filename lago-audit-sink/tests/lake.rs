@@ -85,9 +85,9 @@ fn expected<T: TestRecord>(
 
 /// Exports all three kinds, killing the first runs of each at random points.
 async fn export_all(fake: &FakeLago, dest: &Destination, seed: u64) {
-    let killed = run_with_kills::<ActivityLogObject>(fake, dest, options, 200, 2, 400, seed).await
-        + run_with_kills::<ApiLogObject>(fake, dest, options, 200, 2, 400, seed + 1).await
-        + run_with_kills::<SecurityLogObject>(fake, dest, options, 200, 2, 400, seed + 2).await;
+    let killed = run_with_kills::<ActivityLogObject>(fake, dest, options, 200, 2, 6, seed).await
+        + run_with_kills::<ApiLogObject>(fake, dest, options, 200, 2, 6, seed + 1).await
+        + run_with_kills::<SecurityLogObject>(fake, dest, options, 200, 2, 6, seed + 2).await;
     eprintln!("{killed} runs killed");
 }
 

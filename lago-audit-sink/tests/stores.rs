@@ -95,12 +95,10 @@ async fn exactly_once_under_faults(
         .await
         .unwrap();
     let k1 =
-        run_with_kills::<ActivityLogObject>(&fake, through_proxy, small, 250, 6, 600, seed).await;
-    let k2 =
-        run_with_kills::<ApiLogObject>(&fake, through_proxy, small, 250, 6, 600, seed + 1).await;
+        run_with_kills::<ActivityLogObject>(&fake, through_proxy, small, 250, 6, 12, seed).await;
+    let k2 = run_with_kills::<ApiLogObject>(&fake, through_proxy, small, 250, 6, 8, seed + 1).await;
     let k3 =
-        run_with_kills::<SecurityLogObject>(&fake, through_proxy, small, 100, 3, 300, seed + 2)
-            .await;
+        run_with_kills::<SecurityLogObject>(&fake, through_proxy, small, 100, 3, 6, seed + 2).await;
     eprintln!("{} runs killed; proxy: {}", k1 + k2 + k3, proxy.summary());
     assert_exactly_once(
         &stored_keys::<ActivityLogObject>(direct).await,
@@ -248,7 +246,7 @@ async fn s3_a_sigkilled_process_resumes_exactly_once() {
     let (fake_ref, url_ref) = (&fake, url.as_str());
     // The children block this thread while they run; the proxy and the fake serve from the
     // runtime's other worker.
-    let killed = tokio::task::block_in_place(|| sigkill_runs(fake_ref, url_ref, &env, 5, 52));
+    let killed = tokio::task::block_in_place(|| sigkill_runs(fake_ref, url_ref, &env, 5, 30, 52));
     eprintln!("{killed} SIGKILLs; proxy: {}", proxy.summary());
     assert!(killed >= 2, "only {killed} children were killed mid-way");
     assert_exactly_once(
@@ -320,7 +318,7 @@ async fn s3_object_lock_compliance_bucket_takes_the_archive_through_kills() {
         .await
         .unwrap();
     let dest = s3_destination(&s3, &bucket);
-    let killed = run_with_kills::<ActivityLogObject>(&fake, &dest, small, 500, 4, 400, 71).await;
+    let killed = run_with_kills::<ActivityLogObject>(&fake, &dest, small, 500, 4, 4, 71).await;
     assert_exactly_once(
         &stored_keys::<ActivityLogObject>(&dest).await,
         &truth::<ActivityLogObject>(&fake),
@@ -368,7 +366,7 @@ async fn immutable_stores_refuse_overwrites_and_the_archive_needs_none() {
             s3_destination(&s3, &bucket),
         ),
     ] {
-        let killed = run_with_kills::<ActivityLogObject>(&fake, &via, small, 500, 3, 300, 72).await;
+        let killed = run_with_kills::<ActivityLogObject>(&fake, &via, small, 500, 3, 3, 72).await;
         assert_exactly_once(
             &stored_keys::<ActivityLogObject>(&direct).await,
             &truth::<ActivityLogObject>(&fake),

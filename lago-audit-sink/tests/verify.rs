@@ -36,7 +36,7 @@ async fn archive(dest: &Destination, signing: Option<Arc<SigningKey>>, seed: u64
             .limits(BatchLimits::default().max_records(200))
             .signing_key(signing.clone())
     };
-    run_with_kills::<ActivityLogObject>(&fake, dest, options, 200, 2, 300, seed).await;
+    run_with_kills::<ActivityLogObject>(&fake, dest, options, 200, 2, 5, seed).await;
     for _ in 0..2 {
         run::<ActivityLogObject>(&fake, dest, options(), 1000)
             .await
@@ -403,7 +403,7 @@ where
     // and the duplicates are explained.
     let dest = fresh().await;
     let fake = fake_with_duplicates(seed).await;
-    run_with_kills::<ActivityLogObject>(&fake, &dest, limits, 200, 2, 300, seed).await;
+    run_with_kills::<ActivityLogObject>(&fake, &dest, limits, 200, 2, 5, seed).await;
     let names = objects(&dest).await;
     let (first, _) = lago_audit_sink::layout::parse_object_name(&names[2]).unwrap();
     let late_at = chrono::DateTime::from_timestamp(first, 0).unwrap();
@@ -452,7 +452,7 @@ where
     let dest = fresh().await;
     let fake = fake_with_duplicates(seed).await;
     let options = || limits().broken_writer_loses(removed.clone());
-    run_with_kills::<ActivityLogObject>(&fake, &dest, options, 200, 1, 300, seed).await;
+    run_with_kills::<ActivityLogObject>(&fake, &dest, options, 200, 1, 5, seed).await;
     let plain = check(&dest, &VerifyOptions::default()).await;
     let lost: Vec<_> = codes(&plain);
     assert_eq!(lost.len(), 1, "{lost:?}");

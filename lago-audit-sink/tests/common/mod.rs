@@ -184,8 +184,10 @@ pub async fn stored_keys<T: TestRecord>(dest: &Destination) -> Vec<String> {
 
 pub use lago_audit_fake::check::assert_exactly_once;
 
-/// Runs until a run completes, killing the first runs at random points (the future is dropped
-/// after a random delay: mid-export, mid-upload, between an object and its checkpoint).
+/// Runs until a run completes, killing the first `kills` runs at random points (the future is
+/// dropped: mid-export, mid-upload, between an object and its checkpoint). A kill point is a
+/// number of requests to Lago, 1 to `max_requests`, counted from the run's start: the runs are
+/// cut by their progress, not by the clock, so a faster build or machine kills them as often.
 /// Returns the number of runs killed.
 pub async fn run_with_kills<T: TestRecord>(
     fake: &FakeLago,
@@ -193,7 +195,7 @@ pub async fn run_with_kills<T: TestRecord>(
     options: impl Fn() -> SinkOptions,
     per_page: u32,
     kills: usize,
-    max_delay_ms: u64,
+    max_requests: u64,
     seed: u64,
 ) -> usize {
     let mut rng = fastrand::Rng::with_seed(seed);
@@ -201,9 +203,21 @@ pub async fn run_with_kills<T: TestRecord>(
     for attempt in 0.. {
         let fut = run::<T>(fake, dest, options(), per_page);
         if attempt < kills {
-            let delay = Duration::from_millis(rng.u64(1..=max_delay_ms));
-            match tokio::time::timeout(delay, fut).await {
-                Err(_) => {
+            let at = fake.counts().requests + rng.u64(1..=max_requests.max(1));
+            // Dropped the moment the fake has served that many requests, wherever it is then.
+            let progress = async {
+                while fake.counts().requests < at {
+                    tokio::time::sleep(Duration::from_micros(200)).await;
+                }
+            };
+            tokio::pin!(fut);
+            let outcome = tokio::select! {
+                biased;
+                () = progress => None,
+                r = &mut fut => Some(r),
+            };
+            match outcome {
+                None => {
                     killed += 1;
                     // A dropped future is not a dead process: a local-directory write already
                     // handed to a blocking thread still completes. Let it, as a killed process's
@@ -211,9 +225,9 @@ pub async fn run_with_kills<T: TestRecord>(
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
-                Ok(Ok(_)) => return killed,
-                Ok(Err(e)) if e.is_transient() => continue,
-                Ok(Err(e)) => panic!("run {attempt}: {e}"),
+                Some(Ok(_)) => return killed,
+                Some(Err(e)) if e.is_transient() => continue,
+                Some(Err(e)) => panic!("run {attempt}: {e}"),
             }
         }
         match fut.await {
@@ -298,21 +312,26 @@ pub fn child_command(
     cmd
 }
 
-/// Starts this test binary's `sigkill_child` test as a child process `runs` times, SIGKILLs it
-/// after a random delay each time, then runs it to the end. Returns how many were killed mid-way.
+/// Starts this test binary's `sigkill_child` test as a child process `runs` times, SIGKILLs each
+/// once the fake has served it a random number of requests (1 to `max_requests`: by progress,
+/// not by the clock), then runs it to the end. Returns how many were killed mid-way.
 pub fn sigkill_runs(
     fake: &FakeLago,
     url: &str,
     env: &[(&str, String)],
     runs: usize,
+    max_requests: u64,
     seed: u64,
 ) -> usize {
     let mut rng = fastrand::Rng::with_seed(seed);
     let spawn = || child_command(&[], fake, url, env).spawn().unwrap();
     let mut killed = 0;
     for _ in 0..runs {
+        let at = fake.counts().requests + rng.u64(1..=max_requests.max(1));
         let mut child = spawn();
-        std::thread::sleep(Duration::from_millis(rng.u64(20..700)));
+        while fake.counts().requests < at && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_micros(200));
+        }
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL
             killed += 1;
