@@ -596,9 +596,37 @@ async fn open_object(
     )))
 }
 
-/// Checks one object's bytes against its entry: the record count, or the problem. A store
-/// error while reading is said as an unreadable object.
+/// Checks one object against its chain entry (its content, and the records its writer took
+/// against those it wrote): the record count, or the problems. A store error while reading is
+/// said as an unreadable object.
 fn check_object(
+    entry: &ObjectEntry,
+    body: impl std::io::Read,
+) -> Result<u64, Vec<(&'static str, String)>> {
+    // The chain's own count of records taken against those written, whatever the format.
+    let lost = entry.received.filter(|r| *r != entry.records).map(|received| {
+        (
+            "object-lost",
+            format!(
+                "the writer took {received} records from the export for it and wrote {}: {} lost before they were written",
+                entry.records,
+                received.abs_diff(entry.records)
+            ),
+        )
+    });
+    match (check_content(entry, body), lost) {
+        (Ok(count), None) => Ok(count),
+        (Ok(_), Some(lost)) => Err(vec![lost]),
+        (Err(mut problems), Some(lost)) => {
+            problems.insert(0, lost);
+            Err(problems)
+        }
+        (Err(problems), None) => Err(problems),
+    }
+}
+
+/// Checks an object's content (NDJSON, or a Security Lake Parquet object) against its entry.
+fn check_content(
     entry: &ObjectEntry,
     body: impl std::io::Read,
 ) -> Result<u64, Vec<(&'static str, String)>> {
@@ -663,16 +691,6 @@ fn check_object(
     }
     let got = chain::hex(sha.finish().as_ref());
     let mut problems = Vec::new();
-    if let Some(received) = entry.received.filter(|r| *r != entry.records) {
-        problems.push((
-            "object-lost",
-            format!(
-                "the writer took {received} records from the export for it and wrote {}: {} lost before they were written",
-                entry.records,
-                received.abs_diff(entry.records)
-            ),
-        ));
-    }
     if got != entry.sha256 {
         problems.push((
             "object-hash",
