@@ -216,6 +216,9 @@ impl SinkProgress {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
+    fn set_head_digest(&self, sha256: &str) {
+        *self.0.head_digest.lock().unwrap_or_else(|p| p.into_inner()) = Some(sha256.to_owned());
+    }
     /// When the last delivery succeeded.
     pub fn last_delivery(&self) -> Option<DateTime<Utc>> {
         match self.0.last_delivery.load(Ordering::Relaxed) {
@@ -870,13 +873,7 @@ impl<T: SinkRecord> Sink<T> {
         }
         self.appended.retain(|s, _| *s > head.seq);
         let written = Digest::parse(&body).map_err(SinkError::Encode)?;
-        *self
-            .options
-            .progress
-            .0
-            .head_digest
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(written.sha256.clone());
+        self.options.progress.set_head_digest(&written.sha256);
         self.digest = Some(written);
         Ok(())
     }
@@ -988,13 +985,7 @@ impl<T: SinkRecord> Sink<T> {
             };
         if let Some(d) = &self.digest {
             // The archive's head digest from the start, not only once this run writes one.
-            *self
-                .options
-                .progress
-                .0
-                .head_digest
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()) = Some(d.sha256.clone());
+            self.options.progress.set_head_digest(&d.sha256);
         }
         let head = self.head.as_ref().map(|h| &h.record);
         let entry = Entry::new(
