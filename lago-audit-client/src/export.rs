@@ -44,32 +44,44 @@
 //!    are. The guess only sizes slices: **the first slice starts at the window's own lower
 //!    bound, or has no `from_date` at all**, so records landing while the probes run, a
 //!    server clock behind this one, or retention moving cannot make it skip a record.
-//! 2. Each slice is read with **one** request, `page=1`, `per_page` =
-//!    [`ExportOptions::max_per_page`]. A page that comes back short holds the whole slice.
+//! 2. Each slice's first request is `page=1`, `per_page` = [`ExportOptions::max_per_page`]. A
+//!    page that comes back short holds the whole slice.
 //! 3. A full page holds the newest records of the slice, so every second *after* the oldest
-//!    second on it is complete and is kept; that second and the older part are read again,
-//!    a page at a time back from where the last page ended (in pieces read side by side when
-//!    the count, which may be off, says there are many pages' worth). A single second with more records than the page is read in
-//!    one request with `per_page` above its count (Lago has no maximum; it doubles if the
-//!    count was low): **that second is held in memory at once**, the one case where memory
-//!    grows with the data rather than with the page size.
-//! 4. Slice widths follow the observed density, aiming just under a full page: the number of
-//!    requests, not bytes, is what Lago Cloud's rate limit (50 requests/s) bounds. A sparser
-//!    slice than expected widens the next one at once; a denser one narrows it halfway (a
-//!    slice too wide costs one more request, a slice too narrow a request for a few records).
-//! 5. Up to [`ExportOptions::read_ahead`] slice requests are in flight; their records are yielded
-//!    in time order, oldest slice first (within a second, in no particular order: ties have
-//!    none). New slices go side by side only while slices come back near full: after one far
-//!    from full (a quiet hour after a billing run) they are cut one at a time until the density
-//!    is known again. Memory is bounded by the pages in flight and held (about `read_ahead + 1`)
-//!    plus, while a slice is read back a page at a time, up to about `2 × read_ahead` pages of
-//!    it, whatever the total.
+//!    second on it is complete and is kept. The rest, `[a, that second]`, is read **by
+//!    position**: its count is known from the first answer's `meta.total_count`, and Lago
+//!    serves rows `(page − 1) × per_page ..` of a window newest first, so the rest is covered
+//!    by *parts*, pages of the same window placed from its oldest row up, each bringing about
+//!    `max_per_page` rows not in the part below it, and read side by side. A
+//!    position is not a promise: ties come back in a different order on every query, rows
+//!    can be inserted or merged between two reads, and the count may be off. So a part is
+//!    only trusted for the seconds **strictly inside** it (plus its newest second on page 1,
+//!    and its oldest when it came back short, reaching the window's start), and consecutive
+//!    parts overlap by more than the largest second seen, so that every second lies inside
+//!    one of them. Where two parts do not meet after all (a larger second, rows that moved),
+//!    the seconds between are read as a slice of their own: a gap costs a request, never a
+//!    record. A part may therefore ask for up to `max_per_page` plus the overlap plus a
+//!    quarter page (the room needed to place it on Lago's grid of `page × per_page`).
+//!    A second with more records than half a page is read whole, in one request with
+//!    `per_page` above its count (Lago has no maximum): **that second is held in memory at
+//!    once**, the one case where memory grows with the data rather than with the page size.
+//!    When parts meet such a second, the parts still to send above it are replaced by a slice
+//!    if they would mostly fall inside it.
+//! 4. Slices aim at 16 pages of records, from the observed density: a slice too
+//!    wide costs nothing (its rest is read a full page a request), a slice too narrow costs
+//!    one request for a few records, once per slice. A sparser slice than expected widens the
+//!    next one at once; a denser one narrows it halfway.
+//! 5. Up to [`ExportOptions::read_ahead`] requests are in flight; records are yielded in time
+//!    order, oldest first (within a second, in no particular order: ties have none). New
+//!    slices go side by side only while slices come back near full: after one far from full
+//!    (a quiet hour after a billing run) they are cut one at a time until the density is
+//!    known again. Memory is bounded by the pages in flight and held (about `read_ahead + 1`
+//!    of them, each at most a part's size), whatever the total.
 //! 6. Lago can hold the same log twice (fact 17: at-least-once delivery, tables read without
-//!    `FINAL`). Each second comes from one response, so a second copy is dropped within it:
+//!    `FINAL`). Each second is taken from one response, so a second copy is dropped within it:
 //!    same `activity_id` or `log_id`, or for an API log the same content
 //!    ([`RecordKey`]); [`ExportProgress::duplicates`] counts
 //!    them, [`ExportOptions::keep_duplicates`] keeps them.
-//! 7. After each slice a [`Checkpoint`] is yielded: every record before its instant has been
+//! 7. After each slice or part a [`Checkpoint`] is yielded: every record before its instant has been
 //!    yielded, none after it. A new export started with
 //!    [`ExportOptions::resume_from`] reads from that instant on, so a killed process resumes
 //!    with nothing lost and nothing repeated. It refuses a checkpoint from another operation or
@@ -215,8 +227,11 @@ impl ExportOptions {
         self.read_ahead = n.max(1);
         self
     }
-    /// The page size of each request (at least 1), except for a single second holding more
-    /// records, which is read whole.
+    /// The number of records each request brings (at least 1): a slice's first request asks
+    /// for this many; a part of a larger slice read by position asks for this many rows not
+    /// read yet plus an overlap with its neighbour (more than the largest second seen) and up
+    /// to a quarter page of room; a single second holding more than half a page is read whole.
+    /// See the [module documentation](self).
     pub fn max_per_page(mut self, n: u32) -> Self {
         self.max_per_page = n.max(1);
         self
@@ -306,6 +321,56 @@ trait Sliced: Paginate {
     fn slice(&self, from: Option<i64>, to: i64, per_page: u64) -> Self;
     /// The query string this request would send, without sending it.
     fn query(&self) -> impl std::future::Future<Output = Result<String, Error>> + Send;
+}
+
+/// The number of pages a slice cut at the frontier aims at. Each slice costs at most one request
+/// that is not a full page (its last part); 16 keeps that under 1/32 of the requests on average.
+const SLICE_PAGES: u64 = 16;
+
+/// Parts that read the `count` rows of a window by position, oldest first, as `(page,
+/// per_page)` pairs: Lago serves rows `(page − 1) × per_page ..` of the window's rows newest
+/// first, so a part's position is a multiple of its size. Each part brings at least `new` rows
+/// not in the part before it and overlaps that part by `overlap` rows, so that a second split
+/// between two parts (its records come back in any order) lies inside one of them; the
+/// oldest part reaches `overlap` rows past `count`, so that it comes back short when the count
+/// was right. `None` when a part would need more than `limit` rows.
+fn tile(count: u64, new: u64, overlap: u64, limit: u64) -> Option<Vec<(u64, u64)>> {
+    let mut plan = Vec::new();
+    // Where the part placed last starts (the first, at the end of the rows).
+    let mut start = count;
+    while start > 0 {
+        if start + overlap <= limit {
+            // The newest part: page 1, up to the top of the window.
+            plan.push((1, start + overlap));
+            break;
+        }
+        // Near the top of the window the grid is coarse: when no part brings `new` rows, one
+        // brings fewer.
+        let (k, q) = (0..8)
+            .map(|i| (new.max(1) >> i).max(1))
+            .find_map(|new| place(start, new, overlap, limit))?;
+        plan.push((k + 1, q));
+        start = k * q;
+    }
+    Some(plan)
+}
+
+/// The part below `start` (see [`tile`]): page `k + 1` of size `q` covers `[k q, (k + 1) q)`; it
+/// must reach `overlap` rows into the part before, `(k + 1) q ≥ start + overlap`, and bring
+/// `new` rows, `k q ≤ start − new`. The smallest such `q`, at most `limit`.
+fn place(start: u64, new: u64, overlap: u64, limit: u64) -> Option<(u64, u64)> {
+    let mut k = start.checked_sub(new)? / (new + overlap);
+    while k >= 1 {
+        let lo = (start + overlap).div_ceil(k + 1);
+        if lo > limit {
+            return None;
+        }
+        if lo <= (start - new) / k {
+            return Some((k, lo));
+        }
+        k -= 1;
+    }
+    None
 }
 
 /// A date filter at unix milliseconds `ms` (Lago filters at millisecond precision).
@@ -464,12 +529,24 @@ struct Job {
     /// The last second of the slice, read to its last millisecond.
     to: i64,
     per_page: u64,
+    /// The page of `[from, to]` this job reads: 1, except for a part.
+    page: u64,
+    /// A part of a slice read by position ([`tile`]): only the seconds strictly inside its
+    /// page are taken from it (and, on page 1, its newest; when short, its oldest), never its
+    /// rest read again.
+    part: bool,
 }
 
 enum Slot<T> {
     Waiting(Job),
     Running,
-    Done { records: Vec<T>, end: i64 },
+    /// Every record of the seconds `start..=end` (`start` `None`: from the window's start),
+    /// oldest first. A slot with `start > end` holds nothing and claims nothing.
+    Done {
+        records: Vec<T>,
+        start: Option<i64>,
+        end: i64,
+    },
 }
 
 struct Entry<T> {
@@ -527,6 +604,16 @@ struct Run<'a, B, T> {
     lanes: usize,
     /// Slices cut at the frontier now in flight.
     frontier_running: usize,
+    /// The first second not yet yielded (`None`: the window's start, which may be open).
+    cursor: Option<i64>,
+    /// The most records seen in one second that fits in half a page: parts of a slice read by
+    /// position overlap by more than this, so that each second lies inside one of them.
+    max_second: u64,
+    /// The most records seen in one second read whole.
+    max_big: u64,
+    /// Seconds being read whole after a part met them, with the window of that part: above
+    /// such a second the window is read again as a slice, so a part above it is not acted on.
+    big: Vec<(Option<i64>, i64, i64)>,
     queue: VecDeque<Entry<T>>,
     running: FuturesUnordered<BoxFuture<'a, Completion<T>>>,
     out: VecDeque<ExportEvent<T>>,
@@ -559,6 +646,10 @@ where
         last_width: 1,
         lanes: 1,
         frontier_running: 0,
+        cursor: None,
+        max_second: 1,
+        max_big: 0,
+        big: Vec::new(),
         queue: VecDeque::new(),
         running: FuturesUnordered::new(),
         out: VecDeque::new(),
@@ -675,6 +766,7 @@ where
         }
         // The first whole second the window can hold a record in.
         let lo = self.from_ms.map(|ms| ms.div_euclid(1000));
+        self.cursor = lo;
         self.hi = self.now_hi();
         self.phase = Phase::Running;
         let first = self.fetch(lo, self.hi, 1, 1).await?;
@@ -684,6 +776,7 @@ where
             // No row up to hi (the rows decide, not the count): nothing to read there yet.
             self.options.progress.set_expected_total(0);
             self.frontier = self.hi.saturating_add(1).max(lo.unwrap_or(i64::MIN));
+            self.cursor = Some(self.frontier);
             self.out
                 .push_back(ExportEvent::Checkpoint(self.checkpoint(self.frontier)));
             return Ok(());
@@ -733,17 +826,7 @@ where
                     ..
                 })
             ) {
-                if let Some(Entry {
-                    slot: Slot::Done { records, end },
-                    ..
-                }) = self.queue.pop_front()
-                {
-                    self.out
-                        .extend(records.into_iter().map(ExportEvent::Record));
-                    self.out.push_back(ExportEvent::Checkpoint(
-                        self.checkpoint(end.saturating_add(1)),
-                    ));
-                }
+                self.yield_front();
                 continue;
             }
             self.schedule();
@@ -772,11 +855,129 @@ where
         }
     }
 
-    /// The number of records a slice at the frontier aims at: a little under a page, because
-    /// only a page that comes back short is known to hold its whole slice.
+    /// Yields the records of the oldest entry, which is done, from the first second not yet
+    /// yielded on. When the entry does not reach back to that second (parts of a slice read by
+    /// position that did not overlap: a second larger than the overlap, or rows that moved
+    /// between the two reads), the seconds in between are read first, as a slice of their own.
+    fn yield_front(&mut self) {
+        let Some(Entry {
+            slot:
+                Slot::Done {
+                    records,
+                    start,
+                    end,
+                },
+            ..
+        }) = self.queue.front_mut()
+        else {
+            return;
+        };
+        let (start, end) = (*start, *end);
+        if start.is_some_and(|s| s > end) {
+            // Claims nothing (a part holding a single second, or none at all).
+            self.queue.pop_front();
+            return;
+        }
+        let covered = match (start, self.cursor) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(s), Some(c)) => s <= c,
+        };
+        if !covered {
+            let to = start.unwrap_or(i64::MIN).saturating_sub(1);
+            // A single second between two parts is one larger than their overlap: room for
+            // it whole in one request.
+            let single = self.cursor == Some(to);
+            let job = Job {
+                from: self.cursor,
+                origin: self.cursor.unwrap_or(to),
+                frontier: false,
+                to,
+                per_page: if single {
+                    self.whole_guess(0)
+                } else {
+                    u64::from(self.options.max_per_page)
+                },
+                page: 1,
+                part: false,
+            };
+            tracing::debug!(
+                from = job.from,
+                to,
+                "export parts did not meet; reading between"
+            );
+            let id = self.new_id();
+            self.queue.push_front(Entry {
+                id,
+                slot: Slot::Waiting(job),
+            });
+            return;
+        }
+        let records = std::mem::take(records);
+        self.queue.pop_front();
+        if self.cursor.is_some_and(|c| end < c) {
+            return;
+        }
+        let cursor = self.cursor;
+        let mut records = records;
+        if let Some(c) = cursor {
+            records.retain(|r| second_of(r) >= c);
+        }
+        // Only now: a copy is counted once, when its second is yielded.
+        self.dedup(&mut records);
+        self.out
+            .extend(records.into_iter().map(ExportEvent::Record));
+        let next = end.saturating_add(1);
+        self.cursor = Some(next);
+        self.out
+            .push_back(ExportEvent::Checkpoint(self.checkpoint(next)));
+    }
+
+    /// The number of records a single request aims at when it must hold its whole slice: a
+    /// little under a page, because only a page that comes back short is known to.
     fn target(&self) -> f64 {
         let page = f64::from(self.options.max_per_page);
         (page - (page / 32.0).max(1.0)).max(1.0)
+    }
+
+    /// The number of records a slice at the frontier aims at: [`SLICE_PAGES`] pages. A slice
+    /// cut too wide costs nothing (its rest is read by position, a full page a request); one
+    /// cut too narrow costs a request for a few records, once per slice.
+    fn slice_target(&self) -> f64 {
+        f64::from(self.options.max_per_page) * SLICE_PAGES as f64
+    }
+
+    /// Room above a page and the overlap for placing parts on Lago's grid: a part `k` pages
+    /// below the top of its window needs about `k` more ([`tile`]).
+    fn grid_room(&self) -> u64 {
+        (u64::from(self.options.max_per_page) / 4).max(2 * SLICE_PAGES)
+    }
+
+    /// How far parts of a slice read by position overlap: more than any second seen that fits
+    /// in half a page (a larger one is read on its own).
+    fn overlap(&self) -> u64 {
+        self.max_second.saturating_add(1).max(2)
+    }
+
+    /// The largest page a part may ask for: a page, the overlap, and room to place parts on
+    /// Lago's grid of `page × per_page` ([`tile`]).
+    fn part_limit(&self) -> u64 {
+        u64::from(self.options.max_per_page) + self.overlap() + self.grid_room()
+    }
+
+    /// Learns the largest second that fits in half a page from `records` (newest first): only
+    /// seconds inside the page count, the first and last may be cut.
+    fn learn_seconds(&mut self, records: &[<B::Page as Page>::Item]) {
+        let half = u64::from(self.options.max_per_page) / 2;
+        let mut runs = records.chunk_by(|a, b| second_of(a) == second_of(b));
+        runs.next();
+        runs.next_back();
+        for run in runs {
+            let n = run.len() as u64;
+            if n <= half {
+                self.max_second = self.max_second.max(n);
+            }
+        }
     }
 
     /// Starts waiting slices, then new ones at the frontier, up to `read_ahead` in flight and
@@ -816,7 +1017,9 @@ where
                 break;
             }
             let width = if self.density > 0.0 {
-                (self.target() / self.density).round().clamp(1.0, 1e12) as i64
+                (self.slice_target() / self.density)
+                    .round()
+                    .clamp(1.0, 1e12) as i64
             } else {
                 self.last_width.saturating_mul(4)
             };
@@ -828,6 +1031,8 @@ where
                 frontier: true,
                 to: self.frontier + width - 1,
                 per_page: u64::from(self.options.max_per_page),
+                page: 1,
+                part: false,
             };
             self.frontier = job.to + 1;
             self.frontier_running += 1;
@@ -852,10 +1057,12 @@ where
             from = job.from,
             to = job.to,
             per_page = job.per_page,
+            page = job.page,
             "export slice"
         );
         self.running.push(Box::pin(async move {
-            let result = crate::progress::with_progress(progress, request.fetch_page(1)).await;
+            let page = i64::try_from(job.page).unwrap_or(i64::MAX);
+            let result = crate::progress::with_progress(progress, request.fetch_page(page)).await;
             let fetched = result.map(|page| Fetched {
                 total: u64::try_from(page.meta().total_count).unwrap_or(0),
                 records: page.into_items(),
@@ -878,7 +1085,8 @@ where
 
     /// Replaces a finished slice's entry: by its records when the page came back short, which
     /// means the query found no more (whatever `total_count` says: Lago counts in a query of
-    /// its own, fact 16), else by the slices still to read followed by the complete part.
+    /// its own, fact 16), else by the parts still to read followed by the complete part. A
+    /// part's entry holds the seconds its page is sure to hold whole.
     fn complete(
         &mut self,
         id: u64,
@@ -908,11 +1116,53 @@ where
                 body_snippet: String::new(),
             });
         }
+        self.learn_seconds(&records);
         let n = records.len() as u64;
+        if job.part {
+            // Seconds strictly inside the page are whole; so is its newest on page 1 (nothing
+            // newer in the window) and, when the page came back short, its oldest.
+            let short = n < job.per_page;
+            let newest = records.first().map(second_of);
+            let oldest = records.last().map(second_of);
+            if let Some(newest) = newest.filter(|_| !short) {
+                // A second too large to lie inside a part (the part's newest, with more than
+                // half a page of it here, or all of a full part): the parts above it would
+                // read it piece by piece, and pieces of a second cannot be joined (ties come
+                // back in any order). It is read whole, and what is above it as a new slice.
+                let run = records
+                    .iter()
+                    .take_while(|r| second_of(*r) == newest)
+                    .count() as u64;
+                if run == n || (run >= self.big_threshold() && job.page > 1) {
+                    self.read_whole(index, &job, newest, run);
+                }
+            }
+            let (start, end) = match (newest, oldest) {
+                (Some(newest), Some(oldest)) => (
+                    if short { job.from } else { Some(oldest + 1) },
+                    if job.page == 1 { job.to } else { newest - 1 },
+                ),
+                // Empty: page 1 says the window is empty; a later page says nothing.
+                _ if job.page == 1 => (job.from, job.to),
+                _ => (Some(i64::MAX), i64::MIN),
+            };
+            records.retain(|r| {
+                let t = second_of(r);
+                start.is_none_or(|s| t >= s) && t <= end
+            });
+            records.reverse();
+            self.queue[index].slot = Slot::Done {
+                records,
+                start,
+                end,
+            };
+            return Ok(());
+        }
         // A frontier slice near full or over it confirms the density: more may go side by side.
         // One far from full (unless it ends the readable window, short by nature) does not.
         if job.frontier && job.to < self.hi {
-            self.lanes = if (n as f64) < 0.5 * self.target() {
+            let held = if n < job.per_page { n } else { total.max(n) };
+            self.lanes = if (held as f64) < 0.5 * self.target() {
                 1
             } else {
                 (self.lanes * 2).min(self.options.read_ahead)
@@ -920,16 +1170,23 @@ where
         }
         if n < job.per_page {
             // The whole slice. Lago sends newest first; yield oldest first.
-            self.learn_density(&job, n);
+            if job.from == Some(job.to) {
+                self.max_big = self.max_big.max(n);
+            }
+            if job.frontier {
+                self.learn_density(&job, n);
+            }
             records.reverse();
-            self.dedup(&mut records);
             self.queue[index].slot = Slot::Done {
                 records,
+                start: job.from,
                 end: job.to,
             };
             return Ok(());
         }
-        self.learn_density(&job, total.max(n));
+        if job.frontier {
+            self.learn_density(&job, total.max(n));
+        }
         let oldest = records.iter().map(second_of).min().unwrap_or(job.to);
         let max_pp = u64::from(self.options.max_per_page);
         let mut replacement: Vec<Slot<_>> = Vec::new();
@@ -954,6 +1211,8 @@ where
                     frontier: false,
                     to: job.to - 1,
                     per_page: max_pp,
+                    page: 1,
+                    part: false,
                 }));
                 replacement.push(Slot::Waiting(Job {
                     from: Some(job.to),
@@ -961,39 +1220,93 @@ where
                     frontier: false,
                     to: job.to,
                     per_page: whole,
+                    page: 1,
+                    part: false,
                 }));
             }
         } else {
             // The page holds the newest records of the slice, so every second after the oldest
             // second on it is complete; that second and the ones before are read again.
+            let tail = records
+                .iter()
+                .rev()
+                .take_while(|r| second_of(*r) == oldest)
+                .count() as u64;
+            let whole = (tail >= self.big_threshold()).then(|| self.whole_guess(tail));
             records.retain(|r| second_of(r) > oldest);
             records.reverse();
             let kept = records.len() as u64;
-            self.dedup(&mut records);
-            // What is left, by the count (which may be off): read as one slice when it is a few
-            // pages at most (its own overflow continues from where it ends, a page at a time),
-            // else in pieces that can be read side by side.
+            // What is left, by the count (which may be off): one request when it fits in a
+            // page; else parts of the window `[from, oldest]` read by position, a full page of
+            // records not yet read each, side by side ([`tile`]); else, when there are too many
+            // pages of it to place parts on Lago's grid, pieces by time, each a slice again.
             let left = total.saturating_sub(kept).max(1);
             let start = job.from.unwrap_or(job.origin.min(oldest));
-            let width = oldest - start + 1;
-            let per_piece = 2.0 * self.options.read_ahead.max(4) as f64 * self.target();
-            let pieces = ((left as f64 / per_piece).ceil() as i64).clamp(1, width);
-            let step = (width + pieces - 1) / pieces;
-            let mut from = start;
-            while from <= oldest {
-                let to = (from + step - 1).min(oldest);
+            let plan = if (left as f64) <= self.target() || whole.is_some() {
+                None
+            } else {
+                tile(left, max_pp, self.overlap(), self.part_limit())
+            };
+            if let Some(per_page) = whole {
+                // Its oldest second has more than half a page here: read it whole, and what
+                // is below it as a slice of its own (whose first page tells its count).
+                if job.from.is_none_or(|f| f < oldest) {
+                    replacement.push(Slot::Waiting(Job {
+                        from: job.from,
+                        origin: start.min(oldest - 1),
+                        frontier: false,
+                        to: oldest - 1,
+                        per_page: max_pp,
+                        page: 1,
+                        part: false,
+                    }));
+                }
                 replacement.push(Slot::Waiting(Job {
-                    // The first piece keeps the slice's own lower bound, even none.
-                    from: if from == start { job.from } else { Some(from) },
-                    origin: from,
+                    from: Some(oldest),
+                    origin: oldest,
                     frontier: false,
-                    to,
-                    per_page: max_pp,
+                    to: oldest,
+                    per_page,
+                    page: 1,
+                    part: false,
                 }));
-                from = to + 1;
+            } else if let Some(plan) = plan {
+                for (page, per_page) in plan {
+                    replacement.push(Slot::Waiting(Job {
+                        from: job.from,
+                        origin: start,
+                        frontier: false,
+                        to: oldest,
+                        per_page,
+                        page,
+                        part: true,
+                    }));
+                }
+            } else {
+                let pages = (self.grid_room() / 2).clamp(1, SLICE_PAGES);
+                let per_piece = pages as f64 * f64::from(self.options.max_per_page);
+                let width = oldest - start + 1;
+                let pieces = ((left as f64 / per_piece).ceil() as i64).clamp(1, width);
+                let step = (width + pieces - 1) / pieces;
+                let mut from = start;
+                while from <= oldest {
+                    let to = (from + step - 1).min(oldest);
+                    replacement.push(Slot::Waiting(Job {
+                        // The first piece keeps the slice's own lower bound, even none.
+                        from: if from == start { job.from } else { Some(from) },
+                        origin: from,
+                        frontier: false,
+                        to,
+                        per_page: max_pp,
+                        page: 1,
+                        part: false,
+                    }));
+                    from = to + 1;
+                }
             }
             replacement.push(Slot::Done {
                 records,
+                start: Some(oldest + 1),
                 end: job.to,
             });
         }
@@ -1015,6 +1328,114 @@ where
             self.queue.insert(index + k, entry);
         }
         Ok(())
+    }
+
+    /// How many records of one second on a page make it a second to read whole.
+    fn big_threshold(&self) -> u64 {
+        (u64::from(self.options.max_per_page) / 2).max(self.overlap() + 1)
+    }
+
+    /// Reads `second` whole (it has at least `seen` records), then the rest of the part's
+    /// window above it as a slice, in place of the parts still waiting there. A second above
+    /// one already met in the same window is left alone: that window is read again from there.
+    fn read_whole(&mut self, index: usize, job: &Job, second: i64, seen: u64) {
+        let cursor = self.cursor;
+        self.big
+            .retain(|(_, to, _)| cursor.is_none_or(|c| *to >= c));
+        let same = |b: &&(Option<i64>, i64, i64)| b.0 == job.from && b.1 == job.to;
+        // When more than a couple of the parts above it would fall inside it (a second of many
+        // pages), the window above it is read again as a slice instead: a second above one
+        // already met there is then left alone. Else the parts are kept (those inside it bring
+        // nothing, the others are read as planned).
+        let expected = self
+            .max_big
+            .max(seen.saturating_mul(2))
+            .saturating_sub(seen);
+        let reslice = expected > job.per_page.saturating_mul(2);
+        if self
+            .big
+            .iter()
+            .filter(same)
+            .any(|b| b.2 == second || (reslice && b.2 < second))
+        {
+            return;
+        }
+        // Up to the lowest second already met above this one, if any.
+        let top = self
+            .big
+            .iter()
+            .filter(same)
+            .filter(|b| b.2 > second)
+            .map(|b| b.2 - 1)
+            .min()
+            .unwrap_or(job.to);
+        self.big.push((job.from, job.to, second));
+        let whole = Job {
+            from: Some(second),
+            origin: second,
+            frontier: false,
+            to: second,
+            per_page: self.whole_guess(seen),
+            page: 1,
+            part: false,
+        };
+        if !reslice {
+            let id = self.new_id();
+            self.queue.insert(
+                index + 1,
+                Entry {
+                    id,
+                    slot: Slot::Waiting(whole),
+                },
+            );
+            return;
+        }
+        let mut i = index + 1;
+        while i < self.queue.len() {
+            match &self.queue[i].slot {
+                Slot::Waiting(w) if w.part && w.from == job.from && w.to == job.to => {
+                    self.queue.remove(i);
+                }
+                _ => i += 1,
+            }
+        }
+        let mut jobs = vec![whole];
+        if second < top {
+            jobs.push(Job {
+                from: Some(second + 1),
+                origin: second + 1,
+                frontier: false,
+                to: top,
+                per_page: u64::from(self.options.max_per_page),
+                page: 1,
+                part: false,
+            });
+        }
+        tracing::debug!(
+            second,
+            seen,
+            "a second larger than a part: reading it whole"
+        );
+        for (k, job) in jobs.into_iter().enumerate() {
+            let id = self.new_id();
+            self.queue.insert(
+                index + 1 + k,
+                Entry {
+                    id,
+                    slot: Slot::Waiting(job),
+                },
+            );
+        }
+    }
+
+    /// `per_page` for a first read of a second known to hold at least `seen` records: room for
+    /// several times that and twice the largest second read whole so far, so that one request
+    /// usually does (a `per_page` above the rows costs nothing: only the rows are sent).
+    fn whole_guess(&self, seen: u64) -> u64 {
+        let page = u64::from(self.options.max_per_page);
+        seen.saturating_mul(4)
+            .max(self.max_big.saturating_mul(2))
+            .max(page.saturating_mul(8))
     }
 
     /// Drops stored duplicates unless the options keep them, and counts them.
@@ -1104,6 +1525,39 @@ mod tests {
             c.check("find_all_activity_logs", &c.filters),
             Err(Error::InvalidRequest(_))
         ));
+    }
+
+    #[test]
+    fn parts_overlap_reach_past_the_count_and_bring_a_page_each() {
+        for new in [1u64, 7, 10, 100, 1000] {
+            // The overlap is at most half a page and one (`learn_seconds`).
+            for overlap in [2u64, 4, 41, new / 2 + 1]
+                .into_iter()
+                .filter(|o| *o <= new / 2 + 1)
+            {
+                let limit = new + overlap + (new / 4).max(32);
+                for count in (1..40 * new).step_by((new as usize / 3).max(1)) {
+                    let Some(plan) = tile(count, new, overlap, limit) else {
+                        // Only when the window is too deep for the grid.
+                        assert!(count > 20 * new, "{count} {new} {overlap}");
+                        continue;
+                    };
+                    let (page, q) = plan[0];
+                    assert!(page * q >= count + overlap, "{plan:?}");
+                    assert_eq!(plan.last().unwrap().0, 1, "{plan:?}");
+                    for w in plan.windows(2) {
+                        let ((p0, q0), (p1, q1)) = (w[0], w[1]);
+                        let start = (p0 - 1) * q0;
+                        assert!(p1 * q1 >= start + overlap, "{count}: {plan:?}");
+                        assert!((p1 - 1) * q1 < start, "{count}: {plan:?}");
+                    }
+                    assert!(plan.iter().all(|&(_, q)| q <= limit && q >= 1));
+                    // One part a page, and one more at most, for the top.
+                    let ideal = count.div_ceil(new);
+                    assert!(plan.len() as u64 <= ideal + 1, "{count} {new}: {plan:?}");
+                }
+            }
+        }
     }
 
     #[test]

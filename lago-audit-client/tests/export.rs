@@ -9,7 +9,7 @@ use lago_audit_client::{
     Checkpoint, Client, ClientBuilder, Error, Export, ExportEvent, ExportOptions, ExportProgress,
     RetryPolicy,
 };
-use lago_audit_fake::data::Kind;
+use lago_audit_fake::data::{Kind, Shape};
 use lago_audit_fake::{FakeLago, FakeLagoBuilder};
 use std::time::Duration;
 
@@ -696,10 +696,17 @@ mod every_fault_at_once {
     /// `inserts`: records the fake adds inside the window on every request. With an open
     /// window they stay inside it for good, so they must come slower than the export reads (an
     /// export whose window receives records faster than it reads them cannot end).
-    fn hostile_world(seed: u64, records: u64, millis: bool, inserts: u64) -> FakeLagoBuilder {
+    fn hostile_world(
+        seed: u64,
+        shape: Shape,
+        records: u64,
+        millis: bool,
+        inserts: u64,
+    ) -> FakeLagoBuilder {
         FakeLago::builder()
             .seed(seed)
             .records_per_kind(records, records, records)
+            .shape(shape, records)
             .retention_days(3650, 3650, 3650)
             .error_rate(0.03)
             .reset_rate(0.01)
@@ -714,15 +721,22 @@ mod every_fault_at_once {
             .millis(millis)
     }
 
-    async fn check(kind: Kind, pinned: bool, per_page: u32, read_ahead: usize, seed: u64) {
-        let records = records_for(per_page);
+    async fn check(
+        kind: Kind,
+        shape: Shape,
+        records: u64,
+        pinned: bool,
+        per_page: u32,
+        read_ahead: usize,
+        seed: u64,
+    ) {
         // Pinned, the inserts leave the window after `records / 2` of them.
         let inserts = match (pinned, per_page) {
             (true, _) => 3,
             (false, 8..) => 1,
             (false, _) => 0,
         };
-        let fake = hostile_world(seed, records, seed.is_multiple_of(2), inserts)
+        let fake = hostile_world(seed, shape, records, seed.is_multiple_of(2), inserts)
             .start()
             .await
             .unwrap();
@@ -738,7 +752,7 @@ mod every_fault_at_once {
             &before,
             &after,
             &format!(
-                "{kind:?}, {records} records, pinned {pinned}, per_page {per_page}, \
+                "{kind:?}, {records} records {shape:?}, pinned {pinned}, per_page {per_page}, \
                  read_ahead {read_ahead}, seed {seed}: {:?}",
                 fake.counts()
             ),
@@ -752,7 +766,18 @@ mod every_fault_at_once {
             .into_iter()
             .enumerate()
         {
-            check(kind, i != 1, 1000, 8, 40 + i as u64).await;
+            check(kind, Shape::Even, 100_000, i != 1, 1000, 8, 40 + i as u64).await;
+        }
+    }
+
+    /// Every shape of data the request budget is measured on, with every fault at once: parts
+    /// read by position while rows are inserted, counted wrong, stored twice and reordered.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_shape_of_data() {
+        for (i, shape) in Shape::ALL.into_iter().enumerate() {
+            let kind = [Kind::Activity, Kind::Api, Kind::Security][i % 3];
+            let per_page = [100, 1000][i % 2];
+            check(kind, shape, 30_000, i % 3 != 1, per_page, 8, 60 + i as u64).await;
         }
     }
 
@@ -769,47 +794,66 @@ mod every_fault_at_once {
             per_page in page_size(),
             read_ahead in 1usize..9,
             seed in 0u64..10_000,
+            shape in proptest::sample::select(Shape::ALL.to_vec()),
         ) {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
                 .build()
                 .unwrap();
-            rt.block_on(check(kind, pinned, per_page, read_ahead, seed));
+            rt.block_on(check(kind, shape, records_for(per_page), pinned, per_page, read_ahead, seed));
         }
     }
 }
 
-/// Requests are the budget under Lago Cloud's limit: on bursty data (quiet hours, then billing
-/// runs of thousands of records in minutes) and on even data, an export sends close to one
-/// request per full page. (Before slices were cut one at a time after a sparse answer, bursty
-/// data took 1.34 to 1.42 times the ideal.)
+/// Requests are the budget under Lago Cloud's limit (fact 19): whatever the shape of the data
+/// (even, ties of 1 to 40 records a second, billing runs, dense hours days apart, a single
+/// dense hour, seconds holding more than a page), an export sends at most 1.05 requests per
+/// full page, plus two (the two probes that size the first slice). Three
+/// seeds of each, at 1,000 and 100 records a page. (Slices of one page each took up to 1.56
+/// times the ideal on ties.)
+///
+/// One exception, measured at 1.15 to 1.22: seconds of 1.5 to 3 pages every few thousand
+/// records, at 1,000 a page. Such a second must be read whole, in a request of its own (its
+/// records come back in any order, so pieces of it cannot be joined), and where it lies is
+/// only known once a part has fallen inside it: about one request per such second is spent
+/// finding it. At 100 a page the same seconds are 15 to 30 pages, read whole in one request
+/// each, and the export sends fewer requests than full pages would need.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_export_sends_close_to_one_request_per_full_page() {
-    for (bursty, records, per_page, seed) in [
-        (true, 50_000u64, 1000u32, 5u64),
-        (true, 50_000, 1000, 6),
-        (true, 200_000, 1000, 7),
-        (false, 50_000, 1000, 5),
-        (false, 20_000, 100, 5),
-    ] {
-        let mut builder = FakeLago::builder()
-            .seed(seed)
-            .records_per_kind(records, 0, 0);
-        if bursty {
-            builder = builder.bursty(records);
+async fn an_export_sends_at_most_1_05_requests_per_full_page_on_every_shape() {
+    let mut failures = Vec::new();
+    for shape in Shape::ALL {
+        for (per_page, records) in [(1000u32, 60_000u64), (100, 12_000)] {
+            for seed in [5u64, 6, 7] {
+                let fake = FakeLago::builder()
+                    .seed(seed)
+                    .records_per_kind(records, 0, 0)
+                    .shape(shape, records)
+                    .start()
+                    .await
+                    .unwrap();
+                let (logs, progress) = export_activity(&fake, per_page, 8).await;
+                let got: Vec<String> = logs.iter().map(|l| l.activity_id.to_string()).collect();
+                let want = activity_truth(&fake, None, fake.generator().now());
+                assert_exactly_once(&got, &want, &format!("{shape:?} seed {seed}"));
+                let ideal = records.div_ceil(u64::from(per_page));
+                let sent = progress.requests();
+                let line = format!(
+                    "{:<12} per_page {per_page:>4} seed {seed}: {sent} requests, ideal {ideal}, {:.3}",
+                    shape.name(),
+                    sent as f64 / ideal as f64
+                );
+                eprintln!("{line}");
+                let bound = if shape == Shape::BigSeconds && per_page == 1000 {
+                    1.25
+                } else {
+                    1.05
+                };
+                if sent as f64 > bound * ideal as f64 + 2.0 {
+                    failures.push(line);
+                }
+            }
         }
-        let fake = builder.start().await.unwrap();
-        let (logs, progress) = export_activity(&fake, per_page, 8).await;
-        assert_eq!(logs.len() as u64, records);
-        let ideal = records.div_ceil(u64::from(per_page));
-        let sent = progress.requests();
-        eprintln!("bursty {bursty}, {records} records, per_page {per_page}: {sent} requests, ideal {ideal}");
-        // The target is 1.15 x ideal + 3 (BENCHMARKS.md reports the figures); the order in which
-        // parallel answers arrive moves the count by a few requests, so the test guards at 1.25.
-        assert!(
-            sent as f64 <= 1.25 * ideal as f64 + 3.0,
-            "bursty {bursty}, per_page {per_page}: {sent} requests for {ideal} full pages"
-        );
     }
+    assert!(failures.is_empty(), "over budget:\n{}", failures.join("\n"));
 }
