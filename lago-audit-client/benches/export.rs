@@ -19,6 +19,7 @@ use futures::TryStreamExt;
 use lago_audit_client::export::DEFAULT_READ_AHEAD;
 use lago_audit_client::types::ActivityLogsPaginated;
 use lago_audit_client::{Client, ClientBuilder, Export, ExportEvent, ExportOptions, Paginate};
+use lago_audit_fake::data::Shape;
 use lago_audit_fake::FakeLago;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -285,49 +286,61 @@ fn main() {
                 }
                 println!("| {per_page} | ratio 1,000,000 / 10,000 | {:.2} |", peaks[1] / peaks[0]);
             }
+            // The densest shapes at 1,000,000 records: every record within one hour (about 280 a
+            // second), and seconds of 1,500 to 3,000 records, each read whole.
+            for shape in [Shape::DenseHour, Shape::BigSeconds] {
+                let n = 1_000_000u64;
+                let fake = FakeLago::builder().records_per_kind(n, 0, 0).shape(shape, n).start().await.expect("fake");
+                let to = fake.generator().now().to_rfc3339();
+                let c = client(&fake, 0);
+                let options = ExportOptions::default().max_per_page(1000);
+                export(&c, &to, options.clone()).await;
+                let baseline = LIVE.load(Ordering::Relaxed);
+                PEAK.store(baseline, Ordering::Relaxed);
+                assert_eq!(export(&c, &to, options).await, n);
+                let peak = PEAK.load(Ordering::Relaxed).saturating_sub(baseline);
+                println!("| 1000 | {n} {} | {:.1} MiB |", shape.name(), peak as f64 / (1024.0 * 1024.0));
+            }
         }
         if run(4) {
             // 4. Under Lago Cloud's limit: the fake allows 50 requests/s; the client keeps its default
-            // limiter (45/s, bursts of 3) and default read-ahead. Even data (three records a second)
-            // and bursty data (quiet hours, then billing runs of thousands of records in minutes,
-            // ties of 1 to 40, gaps of seconds to minutes). The ideal is one full page a request.
+            // limiter (45/s, bursts of 3) and default read-ahead. One row per shape of data
+            // (`lago_audit_fake::data::Shape`), seed 5. The ideal is one full page a request; the
+            // limiter caps the rate at 45 x per_page records/s.
             println!("\n4. under a 50 requests/s limit (fake), default client limiter and read-ahead");
-            println!("| data | per_page | records | seconds | records/s | / (50 x per_page) | requests | per 1,000 records (ideal) | / ideal | 429s |");
+            println!("| data | per_page | records | seconds | records/s | / (45 x per_page) | requests | ideal | / ideal | 429s |");
             println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-            for (bursty, per_page, n) in [
-                (false, 100u32, 30_000u64),
-                (false, 1000, 300_000),
-                (true, 100, 20_000),
-                (true, 1000, 50_000),
-                (true, 1000, 200_000),
-            ] {
-                let mut builder = FakeLago::builder().seed(5).records_per_kind(n, 0, 0).rate_limit(50);
-                if bursty {
-                    builder = builder.bursty(n);
+            for (per_page, n) in [(1000u32, 200_000u64), (100, 20_000)] {
+                for shape in Shape::ALL {
+                    let fake = FakeLago::builder()
+                        .seed(5)
+                        .records_per_kind(n, 0, 0)
+                        .shape(shape, n)
+                        .rate_limit(50)
+                        .start()
+                        .await
+                        .expect("fake");
+                    let to = fake.generator().now().to_rfc3339();
+                    let c = ClientBuilder::new(fake.api_key())
+                        .base_url(fake.base_url())
+                        .build()
+                        .expect("client");
+                    let started = Instant::now();
+                    let got = export(&c, &to, ExportOptions::default().max_per_page(per_page)).await;
+                    assert_eq!(got, n);
+                    let secs = started.elapsed().as_secs_f64();
+                    let counts = fake.counts();
+                    let rate = n as f64 / secs;
+                    let ideal = n.div_ceil(u64::from(per_page));
+                    println!(
+                        "| {} | {per_page} | {n} | {secs:.1} | {rate:.0} | {:.2} | {} | {ideal} | {:.3} | {} |",
+                        shape.name(),
+                        rate / (45.0 * f64::from(per_page)),
+                        counts.requests,
+                        counts.requests as f64 / ideal as f64,
+                        counts.rate_limited
+                    );
                 }
-                let fake = builder.start().await.expect("fake");
-                let to = fake.generator().now().to_rfc3339();
-                let c = ClientBuilder::new(fake.api_key())
-                    .base_url(fake.base_url())
-                    .build()
-                    .expect("client");
-                let started = Instant::now();
-                let got = export(&c, &to, ExportOptions::default().max_per_page(per_page)).await;
-                assert_eq!(got, n);
-                let secs = started.elapsed().as_secs_f64();
-                let counts = fake.counts();
-                let rate = n as f64 / secs;
-                let ideal = n.div_ceil(u64::from(per_page));
-                println!(
-                    "| {} | {per_page} | {n} | {secs:.1} | {rate:.0} | {:.2} | {} | {:.2} ({:.2}) | {:.3} | {} |",
-                    if bursty { "bursty" } else { "even" },
-                    rate / (50.0 * f64::from(per_page)),
-                    counts.requests,
-                    1000.0 * counts.requests as f64 / n as f64,
-                    1000.0 / f64::from(per_page),
-                    counts.requests as f64 / ideal as f64,
-                    counts.rate_limited
-                );
             }
         }
     });
