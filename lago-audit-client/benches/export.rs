@@ -316,6 +316,8 @@ fn main() {
                         .seed(5)
                         .records_per_kind(n, 0, 0)
                         .shape(shape, n)
+                        // Dense hours days apart span more than Lago's 30 days at this size.
+                        .retention_days(3650, 3650, 3650)
                         .rate_limit(50)
                         .start()
                         .await
