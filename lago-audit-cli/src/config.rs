@@ -60,6 +60,7 @@ pub async fn start_demo(g: &Global, tail: bool) -> Result<FakeLago, CliError> {
             shuffle_ties: true,
             duplicate_rate: 0.01,
             count_skew: 2,
+            ..Faults::default()
         });
     }
     builder

@@ -557,6 +557,8 @@ struct Entry<T> {
 struct Fetched<T> {
     records: Vec<T>,
     total: u64,
+    /// Whether `meta.next_page` names a page after this one.
+    more: bool,
 }
 
 type Completion<T> = (u64, Job, Result<Fetched<T>, Error>);
@@ -1065,6 +1067,7 @@ where
             let result = crate::progress::with_progress(progress, request.fetch_page(page)).await;
             let fetched = result.map(|page| Fetched {
                 total: u64::try_from(page.meta().total_count).unwrap_or(0),
+                more: page.meta().next_page.is_some(),
                 records: page.into_items(),
             });
             (id, job, fetched)
@@ -1096,7 +1099,11 @@ where
         if job.frontier {
             self.frontier_running -= 1;
         }
-        let Fetched { mut records, total } = result?;
+        let Fetched {
+            mut records,
+            total,
+            more,
+        } = result?;
         let Some(index) = self.queue.iter().position(|e| e.id == id) else {
             return Ok(());
         };
@@ -1118,10 +1125,28 @@ where
         }
         self.learn_seconds(&records);
         let n = records.len() as u64;
+        // Fewer rows than asked means the query found no more, unless `meta` names a next
+        // page: a server or proxy that caps `per_page` (Lago has no cap) sends fewer and says
+        // so. Such a page is taken as full: only what a full page proves is kept. (A count
+        // that is too high, fact 16, costs the same: a request to read the rest again.)
+        let short = n < job.per_page && (n == 0 || !more);
+        if !short && n < job.per_page && job.from == Some(job.to) && job.page == 1 {
+            return Err(Error::Decode {
+                status: reqwest::StatusCode::OK,
+                message: format!(
+                    "the server sent {n} records of the second {} for per_page {} and names a \
+                     next page: it caps per_page below what that second holds, so the second \
+                     cannot be read whole, and its records (tied, in no order) cannot be \
+                     joined from several pages",
+                    instant(job.to),
+                    job.per_page
+                ),
+                body_snippet: String::new(),
+            });
+        }
         if job.part {
             // Seconds strictly inside the page are whole; so is its newest on page 1 (nothing
             // newer in the window) and, when the page came back short, its oldest.
-            let short = n < job.per_page;
             let newest = records.first().map(second_of);
             let oldest = records.last().map(second_of);
             if let Some(newest) = newest.filter(|_| !short) {
@@ -1161,14 +1186,14 @@ where
         // A frontier slice near full or over it confirms the density: more may go side by side.
         // One far from full (unless it ends the readable window, short by nature) does not.
         if job.frontier && job.to < self.hi {
-            let held = if n < job.per_page { n } else { total.max(n) };
+            let held = if short { n } else { total.max(n) };
             self.lanes = if (held as f64) < 0.5 * self.target() {
                 1
             } else {
                 (self.lanes * 2).min(self.options.read_ahead)
             };
         }
-        if n < job.per_page {
+        if short {
             // The whole slice. Lago sends newest first; yield oldest first.
             if job.from == Some(job.to) {
                 self.max_big = self.max_big.max(n);

@@ -685,6 +685,60 @@ mod world {
         }
     }
 
+    /// Lago has no maximum `per_page` (fact 9), and the export asks for a little more than a
+    /// page when it reads parts by position. Another server, or a proxy, may cap it: fewer
+    /// rows than asked then come with a `next_page`, and must not be taken as the end of the
+    /// window. Nothing is lost, at a page size under the cap, at the cap and above it; a
+    /// second with more records than the cap cannot be read exactly once, and says so.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_server_that_caps_per_page_loses_nothing() {
+        for (shape, max_per_page) in [
+            (Shape::Ties, 100u32),
+            (Shape::Even, 100),
+            (Shape::Bursty, 1000),
+            (Shape::DenseHour, 60),
+        ] {
+            let fake = FakeLago::builder()
+                .seed(17)
+                .records_per_kind(12_000, 0, 0)
+                .shape(shape, 12_000)
+                .retention_days(3650, 3650, 3650)
+                .shuffle_ties(true)
+                .per_page_cap(100)
+                .start()
+                .await
+                .unwrap();
+            let to = Some(fake.generator().now());
+            let want = truth(&fake, Kind::Activity, to);
+            let options = ExportOptions::default().max_per_page(max_per_page);
+            let got = export_keys(&fake, Kind::Activity, to, options).await;
+            assert_exactly_once(
+                &got,
+                &want,
+                &format!("{shape:?}, max_per_page {max_per_page}, cap 100"),
+            );
+        }
+        // A second of 150 records behind a cap of 100.
+        let groups: Vec<(i64, u64)> = (0..3_000i64)
+            .map(|i| (i, if i == 1_500 { 150 } else { 1 }))
+            .collect();
+        let fake = FakeLago::builder()
+            .groups(groups)
+            .retention_days(3650, 3650, 3650)
+            .per_page_cap(100)
+            .start()
+            .await
+            .unwrap();
+        let result: Result<Vec<_>, _> = client(&fake)
+            .find_all_activity_logs()
+            .to_date(fake.generator().now())
+            .export(ExportOptions::default().max_per_page(100))
+            .try_collect()
+            .await;
+        let e = result.unwrap_err();
+        assert!(e.to_string().contains("caps per_page"), "{e}");
+    }
+
     /// `logged_at` with milliseconds: a slice `[a, b]` covers the whole of second `b`.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn milliseconds_are_read_exactly_once() {

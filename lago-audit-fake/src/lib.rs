@@ -84,6 +84,10 @@ pub struct Faults {
     /// `meta.total_count` is off by up to this many records either way (Lago counts in a query
     /// of its own, so count and rows disagree when a record lands between the two).
     pub count_skew: u64,
+    /// Serves at most this many records a page whatever `per_page` asks (0: no cap), as a
+    /// server or proxy with a maximum would (Lago has none, fact 9); pages and `meta` follow
+    /// the capped size.
+    pub per_page_cap: u64,
 }
 
 /// What the fake did, for tests to assert on.
@@ -321,6 +325,13 @@ impl FakeLagoBuilder {
     /// Reports `total_count` off by up to `skew` records either way.
     pub fn count_skew(mut self, skew: u64) -> Self {
         self.faults.count_skew = skew;
+        self
+    }
+
+    /// Serves at most `cap` records a page, whatever `per_page` asks (see
+    /// [`Faults::per_page_cap`]).
+    pub fn per_page_cap(mut self, cap: u64) -> Self {
+        self.faults.per_page_cap = cap;
         self
     }
 
@@ -912,7 +923,10 @@ fn list(state: &Shared, kind: Kind, raw_query: &str) -> Result<Vec<u8>, QueryErr
         data::mix(state.draw().to_bits())
     });
     let ranges = state.ranges(kind, q.from(), q.to(), inserted);
-    let per_page = q.per_page;
+    let per_page = match faults.per_page_cap {
+        0 => q.per_page,
+        cap => q.per_page.min(cap),
+    };
     let first = (q.page - 1).saturating_mul(per_page);
     // The page is written straight into the response body, one record at a time.
     let mut out = Vec::with_capacity(64 + 700 * per_page.min(1000) as usize);

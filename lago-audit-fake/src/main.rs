@@ -60,6 +60,10 @@ struct Args {
     /// Report total_count off by up to this many records.
     #[arg(long, default_value_t = 0)]
     count_skew: u64,
+    /// Serve at most this many records a page whatever per_page asks (0: no cap), as a server
+    /// or proxy with a maximum would.
+    #[arg(long, default_value_t = 0)]
+    per_page_cap: u64,
     /// Give timestamps milliseconds.
     #[arg(long)]
     millis: bool,
@@ -120,6 +124,7 @@ async fn main() -> std::io::Result<()> {
             shuffle_ties: args.shuffle_ties,
             duplicate_rate: args.duplicate_rate,
             count_skew: args.count_skew,
+            per_page_cap: args.per_page_cap,
         })
         .millis(args.millis)
         .rate_limit_window(Duration::from_millis(args.rate_limit_window_ms))
