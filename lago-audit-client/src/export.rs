@@ -60,7 +60,11 @@
 //!    one of them. Where two parts do not meet after all (a larger second, rows that moved),
 //!    the seconds between are read as a slice of their own: a gap costs a request, never a
 //!    record. A part may therefore ask for up to `max_per_page` plus the overlap plus a
-//!    quarter page (the room needed to place it on Lago's grid of `page × per_page`).
+//!    quarter page, at least 32 rows (the room needed to place it on Lago's grid of
+//!    `page × per_page`). A page with fewer rows than asked ends its window only when
+//!    `meta.next_page` names no other page: a server or proxy that caps `per_page` sends fewer
+//!    and says so; then only what a full page proves is kept, and a single second larger
+//!    than the cap is an error.
 //!    A second with more records than half a page is read whole, in one request with
 //!    `per_page` above its count (Lago has no maximum): **that second is held in memory at
 //!    once**, the one case where memory grows with the data rather than with the page size.
@@ -81,8 +85,8 @@
 //!    same `activity_id` or `log_id`, or for an API log the same content
 //!    ([`RecordKey`]); [`ExportProgress::duplicates`] counts
 //!    them, [`ExportOptions::keep_duplicates`] keeps them.
-//! 7. After each slice or part a [`Checkpoint`] is yielded: every record before its instant has been
-//!    yielded, none after it. A new export started with
+//! 7. After each slice or part a [`Checkpoint`] is yielded: every record before its instant
+//!    has been yielded, none after it. A new export started with
 //!    [`ExportOptions::resume_from`] reads from that instant on, so a killed process resumes
 //!    with nothing lost and nothing repeated. It refuses a checkpoint from another operation or
 //!    from other filters.
@@ -1267,7 +1271,11 @@ where
             // pages of it to place parts on Lago's grid, pieces by time, each a slice again.
             let left = total.saturating_sub(kept).max(1);
             let start = job.from.unwrap_or(job.origin.min(oldest));
-            let plan = if (left as f64) <= self.target() || whole.is_some() {
+            // Parts can be placed about `grid_room` pages deep (deeper, a part would need more
+            // room than that, and `tile` says so); a count far beyond it, true or not, goes
+            // straight to pieces by time, so that a count of any size costs no planning.
+            let deep = max_pp.saturating_mul(self.grid_room()).saturating_mul(4);
+            let plan = if (left as f64) <= self.target() || whole.is_some() || left > deep {
                 None
             } else {
                 tile(left, max_pp, self.overlap(), self.part_limit())
@@ -1311,7 +1319,9 @@ where
                 let pages = (self.grid_room() / 2).clamp(1, SLICE_PAGES);
                 let per_piece = pages as f64 * f64::from(self.options.max_per_page);
                 let width = oldest - start + 1;
-                let pieces = ((left as f64 / per_piece).ceil() as i64).clamp(1, width);
+                // At most 4,096 at once (a count can be anything): each piece that is still too
+                // large is cut again when its first page comes back.
+                let pieces = ((left as f64 / per_piece).ceil() as i64).clamp(1, width.min(4096));
                 let step = (width + pieces - 1) / pieces;
                 let mut from = start;
                 while from <= oldest {
