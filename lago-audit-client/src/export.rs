@@ -563,6 +563,10 @@ struct Fetched<T> {
     total: u64,
     /// Whether `meta.next_page` names a page after this one.
     more: bool,
+    /// Whether the server paged with fewer rows a page than asked: its `meta.total_pages` is
+    /// more than its own `total_count` makes at the `per_page` sent (a cap; a count that is
+    /// merely off, fact 16, moves both together).
+    capped: bool,
 }
 
 type Completion<T> = (u64, Job, Result<Fetched<T>, Error>);
@@ -1069,10 +1073,17 @@ where
         self.running.push(Box::pin(async move {
             let page = i64::try_from(job.page).unwrap_or(i64::MAX);
             let result = crate::progress::with_progress(progress, request.fetch_page(page)).await;
-            let fetched = result.map(|page| Fetched {
-                total: u64::try_from(page.meta().total_count).unwrap_or(0),
-                more: page.meta().next_page.is_some(),
-                records: page.into_items(),
+            let per_page = job.per_page;
+            let fetched = result.map(|page| {
+                let meta = page.meta();
+                let total = u64::try_from(meta.total_count).unwrap_or(0);
+                let pages = u64::try_from(meta.total_pages).unwrap_or(0);
+                Fetched {
+                    total,
+                    more: meta.next_page.is_some(),
+                    capped: pages > total.div_ceil(per_page.max(1)),
+                    records: page.into_items(),
+                }
             });
             (id, job, fetched)
         }));
@@ -1107,6 +1118,7 @@ where
             mut records,
             total,
             more,
+            capped,
         } = result?;
         let Some(index) = self.queue.iter().position(|e| e.id == id) else {
             return Ok(());
@@ -1131,10 +1143,14 @@ where
         let n = records.len() as u64;
         // Fewer rows than asked means the query found no more, unless `meta` names a next
         // page: a server or proxy that caps `per_page` (Lago has no cap) sends fewer and says
-        // so. Such a page is taken as full: only what a full page proves is kept. (A count
-        // that is too high, fact 16, costs the same: a request to read the rest again.)
-        let short = n < job.per_page && (n == 0 || !more);
-        if !short && n < job.per_page && job.from == Some(job.to) && job.page == 1 {
+        // so. Such a page is taken as full: only what a full page proves is kept (a count that
+        // is merely too high, fact 16, costs the same: a request to read the rest again).
+        // A single second read whole has no rest to read again: there a next page counts only
+        // when the server paged by a smaller size than asked; a count that is merely off moves
+        // `total_pages` with it.
+        let single = job.from == Some(job.to) && job.page == 1;
+        let short = n < job.per_page && (n == 0 || !more || (single && !capped));
+        if !short && n < job.per_page && single {
             return Err(Error::Decode {
                 status: reqwest::StatusCode::OK,
                 message: format!(
