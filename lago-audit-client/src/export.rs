@@ -541,6 +541,48 @@ struct Job {
     part: bool,
 }
 
+impl Job {
+    /// A slice read again, not cut at the frontier: `[from, to]`, page 1, sized from `origin`.
+    fn again(from: Option<i64>, origin: i64, to: i64, per_page: u64) -> Self {
+        Job {
+            from,
+            origin,
+            frontier: false,
+            to,
+            per_page,
+            page: 1,
+            part: false,
+        }
+    }
+
+    /// The second `second` alone, read whole: `per_page` above its count.
+    fn second(second: i64, per_page: u64) -> Self {
+        Job::again(Some(second), second, second, per_page)
+    }
+
+    /// The records of a slice from `from` below its second `second`, as a slice of their own
+    /// (whose first page tells their count), then `second` read whole.
+    fn below_then_whole(
+        from: Option<i64>,
+        origin: i64,
+        second: i64,
+        per_page: u64,
+        whole: u64,
+    ) -> Vec<Job> {
+        let mut jobs = Vec::with_capacity(2);
+        if from.is_none_or(|f| f < second) {
+            jobs.push(Job::again(
+                from,
+                origin.min(second - 1),
+                second - 1,
+                per_page,
+            ));
+        }
+        jobs.push(Job::second(second, whole));
+        jobs
+    }
+}
+
 enum Slot<T> {
     Waiting(Job),
     Running,
@@ -898,19 +940,12 @@ where
             // A single second between two parts is one larger than their overlap: room for
             // it whole in one request.
             let single = self.cursor == Some(to);
-            let job = Job {
-                from: self.cursor,
-                origin: self.cursor.unwrap_or(to),
-                frontier: false,
-                to,
-                per_page: if single {
-                    self.whole_guess(0)
-                } else {
-                    u64::from(self.options.max_per_page)
-                },
-                page: 1,
-                part: false,
+            let per_page = if single {
+                self.whole_guess(0)
+            } else {
+                u64::from(self.options.max_per_page)
             };
+            let job = Job::again(self.cursor, self.cursor.unwrap_or(to), to, per_page);
             tracing::debug!(
                 from = job.from,
                 to,
@@ -1241,34 +1276,14 @@ where
                 .per_page
                 .saturating_mul(2)
                 .max(total.saturating_add(total / 8 + 16));
-            if job.from == Some(job.to) {
-                // One second: read it whole, with per_page above its count (and growing, in
-                // case the count is low).
-                replacement.push(Slot::Waiting(Job {
-                    per_page: whole,
-                    frontier: false,
-                    ..job
-                }));
-            } else {
-                replacement.push(Slot::Waiting(Job {
-                    from: job.from,
-                    origin: job.origin.min(job.to - 1),
-                    frontier: false,
-                    to: job.to - 1,
-                    per_page: max_pp,
-                    page: 1,
-                    part: false,
-                }));
-                replacement.push(Slot::Waiting(Job {
-                    from: Some(job.to),
-                    origin: job.to,
-                    frontier: false,
-                    to: job.to,
-                    per_page: whole,
-                    page: 1,
-                    part: false,
-                }));
-            }
+            // The rest below it, then that second whole, with per_page above its count (and
+            // growing, in case the count is low); a slice of that second alone is read again
+            // whole.
+            replacement.extend(
+                Job::below_then_whole(job.from, job.origin, job.to, max_pp, whole)
+                    .into_iter()
+                    .map(Slot::Waiting),
+            );
         } else {
             // The page holds the newest records of the slice, so every second after the oldest
             // second on it is complete; that second and the ones before are read again.
@@ -1296,29 +1311,14 @@ where
             } else {
                 tile(left, max_pp, self.overlap(), self.part_limit())
             };
-            if let Some(per_page) = whole {
+            if let Some(whole) = whole {
                 // Its oldest second has more than half a page here: read it whole, and what
-                // is below it as a slice of its own (whose first page tells its count).
-                if job.from.is_none_or(|f| f < oldest) {
-                    replacement.push(Slot::Waiting(Job {
-                        from: job.from,
-                        origin: start.min(oldest - 1),
-                        frontier: false,
-                        to: oldest - 1,
-                        per_page: max_pp,
-                        page: 1,
-                        part: false,
-                    }));
-                }
-                replacement.push(Slot::Waiting(Job {
-                    from: Some(oldest),
-                    origin: oldest,
-                    frontier: false,
-                    to: oldest,
-                    per_page,
-                    page: 1,
-                    part: false,
-                }));
+                // is below it as a slice of its own.
+                replacement.extend(
+                    Job::below_then_whole(job.from, start, oldest, max_pp, whole)
+                        .into_iter()
+                        .map(Slot::Waiting),
+                );
             } else if let Some(plan) = plan {
                 for (page, per_page) in plan {
                     replacement.push(Slot::Waiting(Job {
@@ -1342,16 +1342,9 @@ where
                 let mut from = start;
                 while from <= oldest {
                     let to = (from + step - 1).min(oldest);
-                    replacement.push(Slot::Waiting(Job {
-                        // The first piece keeps the slice's own lower bound, even none.
-                        from: if from == start { job.from } else { Some(from) },
-                        origin: from,
-                        frontier: false,
-                        to,
-                        per_page: max_pp,
-                        page: 1,
-                        part: false,
-                    }));
+                    // The first piece keeps the slice's own lower bound, even none.
+                    let lower = if from == start { job.from } else { Some(from) };
+                    replacement.push(Slot::Waiting(Job::again(lower, from, to, max_pp)));
                     from = to + 1;
                 }
             }
@@ -1369,16 +1362,17 @@ where
             pieces = replacement.len(),
             "export slice larger than its page; reading the rest again"
         );
-        let mut entries: Vec<Entry<_>> = Vec::with_capacity(replacement.len());
-        for slot in replacement {
-            let id = self.new_id();
-            entries.push(Entry { id, slot });
-        }
         self.queue.remove(index);
-        for (k, entry) in entries.into_iter().enumerate() {
-            self.queue.insert(index + k, entry);
-        }
+        self.insert_slots(index, replacement);
         Ok(())
+    }
+
+    /// Puts `slots` into the queue at `at`, in order, each as a new entry.
+    fn insert_slots(&mut self, at: usize, slots: Vec<Slot<<B::Page as Page>::Item>>) {
+        for (k, slot) in slots.into_iter().enumerate() {
+            let id = self.new_id();
+            self.queue.insert(at + k, Entry { id, slot });
+        }
     }
 
     /// How many records of one second on a page make it a second to read whole.
@@ -1421,62 +1415,28 @@ where
             .min()
             .unwrap_or(job.to);
         self.big.push((job.from, job.to, second));
-        let whole = Job {
-            from: Some(second),
-            origin: second,
-            frontier: false,
-            to: second,
-            per_page: self.whole_guess(seen),
-            page: 1,
-            part: false,
-        };
-        if !reslice {
-            let id = self.new_id();
-            self.queue.insert(
-                index + 1,
-                Entry {
-                    id,
-                    slot: Slot::Waiting(whole),
-                },
-            );
-            return;
-        }
-        let mut i = index + 1;
-        while i < self.queue.len() {
-            match &self.queue[i].slot {
-                Slot::Waiting(w) if w.part && w.from == job.from && w.to == job.to => {
-                    self.queue.remove(i);
+        let mut jobs = vec![Job::second(second, self.whole_guess(seen))];
+        if reslice {
+            let mut i = index + 1;
+            while i < self.queue.len() {
+                match &self.queue[i].slot {
+                    Slot::Waiting(w) if w.part && w.from == job.from && w.to == job.to => {
+                        self.queue.remove(i);
+                    }
+                    _ => i += 1,
                 }
-                _ => i += 1,
             }
-        }
-        let mut jobs = vec![whole];
-        if second < top {
-            jobs.push(Job {
-                from: Some(second + 1),
-                origin: second + 1,
-                frontier: false,
-                to: top,
-                per_page: u64::from(self.options.max_per_page),
-                page: 1,
-                part: false,
-            });
+            if second < top {
+                let per_page = u64::from(self.options.max_per_page);
+                jobs.push(Job::again(Some(second + 1), second + 1, top, per_page));
+            }
         }
         tracing::debug!(
             second,
             seen,
             "a second larger than a part: reading it whole"
         );
-        for (k, job) in jobs.into_iter().enumerate() {
-            let id = self.new_id();
-            self.queue.insert(
-                index + 1 + k,
-                Entry {
-                    id,
-                    slot: Slot::Waiting(job),
-                },
-            );
-        }
+        self.insert_slots(index + 1, jobs.into_iter().map(Slot::Waiting).collect());
     }
 
     /// `per_page` for a first read of a second known to hold at least `seen` records: room for
