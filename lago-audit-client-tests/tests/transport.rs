@@ -274,23 +274,9 @@ async fn tls_failures_are_not_retried() {
     }
 }
 
-/// A writer into a shared buffer, for a tracing subscriber.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn attempts_are_traced_without_secrets_or_filter_values() {
-    let out = Captured::default();
+    let out = lago_audit_fake::capture::Captured::default();
     let writer = out.clone();
     use tracing_subscriber::layer::SubscriberExt;
     // Only this client's own spans and events (hyper's own traces name the host).
@@ -315,7 +301,7 @@ async fn attempts_are_traced_without_secrets_or_filter_values() {
         .send()
         .await
         .unwrap();
-    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let text = out.text();
     for want in [
         "lago.request",
         "operation=\"find_all_activity_logs\"",

@@ -608,18 +608,7 @@ mod world {
     /// Debug events of the export, written while `run` runs on this thread (a current-thread
     /// runtime keeps every task of the export and of the fake on it).
     fn with_export_events<T>(run: impl FnOnce() -> T) -> (T, String) {
-        #[derive(Clone, Default)]
-        struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-        impl std::io::Write for Captured {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let captured = Captured::default();
+        let captured = lago_audit_fake::capture::Captured::default();
         let writer = captured.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::DEBUG)
@@ -627,8 +616,7 @@ mod world {
             .with_writer(move || writer.clone())
             .finish();
         let out = tracing::subscriber::with_default(subscriber, run);
-        let text = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
-        (out, text)
+        (out, captured.text())
     }
 
     /// Parts of a slice read by position are trusted only for the seconds inside them, and

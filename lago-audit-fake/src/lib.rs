@@ -31,6 +31,7 @@
 
 #![warn(missing_docs)]
 
+pub mod capture;
 pub mod check;
 pub mod data;
 mod query;
